@@ -1,0 +1,123 @@
+// Package dbtest gives tests real, migrated databases: a SQLite file always
+// and PostgreSQL when TEST_DATABASE_URL is set, each test in a database or
+// schema of its own so that tests may run in parallel, as bun's own suite
+// does with internal/dbtest.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/migrations"
+)
+
+// Each runs fn as a subtest per database, each with a freshly migrated one.
+func Each(t *testing.T, fn func(t *testing.T, db *bun.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) {
+		fn(t, Open(t, SQLiteURL(t)))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		fn(t, Open(t, PostgresURL(t)))
+	})
+}
+
+// EachURL is Each for tests that need a DATABASE_URL rather than a handle
+// (the end-to-end tests of the binary). The database is empty: unmigrated.
+func EachURL(t *testing.T, fn func(t *testing.T, databaseURL string)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, SQLiteURL(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, PostgresURL(t)) })
+}
+
+// SQLiteURL names a new SQLite file in the test's temporary folder.
+func SQLiteURL(t *testing.T) string {
+	t.Helper()
+	return "sqlite:" + filepath.Join(t.TempDir(), "usersync.db")
+}
+
+// PostgresURL creates a schema of its own on TEST_DATABASE_URL's server
+// and returns a URL whose search_path selects it; the schema is dropped
+// when the test ends. Without TEST_DATABASE_URL the test is skipped,
+// unless CI is set: CI must fail rather than skip the PostgreSQL suite.
+func PostgresURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set but TEST_DATABASE_URL is not: the PostgreSQL suite must run in CI")
+		}
+		t.Skip("TEST_DATABASE_URL is not set")
+	}
+	ctx := context.Background()
+	admin, err := migrations.Open(ctx, base)
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL is set but PostgreSQL is unreachable: %v", err)
+	}
+	defer admin.Close()
+
+	schema := "test_" + randomHex(t, 8)
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		admin, err := migrations.Open(context.Background(), base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Open opens and migrates the database at databaseURL, closing it when the test ends.
+func Open(t *testing.T, databaseURL string) *bun.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := migrations.Open(ctx, databaseURL)
+	if err != nil {
+		t.Fatalf("open %s: %v", redact(databaseURL), err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := migrations.Up(ctx, db); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return db
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func redact(databaseURL string) string {
+	if u, err := url.Parse(databaseURL); err == nil && u.User != nil {
+		u.User = url.User(u.User.Username())
+		return u.String()
+	}
+	return strings.SplitN(databaseURL, "?", 2)[0]
+}

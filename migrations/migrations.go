@@ -1,0 +1,112 @@
+// Package migrations holds the schema of usersync for PostgreSQL and SQLite
+// (the same migration ids in both), applies it with bun's migrator, and
+// opens the database a DATABASE_URL names.
+package migrations
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/migrate"
+)
+
+//go:embed postgres/*.sql sqlite/*.sql
+var files embed.FS
+
+// advisoryLockKey serializes migrations across replicas sharing one
+// PostgreSQL. bun's own lock table fails fast when another process holds
+// it; replicas starting together must wait instead.
+const advisoryLockKey = 0x75737273796e63 // "usrsync"
+
+// Status is one migration and whether it has been applied.
+type Status struct {
+	Name    string
+	Applied bool
+	GroupID int64
+}
+
+func migrator(db *bun.DB) (*migrate.Migrator, error) {
+	sub, err := fs.Sub(files, string(DialectOf(db)))
+	if err != nil {
+		return nil, err
+	}
+	ms := migrate.NewMigrations()
+	if err := ms.Discover(sub); err != nil {
+		return nil, err
+	}
+	return migrate.NewMigrator(db, ms, migrate.WithMarkAppliedOnSuccess(true)), nil
+}
+
+// Up applies every pending migration and returns the names it applied.
+func Up(ctx context.Context, db *bun.DB) ([]string, error) {
+	var applied []string
+	err := locked(ctx, db, func(m *migrate.Migrator) error {
+		group, err := m.Migrate(ctx)
+		if group != nil {
+			for _, mig := range group.Migrations {
+				applied = append(applied, mig.Name)
+			}
+		}
+		return err
+	})
+	return applied, err
+}
+
+// Down rolls back the last group of migrations and returns their names.
+func Down(ctx context.Context, db *bun.DB) ([]string, error) {
+	var rolledBack []string
+	err := locked(ctx, db, func(m *migrate.Migrator) error {
+		group, err := m.Rollback(ctx)
+		if group != nil {
+			for _, mig := range group.Migrations {
+				rolledBack = append(rolledBack, mig.Name)
+			}
+		}
+		return err
+	})
+	return rolledBack, err
+}
+
+// List reports every known migration with its state.
+func List(ctx context.Context, db *bun.DB) ([]Status, error) {
+	var out []Status
+	err := locked(ctx, db, func(m *migrate.Migrator) error {
+		ms, err := m.MigrationsWithStatus(ctx)
+		for _, mig := range ms {
+			out = append(out, Status{Name: mig.Name + "_" + mig.Comment, Applied: mig.IsApplied(), GroupID: mig.GroupID})
+		}
+		return err
+	})
+	return out, err
+}
+
+// locked runs fn with the migrator's tables created, holding a PostgreSQL
+// session advisory lock so that concurrent replicas take turns. Creating
+// the tables is inside the lock too: two concurrent CREATE TABLE IF NOT
+// EXISTS can still collide in PostgreSQL's catalog.
+func locked(ctx context.Context, db *bun.DB, fn func(*migrate.Migrator) error) error {
+	m, err := migrator(db)
+	if err != nil {
+		return err
+	}
+	if DialectOf(db) == Postgres {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", advisoryLockKey); err != nil {
+			return fmt.Errorf("take migration lock: %w", err)
+		}
+		// Unlock even when ctx is cancelled: the session lock would otherwise
+		// outlive this call on a pooled connection.
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?)", advisoryLockKey)
+	}
+	if err := m.Init(ctx); err != nil {
+		return fmt.Errorf("create migration tables: %w", err)
+	}
+	return fn(m)
+}

