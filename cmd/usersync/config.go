@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/webhooks"
+)
+
+// config is the process configuration, read from the environment
+// (12-factor) and validated once at start.
+type config struct {
+	Addr              string
+	DatabaseURL       string
+	MigrateOnStart    bool
+	ClerkJWTKey       string
+	ClerkSecretKey    string
+	ClerkAPIURL       string
+	AuthorizedParties []string
+	WebhookSecrets    []string
+	AdminToken        string
+	CORSOrigins       []string
+	RateLimitRPS      float64
+	RateLimitBurst    int
+	LogLevel          slog.Level
+	LogFormat         string
+}
+
+const defaultClerkAPIURL = "https://api.clerk.com/v1"
+
+// loadConfig reads and validates every variable; an error names the
+// variable in one line and never echoes a secret.
+func loadConfig(getenv func(string) string) (config, error) {
+	cfg := config{
+		Addr:        ":8000",
+		DatabaseURL: migrations.DefaultURL,
+		ClerkAPIURL: defaultClerkAPIURL,
+		LogFormat:   "json",
+	}
+	var errs []error
+	bad := func(name string, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("invalid %s: %s", name, fmt.Sprintf(format, args...)))
+	}
+
+	if v := getenv("ADDR"); v != "" {
+		cfg.Addr = v
+	} else if v := getenv("PORT"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 65535 {
+			bad("PORT", "want a port number, got %q", v)
+		}
+		cfg.Addr = ":" + v
+	}
+
+	if v := getenv("DATABASE_URL"); v != "" {
+		cfg.DatabaseURL = v
+	}
+	if _, _, err := migrations.ParseURL(cfg.DatabaseURL); err != nil {
+		bad("DATABASE_URL", "%v", err)
+	}
+
+	cfg.MigrateOnStart = true
+	if v := getenv("MIGRATE_ON_START"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad("MIGRATE_ON_START", "want true or false, got %q", v)
+		}
+		cfg.MigrateOnStart = b
+	}
+
+	cfg.ClerkJWTKey = getenv("CLERK_JWT_KEY")
+	if cfg.ClerkJWTKey != "" {
+		if _, err := httpapi.ParseJWTKey(cfg.ClerkJWTKey); err != nil {
+			bad("CLERK_JWT_KEY", "%v", err)
+		}
+	}
+	cfg.ClerkSecretKey = getenv("CLERK_SECRET_KEY")
+	if v := getenv("CLERK_API_URL"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("CLERK_API_URL", "want an http(s) URL such as %s", defaultClerkAPIURL)
+		}
+		cfg.ClerkAPIURL = strings.TrimRight(v, "/")
+	}
+	cfg.AuthorizedParties = splitList(getenv("CLERK_AUTHORIZED_PARTIES"))
+
+	if v := getenv("CLERK_WEBHOOK_SIGNING_SECRET"); v != "" {
+		secrets, err := webhooks.ParseSecrets(v)
+		if err != nil {
+			bad("CLERK_WEBHOOK_SIGNING_SECRET", "%v", err)
+		}
+		cfg.WebhookSecrets = secrets
+	}
+	cfg.AdminToken = getenv("ADMIN_TOKEN")
+	cfg.CORSOrigins = splitList(getenv("CORS_ALLOWED_ORIGINS"))
+
+	cfg.RateLimitRPS, cfg.RateLimitBurst = 10, 20
+	if v := getenv("RATE_LIMIT_RPS"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			bad("RATE_LIMIT_RPS", "want a number ≥ 0, got %q", v)
+		}
+		cfg.RateLimitRPS = f
+	}
+	if v := getenv("RATE_LIMIT_BURST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			bad("RATE_LIMIT_BURST", "want a whole number ≥ 0, got %q", v)
+		}
+		cfg.RateLimitBurst = n
+	}
+
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			bad("LOG_LEVEL", "want debug, info, warn or error, got %q", v)
+		}
+	}
+	if v := getenv("LOG_FORMAT"); v != "" {
+		if v != "json" && v != "text" {
+			bad("LOG_FORMAT", "want json or text, got %q", v)
+		}
+		cfg.LogFormat = v
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// withEnvFile layers a .env-style file under the real environment: a
+// variable set in the environment wins over the file. The file is
+// ENV_FILE if set, else ./.env when it exists.
+func withEnvFile(getenv func(string) string) (func(string) string, error) {
+	path := getenv("ENV_FILE")
+	if path == "" {
+		if _, err := os.Stat(".env"); err != nil {
+			return getenv, nil
+		}
+		path = ".env"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("invalid ENV_FILE: %w", err)
+	}
+	defer f.Close()
+	file := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: want KEY=VALUE", path, n)
+		}
+		value = strings.TrimSpace(value)
+		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
+			value = value[1 : len(value)-1]
+		}
+		file[strings.TrimSpace(key)] = value
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return func(key string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return file[key]
+	}, nil
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,82 @@
+// Command usersync keeps a mobile app's users in step with Clerk and
+// serves the app's devices and locations. See `usersync help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "usersync: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usersync keeps a mobile app's users in step with Clerk.
+
+Usage:
+  usersync [serve]                 run the HTTP server (the default)
+  usersync migrate up|down|status  manage the database schema
+  usersync help                    show this help
+
+Every command takes -h. Configuration is read from the environment
+(and from ENV_FILE or ./.env); see README.md for the variables.
+`
+
+// run is the whole program; main only wires it to the process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "serve":
+		return cmdServe(ctx, args, getenv, stdout, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, args, getenv, stdout, stderr)
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// parseFlags parses a command's flags; -h prints its help and ends the
+// command successfully (errDone).
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	fs.SetOutput(stdout)
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return errDone
+	}
+	return err
+}
+
+// errDone ends a command early and successfully (after -h).
+var errDone = errors.New("done")
+
+// setup reads the configuration and opens the logger every command uses.
+func setup(getenv func(string) string, stderr io.Writer) (config, *slog.Logger, error) {
+	getenv, err := withEnvFile(getenv)
+	if err != nil {
+		return config{}, nil, err
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return config{}, nil, err
+	}
+	return cfg, newLogger(cfg, stderr), nil
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/usersync/usersync/migrations"
+)
+
+func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usersync migrate up|down|status: apply pending migrations, roll back the last group, or list them.")
+	}
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return ignoreDone(err)
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("migrate: want one of up, down, status")
+	}
+	cfg, _, err := setup(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	db, err := migrations.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	switch fs.Arg(0) {
+	case "up":
+		applied, err := migrations.Up(ctx, db)
+		if err != nil {
+			return err
+		}
+		if len(applied) == 0 {
+			fmt.Fprintln(stdout, "nothing to apply")
+		}
+		for _, name := range applied {
+			fmt.Fprintf(stdout, "applied %s\n", name)
+		}
+	case "down":
+		rolled, err := migrations.Down(ctx, db)
+		if err != nil {
+			return err
+		}
+		if len(rolled) == 0 {
+			fmt.Fprintln(stdout, "nothing to roll back")
+		}
+		for _, name := range rolled {
+			fmt.Fprintf(stdout, "rolled back %s\n", name)
+		}
+	case "status":
+		list, err := migrations.List(ctx, db)
+		if err != nil {
+			return err
+		}
+		for _, m := range list {
+			state := "pending"
+			if m.Applied {
+				state = fmt.Sprintf("applied (group %d)", m.GroupID)
+			}
+			fmt.Fprintf(stdout, "%-50s %s\n", m.Name, state)
+		}
+	default:
+		fs.Usage()
+		return fmt.Errorf("migrate: unknown action %q (want up, down or status)", fs.Arg(0))
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/users"
+)
+
+// shutdownTimeout bounds how long in-flight requests may drain.
+const shutdownTimeout = 20 * time.Second
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usersync serve: run the HTTP server until SIGINT or SIGTERM, then drain in-flight requests.")
+	}
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return ignoreDone(err)
+	}
+	cfg, logger, err := setup(getenv, stderr)
+	if err != nil {
+		return err
+	}
+
+	db, err := migrations.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.MigrateOnStart {
+		applied, err := migrations.Up(ctx, db)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		logger.Info("migrations applied", "count", len(applied), "names", applied)
+	}
+
+	sessions, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{
+		JWTKey:            cfg.ClerkJWTKey,
+		SecretKey:         cfg.ClerkSecretKey,
+		APIURL:            cfg.ClerkAPIURL,
+		AuthorizedParties: cfg.AuthorizedParties,
+	})
+	if err != nil {
+		return fmt.Errorf("invalid CLERK_JWT_KEY: %w", err)
+	}
+	if sessions == nil {
+		logger.Warn("no CLERK_JWT_KEY or CLERK_SECRET_KEY: session routes answer 503")
+	}
+
+	handler := httpapi.NewServer(httpapi.Deps{
+		Logger:   logger,
+		DB:       db,
+		Users:    users.NewService(db),
+		Sessions: sessions,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "database", string(migrations.DialectOf(db)))
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down: draining in-flight requests")
+	// ctx is already cancelled: the drain's deadline must not derive from it.
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func ignoreDone(err error) error {
+	if errors.Is(err, errDone) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,127 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/usersync/usersync/users"
+)
+
+// userBodyLimit bounds user and webhook request bodies.
+const userBodyLimit = 64 << 10
+
+// userUpserter is the users service as the sync route needs it.
+type userUpserter interface {
+	Upsert(ctx context.Context, w users.Write) (users.Result, error)
+}
+
+// userJSON is the wire shape of a user (exactly these keys).
+type userJSON struct {
+	ID          int64     `json:"id"`
+	ClerkUserID string    `json:"clerk_user_id"`
+	Email       *string   `json:"email"`
+	Name        *string   `json:"name"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func toUserJSON(u users.User) userJSON {
+	return userJSON{
+		ID: u.ID, ClerkUserID: u.ClerkUserID, Email: u.Email, Name: u.Name,
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+	}
+}
+
+type syncRequest struct {
+	ClerkUserID text `json:"clerk_user_id"`
+	Email       text `json:"email"`
+	Name        text `json:"name"`
+}
+
+const msgMissingFields = "Missing required fields: clerk_user_id and email are required"
+
+// maxFieldLen is the longest clerk_user_id, email or name accepted.
+const maxFieldLen = 255
+
+// validate checks the body on its own (400s); the token is checked later.
+func (req *syncRequest) validate() error {
+	req.Email.Value = strings.TrimSpace(req.Email.Value)
+	for _, f := range []*text{&req.ClerkUserID, &req.Email} {
+		if !f.wrongType && (!f.Set || f.Null || f.Value == "") {
+			return errorf(http.StatusBadRequest, msgMissingFields)
+		}
+	}
+	fields := []struct {
+		name string
+		t    *text
+	}{{"clerk_user_id", &req.ClerkUserID}, {"email", &req.Email}, {"name", &req.Name}}
+	for _, f := range fields {
+		if f.t.Set && !f.t.Null {
+			if err := f.t.check(f.name, maxFieldLen); err != nil {
+				return errorf(http.StatusBadRequest, "%s", err.Error())
+			}
+		}
+	}
+	if !validEmail(req.Email.Value) {
+		return errorf(http.StatusBadRequest, "email is not a valid address")
+	}
+	return nil
+}
+
+// validEmail accepts a bare address (local@domain), no display name.
+func validEmail(s string) bool {
+	addr, err := mail.ParseAddress(s)
+	return err == nil && addr.Name == "" && addr.Address == s
+}
+
+// handleSync upserts the signed-in user. Checks run in the contract's
+// order: the token (401, by requireSession), the body (400/413), the
+// token against the body (403), then the user's state (410).
+func handleSync(logger *slog.Logger, svc userUpserter) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req syncRequest
+		if err := decode(w, r, userBodyLimit, &req); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if err := req.validate(); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		session := sessionFrom(r.Context())
+		if session.UserID != req.ClerkUserID.Value {
+			writeError(w, r, logger, errorf(http.StatusForbidden, "clerk_user_id does not match the session token"))
+			return
+		}
+		if session.Email != "" && !strings.EqualFold(session.Email, req.Email.Value) {
+			writeError(w, r, logger, errorf(http.StatusForbidden, "email does not match the session token"))
+			return
+		}
+
+		write := users.Write{
+			ClerkUserID: req.ClerkUserID.Value,
+			Email:       &req.Email.Value,
+			KeepName:    !req.Name.Set,
+			Version:     session.IssuedAt,
+			Writer:      users.WriterSync,
+		}
+		// An empty name is no name, as in the webhooks.
+		if name := strings.TrimSpace(req.Name.Value); req.Name.Set && !req.Name.Null && name != "" {
+			write.Name = &name
+		}
+		res, err := svc.Upsert(r.Context(), write)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if res.Outcome == users.Gone {
+			writeError(w, r, logger, users.ErrGone)
+			return
+		}
+		encode(w, http.StatusOK, toUserJSON(res.User))
+	})
+}
