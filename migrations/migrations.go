@@ -83,8 +83,9 @@ func List(ctx context.Context, db *bun.DB) ([]Status, error) {
 	return out, err
 }
 
-// locked runs fn with the migrator's tables created, holding a PostgreSQL
-// session advisory lock so that concurrent replicas take turns. Creating
+// locked runs fn with the migrator's tables created, holding a lock so
+// that concurrent replicas take turns: a PostgreSQL session advisory lock,
+// or an flock beside the SQLite file. Creating
 // the tables is inside the lock too: two concurrent CREATE TABLE IF NOT
 // EXISTS can still collide in PostgreSQL's catalog.
 func locked(ctx context.Context, db *bun.DB, fn func(*migrate.Migrator) error) error {
@@ -92,7 +93,21 @@ func locked(ctx context.Context, db *bun.DB, fn func(*migrate.Migrator) error) e
 	if err != nil {
 		return err
 	}
-	if DialectOf(db) == Postgres {
+	switch DialectOf(db) {
+	case SQLite:
+		// Processes sharing one SQLite file take turns through a lock file beside it.
+		var path string
+		if err := db.QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path); err != nil {
+			return fmt.Errorf("find database file: %w", err)
+		}
+		if path != "" {
+			unlock, err := lockFile(ctx, path+".migrate-lock")
+			if err != nil {
+				return fmt.Errorf("take migration lock: %w", err)
+			}
+			defer unlock()
+		}
+	case Postgres:
 		conn, err := db.Conn(ctx)
 		if err != nil {
 			return err
