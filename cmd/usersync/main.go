@@ -28,6 +28,7 @@ const usage = `usersync keeps a mobile app's users in step with Clerk.
 Usage:
   usersync [serve]                 run the HTTP server (the default)
   usersync migrate up|down|status  manage the database schema
+  usersync healthcheck [-url U]    exit 0 when the local server is healthy
   usersync help                    show this help
 
 Every command takes -h. Configuration is read from the environment
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdServe(ctx, args, getenv, stdout, stderr)
 	case "migrate":
 		return cmdMigrate(ctx, args, getenv, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, args, getenv, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
