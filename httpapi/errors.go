@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/usersync/usersync/users"
+	"github.com/usersync/usersync/webhooks"
 )
 
 // Error is a failure with the status and the message a client may see.
@@ -36,6 +38,10 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		e = errorf(http.StatusNotFound, "user not found")
 	case errors.Is(err, users.ErrInvalid):
 		e = errorf(http.StatusBadRequest, "%s", err.Error())
+	case errors.Is(err, webhooks.ErrNotFound):
+		e = errorf(http.StatusNotFound, "webhook event not found")
+	case errors.Is(err, webhooks.ErrInvalid):
+		e = errorf(http.StatusBadRequest, "%s", strings.TrimSuffix(err.Error(), ": "+webhooks.ErrInvalid.Error()))
 	default:
 		logger.ErrorContext(r.Context(), "request failed",
 			"request_id", requestID(r.Context()), "method", r.Method, "route", routeOf(r), "err", err)

@@ -23,5 +23,14 @@ func routes(d Deps) http.Handler {
 	session := requireSession(d.Logger, d.Sessions)
 	r.Handle("/api/auth/sync", session(handleSync(d.Logger, d.Users))).Methods(http.MethodPost)
 
+	// Public, authenticated by the Svix signature over the raw body.
+	r.Handle("/api/webhooks/clerk", handleClerkWebhook(d.Logger, d.WebhookVerifier, d.Webhooks)).Methods(http.MethodPost)
+
+	admin := requireAdmin(d.Logger, d.AdminToken)
+	r.Handle("/api/admin/webhook-events", admin(handleListEvents(d.Logger, d.Webhooks))).Methods(http.MethodGet)
+	r.Handle("/api/admin/webhook-events/replay", admin(handleReplayEvents(d.Logger, d.Webhooks))).Methods(http.MethodPost)
+	r.Handle("/api/admin/webhook-events/{svix_id}", admin(handleGetEvent(d.Logger, d.Webhooks))).Methods(http.MethodGet)
+	r.Handle("/api/admin/webhook-events/{svix_id}/replay", admin(handleReplayEvent(d.Logger, d.Webhooks))).Methods(http.MethodPost)
+
 	return r
 }

@@ -5,6 +5,8 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+
+	"github.com/usersync/usersync/webhooks"
 )
 
 // Deps are what the server is built from. A nil Sessions means no Clerk
@@ -14,6 +16,18 @@ type Deps struct {
 	DB       pinger
 	Users    userUpserter
 	Sessions *SessionVerifier
+	// Webhooks is the event log service; WebhookVerifier nil means no
+	// signing secret is configured (the webhook route answers 503).
+	Webhooks        webhookService
+	WebhookVerifier *webhooks.Verifier
+	// AdminToken guards /api/admin/*; empty disables those routes.
+	AdminToken string
+}
+
+// webhookService is what the webhook and admin routes need.
+type webhookService interface {
+	webhookDeliverer
+	eventAdmin
 }
 
 // NewServer returns the whole HTTP surface of usersync.

@@ -13,6 +13,7 @@ import (
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/users"
+	"github.com/usersync/usersync/webhooks"
 )
 
 // shutdownTimeout bounds how long in-flight requests may drain.
@@ -57,11 +58,24 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		logger.Warn("no CLERK_JWT_KEY or CLERK_SECRET_KEY: session routes answer 503")
 	}
 
+	var verifier *webhooks.Verifier
+	if len(cfg.WebhookSecrets) > 0 {
+		if verifier, err = webhooks.NewVerifier(cfg.WebhookSecrets); err != nil {
+			return fmt.Errorf("invalid CLERK_WEBHOOK_SIGNING_SECRET: %w", err)
+		}
+	} else {
+		logger.Warn("no CLERK_WEBHOOK_SIGNING_SECRET: the webhook route answers 503")
+	}
+
+	usersSvc := users.NewService(db)
 	handler := httpapi.NewServer(httpapi.Deps{
-		Logger:   logger,
-		DB:       db,
-		Users:    users.NewService(db),
-		Sessions: sessions,
+		Logger:          logger,
+		DB:              db,
+		Users:           usersSvc,
+		Sessions:        sessions,
+		Webhooks:        webhooks.NewService(db, usersSvc),
+		WebhookVerifier: verifier,
+		AdminToken:      cfg.AdminToken,
 	})
 	srv := &http.Server{
 		Handler:           handler,
