@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/rs/cors"
+
 	"github.com/usersync/usersync/webhooks"
 )
 
@@ -22,6 +24,12 @@ type Deps struct {
 	WebhookVerifier *webhooks.Verifier
 	// AdminToken guards /api/admin/*; empty disables those routes.
 	AdminToken string
+	// Metrics, if set, are served at /metrics and fed by every request.
+	Metrics *Metrics
+	// RateLimiter nil means no rate limiting.
+	RateLimiter *RateLimiter
+	// CORSOrigins are the allowed origins ("*" for any); none means no CORS headers.
+	CORSOrigins []string
 }
 
 // webhookService is what the webhook and admin routes need.
@@ -32,5 +40,20 @@ type webhookService interface {
 
 // NewServer returns the whole HTTP surface of usersync.
 func NewServer(deps Deps) http.Handler {
-	return observe(deps.Logger, routes(deps))
+	return observe(deps.Logger, deps.Metrics, withCORS(deps.CORSOrigins, routes(deps)))
+}
+
+// withCORS answers preflights and adds CORS headers for the allowed
+// origins, with rs/cors; no origins, no CORS headers.
+func withCORS(origins []string, next http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return next
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "X-Request-Id", "If-None-Match"},
+		ExposedHeaders: []string{"X-Request-Id", "ETag", "Location", "Retry-After"},
+		MaxAge:         600,
+	}).Handler(next)
 }

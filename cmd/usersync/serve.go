@@ -67,15 +67,22 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		logger.Warn("no CLERK_WEBHOOK_SIGNING_SECRET: the webhook route answers 503")
 	}
 
+	metrics := httpapi.NewMetrics(db.DB)
 	usersSvc := users.NewService(db)
+	usersSvc.Observer = metrics.ObserveUpsert
+	webhookSvc := webhooks.NewService(db, usersSvc)
+	webhookSvc.Observer = metrics.ObserveWebhook
 	handler := httpapi.NewServer(httpapi.Deps{
 		Logger:          logger,
 		DB:              db,
 		Users:           usersSvc,
 		Sessions:        sessions,
-		Webhooks:        webhooks.NewService(db, usersSvc),
+		Webhooks:        webhookSvc,
 		WebhookVerifier: verifier,
 		AdminToken:      cfg.AdminToken,
+		Metrics:         metrics,
+		RateLimiter:     httpapi.NewRateLimiter(cfg.RateLimitRPS, cfg.RateLimitBurst),
+		CORSOrigins:     cfg.CORSOrigins,
 	})
 	srv := &http.Server{
 		Handler:           handler,
