@@ -345,8 +345,13 @@ func TestSessionJWKS(t *testing.T) {
 		res := srv.sync(t, key.sign(t, sessionClaims("user_down")), syncBody("user_down", "d@example.com", ""))
 		wantError(t, res, http.StatusServiceUnavailable, "session verification is unavailable, try again")
 		srv.wantNoUser(t, "user_down")
-		// Once Clerk answers again, the same token verifies.
+		// Right after a failure requests answer 503 without asking Clerk again.
 		clerk.status.Store(0)
+		res = srv.sync(t, key.sign(t, sessionClaims("user_down")), syncBody("user_down", "d@example.com", ""))
+		wantError(t, res, http.StatusServiceUnavailable, "session verification is unavailable, try again")
+		clerk.wantFetches(t, 1)
+		// After the back-off the same token verifies.
+		time.Sleep(httpapi.JWKSFailureBackoff + 100*time.Millisecond)
 		wantUser(t, srv.sync(t, key.sign(t, sessionClaims("user_down")), syncBody("user_down", "d@example.com", "")))
 		clerk.wantFetches(t, 2)
 	})

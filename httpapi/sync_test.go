@@ -295,7 +295,9 @@ func TestSyncRejectsBodies(t *testing.T) {
 		{"email empty", bodyWith("email", `""`), msgMissing},
 		{"email null", bodyWith("email", `null`), msgMissing},
 		{"email whitespace", bodyWith("email", `"   "`), msgMissing},
-		{"email whitespace escapes", bodyWith("email", `" \t\n "`), msgMissing},
+		// Tab and newline are control characters, refused rather than trimmed.
+		{"email whitespace escapes", bodyWith("email", `" \t\n "`), "email must not contain control characters"},
+		{"email trailing newline", bodyWith("email", `"a@example.com\n"`), "email must not contain control characters"},
 		{"both missing", `{"name":"Body"}`, msgMissing},
 
 		{"email not an address", bodyWith("email", `"not-an-email"`), "email is not a valid address"},
