@@ -106,21 +106,18 @@ func DecodeEvent(body []byte) (Event, error) {
 		ev.Timestamp = time.UnixMilli(ms).UTC()
 	}
 
-	switch ev.Type {
-	case TypeUserCreated, TypeUserUpdated, TypeUserDeleted:
+	// Every user.* event names its user (the contract's 422 otherwise),
+	// including types usersync does not act on.
+	if strings.HasPrefix(ev.Type, "user.") {
 		id, err := data.str("id")
 		if err != nil || id == nil || *id == "" {
 			return Event{}, ErrMissingUserID
 		}
 		ev.ClerkUserID = *id
+	}
+	switch ev.Type {
+	case TypeUserCreated, TypeUserUpdated, TypeUserDeleted:
 	default:
-		// Future user.* types: pass a string id through, but do not fail on
-		// a shape we have never seen.
-		if strings.HasPrefix(ev.Type, "user.") {
-			if id, err := data.str("id"); err == nil && id != nil {
-				ev.ClerkUserID = *id
-			}
-		}
 		return ev, nil
 	}
 

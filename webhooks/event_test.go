@@ -218,9 +218,9 @@ func TestDecodeEventInline(t *testing.T) {
 			want: Event{Type: "user.future", ClerkUserID: "user_9"},
 		},
 		{
-			name: "unknown user type tolerates odd data",
-			body: `{"type":"user.future","data":{"id":7}}`,
-			want: Event{Type: "user.future"},
+			name: "unknown user type keeps its id",
+			body: `{"type":"user.future","data":{"id":"user_7","shape":"new"}}`,
+			want: Event{Type: "user.future", ClerkUserID: "user_7"},
 		},
 		{
 			name: "whitespace around everything",
@@ -257,6 +257,7 @@ func TestDecodeEventErrors(t *testing.T) {
 		{name: "JSON string", body: `"user.created"`, wantErr: ErrNotClerkEvent},
 		{name: "JSON number", body: `42`, wantErr: ErrNotClerkEvent},
 		{name: "type missing", body: `{"data":{}}`, wantErr: ErrNotClerkEvent, wantMsg: `"type"`},
+		{name: "unknown user type without id", body: `{"type":"user.future","data":{"id":7}}`, wantErr: ErrMissingUserID},
 		{name: "type empty", body: `{"type":"","data":{}}`, wantErr: ErrNotClerkEvent, wantMsg: `"type"`},
 		{name: "type null", body: `{"type":null,"data":{}}`, wantErr: ErrNotClerkEvent, wantMsg: `"type"`},
 		{name: "type number", body: `{"type":42,"data":{}}`, wantErr: ErrNotClerkEvent, wantMsg: `"type"`},

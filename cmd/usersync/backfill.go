@@ -14,7 +14,6 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2/user"
 	"github.com/uptrace/bun"
 
-	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -38,14 +37,14 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return ignoreDone(err)
 	}
-	cfg, _, err := setup(getenv, stderr)
+	cfg, logger, err := setup(getenv, stderr)
 	if err != nil {
 		return err
 	}
 	if cfg.ClerkSecretKey == "" {
 		return errors.New("backfill: CLERK_SECRET_KEY is not configured")
 	}
-	db, err := migrations.Open(ctx, cfg.DatabaseURL)
+	db, err := openDB(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -57,11 +56,11 @@ func (f *timeFlag) Set(s string) error {
 
 // openWebhooks opens the database and the webhook service over it.
 func openWebhooks(ctx context.Context, getenv func(string) string, stderr io.Writer) (*webhooks.Service, func(), error) {
-	cfg, _, err := setup(getenv, stderr)
+	cfg, logger, err := setup(getenv, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := migrations.Open(ctx, cfg.DatabaseURL)
+	db, err := openDB(ctx, cfg, logger)
 	if err != nil {
 		return nil, nil, err
 	}

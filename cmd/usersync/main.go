@@ -12,6 +12,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/migrations"
 )
 
 func main() {
@@ -91,4 +95,25 @@ func setup(getenv func(string) string, stderr io.Writer) (config, *slog.Logger, 
 		return config{}, nil, err
 	}
 	return cfg, newLogger(cfg, stderr), nil
+}
+
+// openDB opens the configured database and, unless MIGRATE_ON_START is
+// false, applies pending migrations, so that every command works on a
+// fresh database with zero setup.
+func openDB(ctx context.Context, cfg config, logger *slog.Logger) (*bun.DB, error) {
+	db, err := migrations.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MigrateOnStart {
+		applied, err := migrations.Up(ctx, db)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		if len(applied) > 0 {
+			logger.Info("migrations applied", "count", len(applied), "names", applied)
+		}
+	}
+	return db, nil
 }

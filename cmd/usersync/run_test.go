@@ -228,3 +228,21 @@ func TestHelpExitsZero(t *testing.T) {
 		t.Error("unknown command: no error")
 	}
 }
+
+// TestCommandsMigrateAFreshDatabase: zero setup holds for every command,
+// not only serve; MIGRATE_ON_START=false leaves the schema alone.
+func TestCommandsMigrateAFreshDatabase(t *testing.T) {
+	databaseURL := dbtest.SQLiteURL(t)
+	var out bytes.Buffer
+	env := map[string]string{"DATABASE_URL": databaseURL, "MIGRATE_ON_START": "false"}
+	if err := run(context.Background(), []string{"events", "list"}, envFrom(env), &out, io.Discard); err == nil {
+		t.Fatal("events list on an unmigrated database with MIGRATE_ON_START=false: no error")
+	}
+	delete(env, "MIGRATE_ON_START")
+	if err := run(context.Background(), []string{"events", "list"}, envFrom(env), &out, io.Discard); err != nil {
+		t.Fatalf("events list on a fresh database: %v", err)
+	}
+	if !strings.Contains(out.String(), "SVIX ID") {
+		t.Errorf("events list printed %q", out.String())
+	}
+}

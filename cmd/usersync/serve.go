@@ -32,18 +32,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	db, err := migrations.Open(ctx, cfg.DatabaseURL)
+	db, err := openDB(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if cfg.MigrateOnStart {
-		applied, err := migrations.Up(ctx, db)
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		logger.Info("migrations applied", "count", len(applied), "names", applied)
-	}
 
 	sessions, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{
 		JWTKey:            cfg.ClerkJWTKey,

@@ -1,0 +1,917 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v3"
+	"github.com/go-jose/go-jose/v3/jwt"
+	"github.com/google/go-cmp/cmp"
+	svix "github.com/svix/svix-webhooks/go"
+	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/users"
+	"github.com/usersync/usersync/webhooks"
+)
+
+// The helpers of the webhook and admin tests are prefixed wh so that they
+// stay clear of the other test files of this package.
+
+// whLogBuffer collects the server's log; it is shown when a test fails.
+type whLogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *whLogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *whLogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// whConfig is how a whHarness is configured.
+type whConfig struct {
+	secrets    []string // CLERK_WEBHOOK_SIGNING_SECRET; none: the route answers 503
+	adminToken string   // ADMIN_TOKEN; "": the admin routes do not exist
+	sessionKey *whSessionKey
+}
+
+// whHarness is the real HTTP surface over a real, migrated database, with
+// the real users and webhooks services behind httpapi.NewServer.
+type whHarness struct {
+	srv    *httptest.Server
+	db     *bun.DB
+	users  *users.Service
+	events *webhooks.Service
+	cfg    whConfig
+	logs   *whLogBuffer
+}
+
+func whStart(t *testing.T, db *bun.DB, cfg whConfig) *whHarness {
+	t.Helper()
+	var verifier *webhooks.Verifier
+	if len(cfg.secrets) > 0 {
+		// The secrets go through the same parsing as the environment's.
+		secrets, err := webhooks.ParseSecrets(strings.Join(cfg.secrets, ", "))
+		if err != nil {
+			t.Fatalf("ParseSecrets: %v", err)
+		}
+		if verifier, err = webhooks.NewVerifier(secrets); err != nil {
+			t.Fatalf("NewVerifier: %v", err)
+		}
+	}
+	var sessions *httpapi.SessionVerifier
+	if cfg.sessionKey != nil {
+		var err error
+		sessions, err = httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: cfg.sessionKey.publicPEM(t)})
+		if err != nil || sessions == nil {
+			t.Fatalf("NewSessionVerifier = %v, %v", sessions, err)
+		}
+	}
+	logs := &whLogBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	usersSvc := users.NewService(db)
+	eventsSvc := webhooks.NewService(db, usersSvc)
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Deps{
+		Logger:          logger,
+		DB:              db,
+		Users:           usersSvc,
+		Sessions:        sessions,
+		Webhooks:        eventsSvc,
+		WebhookVerifier: verifier,
+		AdminToken:      cfg.adminToken,
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs)
+		}
+	})
+	return &whHarness{srv: srv, db: db, users: usersSvc, events: eventsSvc, cfg: cfg, logs: logs}
+}
+
+// whStartDefault is a harness with one signing secret and an admin token.
+func whStartDefault(t *testing.T, db *bun.DB) *whHarness {
+	t.Helper()
+	return whStart(t, db, whConfig{secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_")})
+}
+
+func whRandom(t *testing.T, prefix string) string {
+	t.Helper()
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// whNewSecret is a fresh Svix endpoint secret: whsec_ + base64 of 24 bytes.
+func whNewSecret(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// whSign is the v1 signature Svix sends for body, made by the svix library.
+func whSign(t *testing.T, secret, msgID string, ts time.Time, body []byte) string {
+	t.Helper()
+	hook, err := svix.NewWebhook(secret)
+	if err != nil {
+		t.Fatalf("svix.NewWebhook: %v", err)
+	}
+	sig, err := hook.Sign(msgID, ts, body)
+	if err != nil {
+		t.Fatalf("Sign: %v", err)
+	}
+	return sig
+}
+
+// whHeaders are the svix-* headers of body signed with secret at ts.
+func whHeaders(t *testing.T, secret, msgID string, ts time.Time, body []byte) http.Header {
+	t.Helper()
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("svix-id", msgID)
+	h.Set("svix-timestamp", strconv.FormatInt(ts.Unix(), 10))
+	h.Set("svix-signature", whSign(t, secret, msgID, ts, body))
+	return h
+}
+
+// whResponse is a response, read whole.
+type whResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (h *whHarness) do(t *testing.T, method, path string, header http.Header, body []byte) whResponse {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, h.srv.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	res, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return whResponse{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// post sends body to the webhook route with header as it is.
+func (h *whHarness) post(t *testing.T, header http.Header, body []byte) whResponse {
+	t.Helper()
+	return h.do(t, http.MethodPost, "/api/webhooks/clerk", header, body)
+}
+
+// deliver sends body as Svix does: signed now with the first secret.
+func (h *whHarness) deliver(t *testing.T, msgID string, body []byte) whResponse {
+	t.Helper()
+	return h.post(t, whHeaders(t, h.cfg.secrets[0], msgID, time.Now(), body), body)
+}
+
+// wantProcessed delivers body and checks the 200 answer of a processed event.
+func (h *whHarness) wantProcessed(t *testing.T, msgID string, body []byte, eventType string, outcome webhooks.Outcome) {
+	t.Helper()
+	whWantJSON(t, h.deliver(t, msgID, body), http.StatusOK,
+		map[string]any{"svix_id": msgID, "type": eventType, "outcome": string(outcome)})
+}
+
+// whWantJSON checks a response's status, content type and exact JSON body.
+func whWantJSON(t *testing.T, res whResponse, status int, want map[string]any) {
+	t.Helper()
+	if res.status != status {
+		t.Errorf("status = %d, want %d; body %s", res.status, status, res.body)
+	}
+	if got, want := res.header.Get("Content-Type"), "application/json; charset=utf-8"; got != want {
+		t.Errorf("Content-Type = %q, want %q", got, want)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(res.body, &got); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", res.body, err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("body mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// whWantError checks an error response: the status and a body of exactly
+// {"error": msg} with msg containing part.
+func whWantError(t *testing.T, res whResponse, status int, part string) {
+	t.Helper()
+	if res.status != status {
+		t.Errorf("status = %d, want %d; body %s", res.status, status, res.body)
+	}
+	if got, want := res.header.Get("Content-Type"), "application/json; charset=utf-8"; got != want {
+		t.Errorf("Content-Type = %q, want %q", got, want)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(res.body, &body); err != nil {
+		t.Fatalf("error body %q is not a JSON object: %v", res.body, err)
+	}
+	msg, ok := body["error"].(string)
+	if len(body) != 1 || !ok || msg == "" {
+		t.Fatalf("error body = %s, want exactly one non-empty string key \"error\"", res.body)
+	}
+	if !strings.Contains(msg, part) {
+		t.Errorf("error = %q, want it to contain %q", msg, part)
+	}
+}
+
+// storedEvent returns the event log's record of msgID.
+func (h *whHarness) storedEvent(t *testing.T, msgID string) webhooks.StoredEvent {
+	t.Helper()
+	ev, err := h.events.Get(context.Background(), msgID)
+	if err != nil {
+		t.Fatalf("events.Get(%s): %v", msgID, err)
+	}
+	return ev
+}
+
+// wantNotRecorded fails if the event log has a record of msgID.
+func (h *whHarness) wantNotRecorded(t *testing.T, msgID string) {
+	t.Helper()
+	if ev, err := h.events.Get(context.Background(), msgID); !errors.Is(err, webhooks.ErrNotFound) {
+		t.Errorf("events.Get(%s) = %+v, %v; want ErrNotFound: nothing recorded", msgID, ev, err)
+	}
+}
+
+// countRows counts the rows of table.
+func (h *whHarness) countRows(t *testing.T, table string) int {
+	t.Helper()
+	n, err := h.db.NewSelect().TableExpr(table).Count(context.Background())
+	if err != nil {
+		t.Fatalf("count %s: %v", table, err)
+	}
+	return int(n)
+}
+
+// whStoredUser is what the database says about a user.
+type whStoredUser struct {
+	Email, Name *string
+	Deleted     bool
+}
+
+func (h *whHarness) user(t *testing.T, clerkUserID string) whStoredUser {
+	t.Helper()
+	var u users.User
+	err := h.db.NewSelect().Model(&u).Where("clerk_user_id = ?", clerkUserID).Scan(context.Background())
+	if err != nil {
+		t.Fatalf("select user %s: %v", clerkUserID, err)
+	}
+	return whStoredUser{Email: u.Email, Name: u.Name, Deleted: u.Deleted()}
+}
+
+func (h *whHarness) wantUser(t *testing.T, clerkUserID string, want whStoredUser) {
+	t.Helper()
+	if diff := cmp.Diff(want, h.user(t, clerkUserID)); diff != "" {
+		t.Errorf("stored user %s mismatch (-want +got):\n%s", clerkUserID, diff)
+	}
+}
+
+func whPtr(s string) *string { return &s }
+
+// whFixture is a recorded Clerk webhook body of the webhooks package.
+func whFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "webhooks", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// whUserEvent is a user.created or user.updated body as Clerk sends it;
+// an empty email gives a user without email addresses.
+func whUserEvent(t *testing.T, eventType, id, email, firstName, lastName string, updatedAt time.Time) []byte {
+	t.Helper()
+	data := map[string]any{
+		"object":                   "user",
+		"id":                       id,
+		"first_name":               nilIfEmpty(firstName),
+		"last_name":                nilIfEmpty(lastName),
+		"primary_email_address_id": nil,
+		"email_addresses":          []any{},
+		"phone_numbers":            []any{},
+		"created_at":               updatedAt.Add(-time.Hour).UnixMilli(),
+		"updated_at":               updatedAt.UnixMilli(),
+		"public_metadata":          map[string]any{},
+	}
+	if email != "" {
+		emailID := "idn_" + strings.TrimPrefix(id, "user_") + "e"
+		data["primary_email_address_id"] = emailID
+		data["email_addresses"] = []any{
+			map[string]any{"id": "idn_other", "object": "email_address", "email_address": "other-" + email},
+			map[string]any{"id": emailID, "object": "email_address", "email_address": email},
+		}
+	}
+	return whEnvelope(t, eventType, data, updatedAt.Add(time.Millisecond))
+}
+
+// whDeletedEvent is a user.deleted body with envelope timestamp at.
+func whDeletedEvent(t *testing.T, id string, at time.Time) []byte {
+	t.Helper()
+	return whEnvelope(t, webhooks.TypeUserDeleted, map[string]any{"object": "user", "id": id, "deleted": true}, at)
+}
+
+func whEnvelope(t *testing.T, eventType string, data map[string]any, at time.Time) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"object":      "event",
+		"type":        eventType,
+		"instance_id": "ins_2fTq0ZkPz8Rm3Xc5Vb7Nw1Ly4Hd",
+		"timestamp":   at.UnixMilli(),
+		"data":        data,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// whSessionKey plays Clerk's instance key for the session tokens of a sync.
+type whSessionKey struct{ private *rsa.PrivateKey }
+
+func whNewSessionKey(t *testing.T) *whSessionKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &whSessionKey{private: k}
+}
+
+func (k *whSessionKey) publicPEM(t *testing.T) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(&k.private.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// token is a Clerk session token for sub issued at iat.
+func (k *whSessionKey) token(t *testing.T, sub string, iat time.Time) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k.private},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "ins_wh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.Signed(signer).Claims(map[string]any{
+		"iss": "https://clerk.example.com", "sub": sub, "sid": "sess_wh",
+		"iat": iat.Unix(), "nbf": iat.Add(-10 * time.Second).Unix(), "exp": iat.Add(time.Minute).Unix(),
+	}).CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// sync posts to /api/auth/sync as the app does.
+func (h *whHarness) sync(t *testing.T, clerkUserID, email string, iat time.Time) whResponse {
+	t.Helper()
+	header := http.Header{}
+	header.Set("Content-Type", "application/json")
+	header.Set("Authorization", "Bearer "+h.cfg.sessionKey.token(t, clerkUserID, iat))
+	body := fmt.Sprintf(`{"clerk_user_id":%q,"email":%q}`, clerkUserID, email)
+	return h.do(t, http.MethodPost, "/api/auth/sync", header, []byte(body))
+}
+
+func TestWebhookFixtures(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		h := whStartDefault(t, db)
+
+		tests := []struct {
+			file    string
+			typ     string
+			user    string // "" for a non-user event
+			outcome webhooks.Outcome
+			want    whStoredUser
+		}{
+			{"user_created_phone_only.json", "user.created", "user_2hR3aPh0nE0nLyUs3rXyZ9WvQtB", webhooks.OutcomeApplied,
+				whStoredUser{Name: whPtr("Kwame Mensah")}},
+			{"user_created_null_names.json", "user.created", "user_2hS0NoNameUs3rQv6Mj2Hk9Rt4", webhooks.OutcomeApplied,
+				whStoredUser{Email: whPtr("no-name@example.net")}},
+			{"user_created_first_name_only.json", "user.created", "user_2hT1Ch3rUsRk7Bd3Yf5Gm1Pw8Q", webhooks.OutcomeApplied,
+				whStoredUser{Email: whPtr("cher@example.com"), Name: whPtr("Cher")}},
+			{"user_updated_unknown_fields.json", "user.updated", "user_2hX4Fu7uR3Us3rRk2Bd9Yf5Gm7", webhooks.OutcomeApplied,
+				whStoredUser{Email: whPtr("ines@example.com"), Name: whPtr("Inès de Castro")}},
+			{"session_created.json", "session.created", "", webhooks.OutcomeIgnored, whStoredUser{}},
+		}
+		for i, tt := range tests {
+			t.Run(tt.file, func(t *testing.T) {
+				t.Parallel()
+				msgID := fmt.Sprintf("msg_fixture_%d", i)
+				h.wantProcessed(t, msgID, whFixture(t, tt.file), tt.typ, tt.outcome)
+				ev := h.storedEvent(t, msgID)
+				if ev.Type != tt.typ || ev.Outcome != tt.outcome || ev.Attempts != 1 || ev.Error != nil {
+					t.Errorf("stored event = %s %s attempts %d error %v; want %s %s attempts 1 no error",
+						ev.Type, ev.Outcome, ev.Attempts, ev.Error, tt.typ, tt.outcome)
+				}
+				if tt.user == "" {
+					if ev.ClerkUserID != nil {
+						t.Errorf("clerk_user_id = %q, want null for %s", *ev.ClerkUserID, tt.typ)
+					}
+					return
+				}
+				if ev.ClerkUserID == nil || *ev.ClerkUserID != tt.user {
+					t.Errorf("clerk_user_id = %v, want %s", ev.ClerkUserID, tt.user)
+				}
+				h.wantUser(t, tt.user, tt.want)
+			})
+		}
+
+		// The recorded lifecycle of one user, in order.
+		t.Run("created updated deleted", func(t *testing.T) {
+			t.Parallel()
+			const id = "user_2hQx7Nf3kVb1ZpQ8sLmTq4Wd0Ey"
+			h.wantProcessed(t, "msg_life_1", whFixture(t, "user_created.json"), "user.created", webhooks.OutcomeApplied)
+			// The primary address is the second of the list.
+			h.wantUser(t, id, whStoredUser{Email: whPtr("marguerite@example.com"), Name: whPtr("Marguerite Duras")})
+
+			h.wantProcessed(t, "msg_life_2", whFixture(t, "user_updated.json"), "user.updated", webhooks.OutcomeApplied)
+			h.wantUser(t, id, whStoredUser{Email: whPtr("m.duras@example.org"), Name: whPtr("Marguerite Donnadieu")})
+
+			h.wantProcessed(t, "msg_life_3", whFixture(t, "user_deleted.json"), "user.deleted", webhooks.OutcomeApplied)
+			h.wantUser(t, id, whStoredUser{Deleted: true})
+			if _, err := h.users.Get(context.Background(), id); !errors.Is(err, users.ErrGone) {
+				t.Errorf("users.Get after user.deleted: %v, want ErrGone", err)
+			}
+			// A second delete changes nothing.
+			h.wantProcessed(t, "msg_life_4", whDeletedEvent(t, id, time.UnixMilli(1717600000000).Add(time.Hour)),
+				"user.deleted", webhooks.OutcomeUnchanged)
+		})
+	})
+}
+
+func TestWebhookDuplicateDelivery(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		h := whStartDefault(t, db)
+		body := whUserEvent(t, "user.created", "user_dup", "dup@example.com", "Dup", "Licate", time.Now().Add(-time.Hour))
+
+		h.wantProcessed(t, "msg_dup", body, "user.created", webhooks.OutcomeApplied)
+		first := h.storedEvent(t, "msg_dup")
+		// Svix retries with the same id and a fresh timestamp and signature.
+		h.wantProcessed(t, "msg_dup", body, "user.created", webhooks.OutcomeUnchanged)
+
+		res := h.do(t, http.MethodGet, "/api/admin/webhook-events/msg_dup", admAuth(h.cfg.adminToken), nil)
+		if res.status != http.StatusOK {
+			t.Fatalf("admin GET = %d %s", res.status, res.body)
+		}
+		var got admEvent
+		if err := json.Unmarshal(res.body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Attempts != 2 || got.Outcome != "unchanged" {
+			t.Errorf("after two deliveries: attempts %d outcome %s, want 2 unchanged", got.Attempts, got.Outcome)
+		}
+		if !got.FirstReceivedAt.Equal(first.FirstReceivedAt) || !got.LastReceivedAt.After(first.LastReceivedAt) {
+			t.Errorf("received span = %v..%v, want %v..(after %v)",
+				got.FirstReceivedAt, got.LastReceivedAt, first.FirstReceivedAt, first.LastReceivedAt)
+		}
+		if n := h.countRows(t, "webhook_events"); n != 1 {
+			t.Errorf("%d event records, want 1", n)
+		}
+		if n := h.countRows(t, "users"); n != 1 {
+			t.Errorf("%d users, want 1", n)
+		}
+		h.wantUser(t, "user_dup", whStoredUser{Email: whPtr("dup@example.com"), Name: whPtr("Dup Licate")})
+	})
+}
+
+func TestWebhookOutOfOrder(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		h := whStartDefault(t, db)
+		v1 := time.Now().Add(-2 * time.Hour)
+		v2 := v1.Add(time.Minute)
+		// The newer update arrives first.
+		h.wantProcessed(t, "msg_ooo_2", whUserEvent(t, "user.updated", "user_ooo", "new@example.com", "New", "", v2),
+			"user.updated", webhooks.OutcomeApplied)
+		h.wantProcessed(t, "msg_ooo_1", whUserEvent(t, "user.created", "user_ooo", "old@example.com", "Old", "", v1),
+			"user.created", webhooks.OutcomeStale)
+		h.wantUser(t, "user_ooo", whStoredUser{Email: whPtr("new@example.com"), Name: whPtr("New")})
+		if got := h.storedEvent(t, "msg_ooo_1").Outcome; got != webhooks.OutcomeStale {
+			t.Errorf("recorded outcome = %s, want stale", got)
+		}
+	})
+}
+
+func TestWebhookDeleteThenLateUpdate(t *testing.T) {
+	t.Parallel()
+	key := whNewSessionKey(t)
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		h := whStart(t, db, whConfig{secrets: []string{whNewSecret(t)}, sessionKey: key})
+		v1 := time.Now().Add(-3 * time.Hour)
+		deletedAt := v1.Add(time.Hour)
+
+		h.wantProcessed(t, "msg_late_1", whUserEvent(t, "user.created", "user_late", "late@example.com", "Late", "", v1),
+			"user.created", webhooks.OutcomeApplied)
+		h.wantProcessed(t, "msg_late_2", whDeletedEvent(t, "user_late", deletedAt), "user.deleted", webhooks.OutcomeApplied)
+		// Late deliveries, one of them even newer than the tombstone.
+		h.wantProcessed(t, "msg_late_3", whUserEvent(t, "user.updated", "user_late", "older@example.com", "Older", "", v1.Add(time.Minute)),
+			"user.updated", webhooks.OutcomeStale)
+		h.wantProcessed(t, "msg_late_4", whUserEvent(t, "user.updated", "user_late", "newer@example.com", "Newer", "", deletedAt.Add(time.Minute)),
+			"user.updated", webhooks.OutcomeStale)
+		h.wantUser(t, "user_late", whStoredUser{Deleted: true})
+
+		whWantError(t, h.sync(t, "user_late", "late@example.com", time.Now()), http.StatusGone, "deleted")
+		h.wantUser(t, "user_late", whStoredUser{Deleted: true})
+	})
+}
+
+func TestWebhookRedeliveryIsProcessedAgain(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		h := whStartDefault(t, db)
+		body := whUserEvent(t, "user.created", "user_again", "again@example.com", "Again", "", time.Now().Add(-time.Hour))
+		h.wantProcessed(t, "msg_again", body, "user.created", webhooks.OutcomeApplied)
+
+		// The row is lost (say, a restore from an older backup): the
+		// redelivery must go through the upsert again, not be skipped as
+		// already seen.
+		if _, err := db.NewDelete().Model((*users.User)(nil)).Where("clerk_user_id = ?", "user_again").
+			Exec(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		h.wantProcessed(t, "msg_again", body, "user.created", webhooks.OutcomeApplied)
+		h.wantUser(t, "user_again", whStoredUser{Email: whPtr("again@example.com"), Name: whPtr("Again")})
+		if ev := h.storedEvent(t, "msg_again"); ev.Attempts != 2 || ev.Outcome != webhooks.OutcomeApplied {
+			t.Errorf("record: attempts %d outcome %s, want 2 applied", ev.Attempts, ev.Outcome)
+		}
+	})
+}
+
+func TestWebhookSecretRotation(t *testing.T) {
+	t.Parallel()
+	oldSecret, newSecret, otherSecret := whNewSecret(t), whNewSecret(t), whNewSecret(t)
+	h := whStart(t, dbtest.Open(t, dbtest.SQLiteURL(t)), whConfig{secrets: []string{oldSecret, newSecret}})
+	version := time.Now().Add(-time.Hour)
+
+	tests := []struct {
+		name      string
+		signature func(msgID string, ts time.Time, body []byte) string
+		wantOK    bool
+	}{
+		{"old secret", func(id string, ts time.Time, b []byte) string { return whSign(t, oldSecret, id, ts, b) }, true},
+		{"new secret", func(id string, ts time.Time, b []byte) string { return whSign(t, newSecret, id, ts, b) }, true},
+		{"several signatures, one matching", func(id string, ts time.Time, b []byte) string {
+			return whSign(t, otherSecret, id, ts, b) + " " + whSign(t, newSecret, id, ts, b)
+		}, true},
+		{"unknown secret", func(id string, ts time.Time, b []byte) string { return whSign(t, otherSecret, id, ts, b) }, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			msgID := fmt.Sprintf("msg_rot_%d", i)
+			userID := fmt.Sprintf("user_rot_%d", i)
+			body := whUserEvent(t, "user.created", userID, fmt.Sprintf("rot%d@example.com", i), "Rot", "", version)
+			now := time.Now()
+			header := whHeaders(t, oldSecret, msgID, now, body)
+			header.Set("svix-signature", tt.signature(msgID, now, body))
+			res := h.post(t, header, body)
+			if !tt.wantOK {
+				whWantError(t, res, http.StatusBadRequest, "no matching signature")
+				h.wantNotRecorded(t, msgID)
+				return
+			}
+			whWantJSON(t, res, http.StatusOK, map[string]any{"svix_id": msgID, "type": "user.created", "outcome": "applied"})
+			h.wantUser(t, userID, whStoredUser{Email: whPtr(fmt.Sprintf("rot%d@example.com", i)), Name: whPtr("Rot")})
+		})
+	}
+}
+
+func TestWebhookAlternateHeaders(t *testing.T) {
+	t.Parallel()
+	h := whStartDefault(t, dbtest.Open(t, dbtest.SQLiteURL(t)))
+	body := whUserEvent(t, "user.created", "user_alt", "alt@example.com", "Alt", "", time.Now().Add(-time.Hour))
+	now := time.Now()
+	header := http.Header{}
+	header.Set("Content-Type", "application/json")
+	header.Set("webhook-id", "msg_alt")
+	header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	header.Set("webhook-signature", whSign(t, h.cfg.secrets[0], "msg_alt", now, body))
+
+	whWantJSON(t, h.post(t, header, body), http.StatusOK,
+		map[string]any{"svix_id": "msg_alt", "type": "user.created", "outcome": "applied"})
+	if ev := h.storedEvent(t, "msg_alt"); ev.Outcome != webhooks.OutcomeApplied {
+		t.Errorf("recorded outcome = %s, want applied", ev.Outcome)
+	}
+	h.wantUser(t, "user_alt", whStoredUser{Email: whPtr("alt@example.com"), Name: whPtr("Alt")})
+}
+
+func TestWebhookRejectsSignatures(t *testing.T) {
+	t.Parallel()
+	h := whStartDefault(t, dbtest.Open(t, dbtest.SQLiteURL(t)))
+	secret := h.cfg.secrets[0]
+	body := whUserEvent(t, "user.created", "user_forged", "forged@example.com", "Forged", "", time.Now().Add(-time.Hour))
+	const msgID = "msg_forged"
+
+	tests := []struct {
+		name   string
+		header func() http.Header
+		body   []byte
+		want   string
+	}{
+		{"no headers", func() http.Header { return http.Header{} }, body, "missing required headers"},
+		{"no signature", func() http.Header {
+			h := whHeaders(t, secret, msgID, time.Now(), body)
+			h.Del("svix-signature")
+			return h
+		}, body, "svix-signature"},
+		{"no id", func() http.Header {
+			h := whHeaders(t, secret, msgID, time.Now(), body)
+			h.Del("svix-id")
+			return h
+		}, body, "svix-id"},
+		{"incomplete webhook-* set", func() http.Header {
+			h := http.Header{}
+			h.Set("webhook-id", msgID)
+			h.Set("webhook-signature", whSign(t, secret, msgID, time.Now(), body))
+			return h
+		}, body, "webhook-timestamp"},
+		{"timestamp not a number", func() http.Header {
+			h := whHeaders(t, secret, msgID, time.Now(), body)
+			h.Set("svix-timestamp", "yesterday")
+			return h
+		}, body, "timestamp"},
+		{"signed with another secret", func() http.Header {
+			return whHeaders(t, whNewSecret(t), msgID, time.Now(), body)
+		}, body, "no matching signature"},
+		{"body changed after signing", func() http.Header {
+			return whHeaders(t, secret, msgID, time.Now(), body)
+		}, bytes.Replace(body, []byte("forged@example.com"), []byte("victim@example.com"), 1), "no matching signature"},
+		{"signature of another message id", func() http.Header {
+			h := whHeaders(t, secret, "msg_other", time.Now(), body)
+			h.Set("svix-id", msgID)
+			return h
+		}, body, "no matching signature"},
+		{"signature of another timestamp", func() http.Header {
+			h := whHeaders(t, secret, msgID, time.Now().Add(-time.Minute), body)
+			h.Set("svix-timestamp", strconv.FormatInt(time.Now().Unix(), 10))
+			return h
+		}, body, "no matching signature"},
+		{"not a v1 signature", func() http.Header {
+			h := whHeaders(t, secret, msgID, time.Now(), body)
+			h.Set("svix-signature", strings.Replace(h.Get("svix-signature"), "v1,", "v2,", 1))
+			return h
+		}, body, "no matching signature"},
+		{"timestamp 6 minutes old", func() http.Header {
+			return whHeaders(t, secret, msgID, time.Now().Add(-6*time.Minute), body)
+		}, body, "5 minute tolerance"},
+		{"timestamp 6 minutes ahead", func() http.Header {
+			return whHeaders(t, secret, msgID, time.Now().Add(6*time.Minute), body)
+		}, body, "5 minute tolerance"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			whWantError(t, h.post(t, tt.header(), tt.body), http.StatusBadRequest, tt.want)
+		})
+	}
+	if n := h.countRows(t, "webhook_events"); n != 0 {
+		t.Errorf("%d events recorded from unverified deliveries, want 0", n)
+	}
+	if n := h.countRows(t, "users"); n != 0 {
+		t.Errorf("%d users written by unverified deliveries, want 0", n)
+	}
+	// The same body, properly signed, passes: the cases above failed for
+	// their signature alone.
+	h.wantProcessed(t, msgID, body, "user.created", webhooks.OutcomeApplied)
+}
+
+func TestWebhookNotAClerkEvent(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		h := whStartDefault(t, db)
+		updatedAt := time.Now().Add(-time.Hour).UnixMilli()
+
+		tests := []struct {
+			name     string
+			body     string
+			wantType string
+			want     string // part of the error
+		}{
+			{"not JSON", `hello`, "", "not a JSON object"},
+			{"an array", `[{"type":"user.created"}]`, "", "not a JSON object"},
+			{"a string", `"user.created"`, "", "not a JSON object"},
+			{"no type", `{"object":"event","data":{"id":"user_x"}}`, "", `"type"`},
+			{"type not a string", `{"type":5,"data":{"id":"user_x"}}`, "", `"type"`},
+			{"data not an object", `{"type":"user.created","data":"user_x"}`, "user.created", `"data"`},
+			{"data null", `{"type":"session.created","data":null}`, "session.created", `"data"`},
+			{"user.created without data.id", fmt.Sprintf(`{"type":"user.created","timestamp":%d,"data":{"first_name":"No","updated_at":%d}}`, updatedAt, updatedAt),
+				"user.created", `"data.id"`},
+			{"user.updated with a numeric data.id", fmt.Sprintf(`{"type":"user.updated","data":{"id":42,"updated_at":%d}}`, updatedAt),
+				"user.updated", `"data.id"`},
+			{"user.deleted with an empty data.id", fmt.Sprintf(`{"type":"user.deleted","timestamp":%d,"data":{"id":"","deleted":true}}`, updatedAt),
+				"user.deleted", `"data.id"`},
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				msgID := fmt.Sprintf("msg_bad_%d", i)
+				whWantError(t, h.deliver(t, msgID, []byte(tt.body)), http.StatusUnprocessableEntity, tt.want)
+				ev := h.storedEvent(t, msgID)
+				if ev.Outcome != webhooks.OutcomeFailed || ev.Type != tt.wantType || ev.Attempts != 1 {
+					t.Errorf("record: %q %s attempts %d, want %q failed attempts 1", ev.Type, ev.Outcome, ev.Attempts, tt.wantType)
+				}
+				if ev.Error == nil || !strings.Contains(*ev.Error, tt.want) {
+					t.Errorf("recorded error = %v, want one containing %q", ev.Error, tt.want)
+				}
+				if ev.LastAppliedAt != nil {
+					t.Errorf("last_applied_at = %v, want null: nothing reached the users service", ev.LastAppliedAt)
+				}
+			})
+		}
+		t.Run("no user written", func(t *testing.T) {
+			t.Parallel()
+			if n := h.countRows(t, "users"); n != 0 {
+				t.Errorf("%d users written by bodies that are not Clerk events", n)
+			}
+		})
+	})
+}
+
+func TestWebhookBodyLimit(t *testing.T) {
+	t.Parallel()
+	h := whStartDefault(t, dbtest.Open(t, dbtest.SQLiteURL(t)))
+	const limit = 64 << 10
+	// padded is a real user event grown to exactly size bytes by an
+	// unknown field, which Clerk may add at any time.
+	padded := func(t *testing.T, id string, size int) []byte {
+		t.Helper()
+		var data map[string]any
+		base := whUserEvent(t, "user.created", id, id+"@example.com", "Big", "", time.Now().Add(-time.Hour))
+		if err := json.Unmarshal(base, &data); err != nil {
+			t.Fatal(err)
+		}
+		data["padding"] = ""
+		b, _ := json.Marshal(data)
+		data["padding"] = strings.Repeat("x", size-len(b))
+		b, _ = json.Marshal(data)
+		if len(b) != size {
+			t.Fatalf("padded body is %d bytes, want %d", len(b), size)
+		}
+		return b
+	}
+
+	whWantError(t, h.deliver(t, "msg_big", padded(t, "user_big", limit+1)), http.StatusRequestEntityTooLarge, "larger than")
+	h.wantNotRecorded(t, "msg_big")
+	whWantError(t, h.deliver(t, "msg_huge", padded(t, "user_huge", 100<<10)), http.StatusRequestEntityTooLarge, "larger than")
+	h.wantNotRecorded(t, "msg_huge")
+	if n := h.countRows(t, "users"); n != 0 {
+		t.Errorf("%d users written from oversized bodies", n)
+	}
+	// Exactly at the limit is accepted.
+	h.wantProcessed(t, "msg_limit", padded(t, "user_limit", limit), "user.created", webhooks.OutcomeApplied)
+}
+
+func TestWebhookNotConfigured(t *testing.T) {
+	t.Parallel()
+	h := whStart(t, dbtest.Open(t, dbtest.SQLiteURL(t)), whConfig{})
+	body := whUserEvent(t, "user.created", "user_503", "x@example.com", "X", "", time.Now().Add(-time.Hour))
+	res := h.post(t, whHeaders(t, whNewSecret(t), "msg_503", time.Now(), body), body)
+	whWantError(t, res, http.StatusServiceUnavailable, "is not configured")
+	whWantError(t, h.post(t, http.Header{}, body), http.StatusServiceUnavailable, "CLERK_WEBHOOK_SIGNING_SECRET")
+	h.wantNotRecorded(t, "msg_503")
+}
+
+func TestWebhookDatabaseFailure(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		h := whStartDefault(t, db)
+		ctx := context.Background()
+		body := whUserEvent(t, "user.created", "user_dbfail", "dbfail@example.com", "Db", "", time.Now().Add(-time.Hour))
+
+		// The upsert fails after the event's transaction has begun.
+		if _, err := db.ExecContext(ctx, "ALTER TABLE users RENAME TO users_away"); err != nil {
+			t.Fatal(err)
+		}
+		res := h.deliver(t, "msg_dbfail", body)
+		whWantError(t, res, http.StatusInternalServerError, "Database error occurred")
+		if msg := strings.ToLower(string(res.body)); strings.Contains(msg, "users_away") || strings.Contains(msg, "sql") {
+			t.Errorf("the 500 body leaks the cause: %s", res.body)
+		}
+		if _, err := db.ExecContext(ctx, "ALTER TABLE users_away RENAME TO users"); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.countRows(t, "webhook_events"); n != 0 {
+			t.Errorf("%d events recorded by a failed delivery, want 0 (Svix retries it)", n)
+		}
+		if !strings.Contains(h.logs.String(), `"msg":"request failed"`) {
+			t.Errorf("the database failure was not logged:\n%s", h.logs)
+		}
+
+		// Svix's retry then goes through as the first delivery.
+		h.wantProcessed(t, "msg_dbfail", body, "user.created", webhooks.OutcomeApplied)
+		if ev := h.storedEvent(t, "msg_dbfail"); ev.Attempts != 1 {
+			t.Errorf("attempts = %d after a failed and a good delivery, want 1", ev.Attempts)
+		}
+	})
+}
+
+func TestWebhookDatabaseClosed(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		h := whStartDefault(t, db)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		body := whUserEvent(t, "user.created", "user_closed", "closed@example.com", "C", "", time.Now().Add(-time.Hour))
+		whWantError(t, h.deliver(t, "msg_closed", body), http.StatusInternalServerError, "Database error occurred")
+	})
+}
+
+func TestWebhookIsPublic(t *testing.T) {
+	t.Parallel()
+	h := whStart(t, dbtest.Open(t, dbtest.SQLiteURL(t)), whConfig{
+		secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_"), sessionKey: whNewSessionKey(t),
+	})
+	version := time.Now().Add(-time.Hour)
+	for i, auth := range []string{"", "Bearer not-a-session-token", "Bearer " + h.cfg.adminToken} {
+		t.Run(fmt.Sprintf("authorization %q", strings.SplitN(auth, " ", 2)[0]), func(t *testing.T) {
+			msgID := fmt.Sprintf("msg_public_%d", i)
+			body := whUserEvent(t, "user.created", fmt.Sprintf("user_public_%d", i), "p@example.com", "P", "", version)
+			header := whHeaders(t, h.cfg.secrets[0], msgID, time.Now(), body)
+			if auth != "" {
+				header.Set("Authorization", auth)
+			}
+			whWantJSON(t, h.post(t, header, body), http.StatusOK,
+				map[string]any{"svix_id": msgID, "type": "user.created", "outcome": "applied"})
+		})
+	}
+}
+
+// admEventKeys are the keys of an event in the admin API, in order.
+var admEventKeys = []string{"attempts", "clerk_user_id", "error", "first_received_at", "last_applied_at",
+	"last_received_at", "outcome", "svix_id", "type"}
+
+// whKeys returns the sorted keys of a JSON object.
+func whKeys(t *testing.T, raw json.RawMessage) []string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s is not a JSON object: %v", raw, err)
+	}
+	return slices.Sorted(maps.Keys(m))
+}
