@@ -5,6 +5,8 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+
+	"github.com/usersync/usersync/tracking"
 )
 
 // Deps are what the server is built from. A nil Sessions means no Clerk
@@ -12,8 +14,24 @@ import (
 type Deps struct {
 	Logger   *slog.Logger
 	DB       pinger
-	Users    userUpserter
+	Users    userService
 	Sessions *SessionVerifier
+	Tracking trackingService
+	// OsmAndSpeedUnit is the unit of the OsmAnd "speed" parameter (OSMAND_SPEED_UNIT).
+	OsmAndSpeedUnit tracking.SpeedUnit
+}
+
+// userService is the users service as the routes need it.
+type userService interface {
+	userUpserter
+	userGetter
+}
+
+// trackingService is the tracking service as the routes need it.
+type trackingService interface {
+	deviceStore
+	routeReader
+	locationIngester
 }
 
 // NewServer returns the whole HTTP surface of usersync.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
 
@@ -62,6 +63,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		DB:       db,
 		Users:    users.NewService(db),
 		Sessions: sessions,
+		Tracking: tracking.NewService(db, tracking.Config{
+			OnlineWindow: cfg.OnlineWindow,
+			MaxRouteSpan: cfg.RouteMaxSpan,
+			Limits:       tracking.Limits{MaxAge: cfg.LocationMaxAge},
+		}),
+		OsmAndSpeedUnit: cfg.OsmAndSpeedUnit,
 	})
 	srv := &http.Server{
 		Handler:           handler,
