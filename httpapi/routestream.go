@@ -23,7 +23,6 @@ type routeStream struct {
 	geo  bool
 
 	out *bufio.Writer // nil until the response starts
-	enc *json.Encoder // on out
 	gz  *gzip.Writer  // under out, when the client accepts gzip
 	n   int           // points written
 
@@ -61,7 +60,6 @@ func (s *routeStream) start() error {
 	}
 	s.w.WriteHeader(http.StatusOK)
 	s.out = bufio.NewWriterSize(body, 32<<10)
-	s.enc = json.NewEncoder(s.out)
 	if s.geo {
 		_, err := io.WriteString(s.out, `{"type":"FeatureCollection","features":[`)
 		return err
@@ -85,7 +83,18 @@ func (s *routeStream) point(l tracking.Location) error {
 			return err
 		}
 	}
-	return s.enc.Encode(toLocationJSON(&l))
+	return s.value(toLocationJSON(&l))
+}
+
+// value writes v as JSON. json.Marshal rather than a json.Encoder: an
+// Encoder ends every value with a newline.
+func (s *routeStream) value(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = s.out.Write(b)
+	return err
 }
 
 func (s *routeStream) geoPoint(l tracking.Location) error {
@@ -98,14 +107,14 @@ func (s *routeStream) geoPoint(l tracking.Location) error {
 		if _, err := io.WriteString(s.out, `{"type":"Feature","geometry":{"type":"LineString","coordinates":[`); err != nil {
 			return err
 		}
-		if err := s.enc.Encode(position(s.first)); err != nil {
+		if err := s.value(position(s.first)); err != nil {
 			return err
 		}
 	}
 	if err := s.out.WriteByte(','); err != nil {
 		return err
 	}
-	return s.enc.Encode(position(l))
+	return s.value(position(l))
 }
 
 // finish writes what follows the points and completes the body. Errors of
@@ -135,13 +144,13 @@ func (s *routeStream) finishGeo(next []byte) {
 	switch {
 	case s.n == 1:
 		s.out.WriteString(`{"type":"Feature","geometry":{"type":"Point","coordinates":`)
-		s.enc.Encode(position(s.first))
+		s.value(position(s.first))
 	case s.n >= 2:
 		s.out.WriteString("]") // the LineString's coordinates
 	}
 	if s.n > 0 {
 		s.out.WriteString(`},"properties":`)
-		s.enc.Encode(struct {
+		s.value(struct {
 			DeviceID   int64       `json:"device_id"`
 			CoordTimes []time.Time `json:"coordTimes"`
 		}{s.plan.DeviceID, s.times})
