@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -88,7 +89,7 @@ func decodeBatch(w http.ResponseWriter, r *http.Request) (batch, error) {
 		return batch{}, err
 	}
 	if n := len(body.Locations); n < 1 || n > tracking.MaxIngestPoints {
-		return batch{}, &tracking.FieldError{Field: "locations", Msg: "must hold 1 to 1000 points"}
+		return batch{}, &tracking.FieldError{Field: "locations", Msg: fmt.Sprintf("must hold 1 to %d points", tracking.MaxIngestPoints)}
 	}
 	b := batch{received: len(body.Locations)}
 	for i, raw := range body.Locations {
