@@ -16,10 +16,10 @@ import (
 )
 
 func TestDeviceRoutes(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 
 		// An empty list first.
@@ -122,10 +122,10 @@ func TestDeviceRoutes(t *testing.T) {
 // TestAnotherUsersDeviceIs404: on every user route, another user's device
 // answers byte for byte as an absent id and as a malformed one.
 func TestAnotherUsersDeviceIs404(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann, bob := s.user(t, "user_ann"), s.user(t, "user_bob")
 		d, token := s.createDevice(t, ann, "Ann's")
 		s.ingest(t, token, point(time.Now().Add(-time.Minute), 0))
@@ -169,12 +169,12 @@ func TestAnotherUsersDeviceIs404(t *testing.T) {
 // TestUserStates: a user without a row has no devices and cannot create
 // one (409); a deleted user gets 410 on every user route.
 func TestUserStates(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 
-		stranger := key.sessionToken(t, "user_unsynced")
+		stranger := key.sign(t, sessionClaims("user_unsynced"))
 		s.do(t, http.MethodGet, "/api/devices", stranger, "").want(t, http.StatusOK)
 		if res := s.do(t, http.MethodGet, "/api/devices", stranger, ""); string(res.body) != `{"devices":[]}`+"\n" {
 			t.Errorf("devices of a user without a row = %q", res.body)
@@ -214,10 +214,10 @@ func TestUserStates(t *testing.T) {
 }
 
 func TestCreateDeviceErrors(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 
 		for _, tc := range []struct {

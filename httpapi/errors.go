@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
+	"github.com/usersync/usersync/webhooks"
 )
 
 // Error is a failure with the status and the message a client may see.
@@ -41,6 +43,10 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		e = errorf(http.StatusNotFound, "user not found")
 	case errors.Is(err, users.ErrInvalid):
 		e = errorf(http.StatusBadRequest, "%s", err.Error())
+	case errors.Is(err, webhooks.ErrNotFound):
+		e = errorf(http.StatusNotFound, "webhook event not found")
+	case errors.Is(err, webhooks.ErrInvalid):
+		e = errorf(http.StatusBadRequest, "%s", strings.TrimSuffix(err.Error(), ": "+webhooks.ErrInvalid.Error()))
 	case errors.Is(err, tracking.ErrInvalidToken):
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		e = errorf(http.StatusUnauthorized, "%s", tracking.ErrInvalidToken.Error())

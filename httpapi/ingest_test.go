@@ -28,7 +28,7 @@ type storedPoint struct {
 }
 
 // routePoints reads the device's points of the last 24 hours through the API.
-func (s *server) routePoints(t *testing.T, session string, deviceID int64) []storedPoint {
+func (s *trackingServer) routePoints(t *testing.T, session string, deviceID int64) []storedPoint {
 	t.Helper()
 	var page struct{ Points []storedPoint }
 	s.do(t, http.MethodGet, fmt.Sprintf("/api/locations/%d/route?to=%s", deviceID, rfc3339(time.Now().Add(11*time.Minute))), session, "").
@@ -42,10 +42,10 @@ func f64(v float64) *float64 { return &v }
 // POST /api/ingest/locations: each point is stored as normalized, or
 // rejected with its index and the field, never failing the batch.
 func TestIngestValidationHTTP(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{Limits: tracking.Limits{MaxAge: 30 * 24 * time.Hour}})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		now := time.Now().UTC().Truncate(time.Second)
 		at := func(d time.Duration) string { return rfc3339(now.Add(d)) }
@@ -69,7 +69,7 @@ func TestIngestValidationHTTP(t *testing.T) {
 			{name: "edges hold", point: `{"recorded_at":"` + at(9*time.Minute) + `","lat":-90,"lon":180,"speed_mps":350,"altitude_m":100000,"battery_pct":0}`,
 				want: &storedPoint{RecordedAt: now.Add(9 * time.Minute), Lat: -90, Lon: 180, SpeedMPS: f64(350), AltitudeM: f64(100000), BatteryPct: f64(0)}},
 			{name: "11 minutes ahead", point: `{"recorded_at":"` + at(11*time.Minute) + `","lat":1,"lon":2}`, reject: "recorded_at: must not be more than 10 minutes in the future"},
-			{name: "older than LOCATION_MAX_AGE", point: `{"recorded_at":"` + at(-31*24*time.Hour) + `","lat":1,"lon":2}`, reject: "recorded_at: must not be older than 30 days"},
+			{name: "older than LOCATION_MAX_AGE", point: `{"recorded_at":"` + at(-366*24*time.Hour) + `","lat":1,"lon":2}`, reject: "recorded_at: must not be older than 365 days"},
 			{name: "no recorded_at", point: `{"lat":1,"lon":2}`, reject: "recorded_at: required"},
 			{name: "recorded_at not RFC 3339", point: `{"recorded_at":"2026-11-27 20:53:55","lat":1,"lon":2}`, reject: "recorded_at: must be an RFC 3339"},
 			{name: "recorded_at a number", point: `{"recorded_at":1795812835,"lat":1,"lon":2}`, reject: "recorded_at: must be an RFC 3339"},
@@ -124,10 +124,10 @@ func TestIngestValidationHTTP(t *testing.T) {
 // TestIngestDuplicatesHTTP: within a batch and across batches, a point's
 // (device, recorded_at) is stored once, by its first write.
 func TestIngestDuplicatesHTTP(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		d, token := s.createDevice(t, ann, "Bella")
 		base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
@@ -163,10 +163,10 @@ func TestIngestDuplicatesHTTP(t *testing.T) {
 // TestIngestLateOlderFixHTTP: an older fix arriving later is stored and
 // marks the device seen, but does not move latest.
 func TestIngestLateOlderFixHTTP(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		d, token := s.createDevice(t, ann, "Bella")
 		newer := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
@@ -212,10 +212,10 @@ func TestIngestLateOlderFixHTTP(t *testing.T) {
 // TestIngestAuthentication: the token is checked before the body, and
 // every bad token answers the same 401.
 func TestIngestAuthentication(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		d, oldToken := s.createDevice(t, ann, "Bella")
 		var rotated struct {

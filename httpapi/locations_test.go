@@ -17,7 +17,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/tracking"
 )
 
 // routePage is the JSON answer of the route route.
@@ -39,10 +38,10 @@ type routePage struct {
 // TestRoutePagingHTTP: 2,500 points paged with limit=1000 come back each
 // exactly once, in order, in three pages, following next_cursor alone.
 func TestRoutePagingHTTP(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		d, token := s.createDevice(t, ann, "Bella")
 		base := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
@@ -98,10 +97,10 @@ func TestRoutePagingHTTP(t *testing.T) {
 }
 
 func TestRouteCursorMisuse(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		a, tokenA := s.createDevice(t, ann, "A")
 		b, _ := s.createDevice(t, ann, "B")
@@ -139,10 +138,10 @@ func TestRouteCursorMisuse(t *testing.T) {
 }
 
 func TestRouteBadParameters(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{MaxRouteSpan: 744 * time.Hour})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		d, _ := s.createDevice(t, ann, "A")
 		now := time.Now().UTC()
@@ -201,10 +200,10 @@ type geoJSON struct {
 }
 
 func TestRouteGeoJSON(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 
@@ -289,10 +288,10 @@ func TestRouteGeoJSON(t *testing.T) {
 // TestRouteSimplifyHTTP: a straight walk north with one 50 m detour east,
 // read with simplify=5, keeps its ends and the detour's corner only.
 func TestRouteSimplifyHTTP(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		d, token := s.createDevice(t, ann, "walker")
 		base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
@@ -334,10 +333,10 @@ func TestRouteSimplifyHTTP(t *testing.T) {
 }
 
 func TestRouteGzip(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		d, token := s.createDevice(t, ann, "Bella")
 		base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
@@ -395,10 +394,10 @@ func TestRouteGzip(t *testing.T) {
 }
 
 func TestLatestETag(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		d, token := s.createDevice(t, ann, "Bella")
 		path := fmt.Sprintf("/api/locations/%d/latest", d.ID)

@@ -82,9 +82,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // observe is the outermost layer: it assigns the request id, turns a
-// panic into a JSON 500, and writes one access log line per request.
-// The line has the route template and never a header, a token or a body.
-func observe(logger *slog.Logger, next http.Handler) http.Handler {
+// panic into a JSON 500, and writes one access log line and the HTTP
+// metrics per request. Both have the route template, never the raw path,
+// a header, a token or a body.
+func observe(logger *slog.Logger, metrics *Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -108,13 +109,15 @@ func observe(logger *slog.Logger, next http.Handler) http.Handler {
 					encode(rec, http.StatusInternalServerError, map[string]string{"error": "internal server error"})
 				}
 			}
+			took := time.Since(start)
+			metrics.observeRequest(r.Method, routeOf(r), rec.status, took)
 			logger.LogAttrs(ctx, slog.LevelInfo, "request",
 				slog.String("request_id", id),
 				slog.String("method", r.Method),
 				slog.String("route", routeOf(r)),
 				slog.Int("status", rec.status),
 				slog.Int64("bytes", rec.bytes),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 			)
 		}()
 		next.ServeHTTP(rec, r)

@@ -14,16 +14,15 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/tracking"
 )
 
 // TestOsmAnd sends what Traccar Client and OsmAnd send, in each of the
 // protocol's forms, and reads back what was stored.
 func TestOsmAnd(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		fix := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 		const knot = 1852.0 / 3600
@@ -141,10 +140,10 @@ func TestOsmAnd(t *testing.T) {
 }
 
 func TestOsmAndErrors(t *testing.T) {
-	key := newTestKey(t)
+	key := newSigningKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		s := newServer(t, db, key, tracking.Config{})
+		s := startTrackingServer(t, db, key)
 		ann := s.user(t, "user_ann")
 		d, token := s.createDevice(t, ann, "Bella")
 		_, other := s.createDevice(t, ann, "Other")

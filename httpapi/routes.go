@@ -17,10 +17,17 @@ func routes(d Deps) http.Handler {
 		writeError(w, req, d.Logger, errorf(http.StatusMethodNotAllowed, "method not allowed"))
 	})
 
-	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet)
-	r.Handle("/readyz", handleReadyz(d.Logger, d.DB)).Methods(http.MethodGet)
+	perIP := limitBy(d.Logger, d.RateLimiter, byIP)
+	r.Handle("/healthz", perIP(handleHealthz())).Methods(http.MethodGet)
+	r.Handle("/readyz", perIP(handleReadyz(d.Logger, d.DB))).Methods(http.MethodGet)
+	if d.Metrics != nil {
+		r.Handle("/metrics", perIP(d.Metrics.handler())).Methods(http.MethodGet)
+	}
 
-	session := requireSession(d.Logger, d.Sessions)
+	// Session routes: the Clerk session token, then a bucket per user.
+	session := func(h http.Handler) http.Handler {
+		return requireSession(d.Logger, d.Sessions)(limitBy(d.Logger, d.RateLimiter, byUser)(h))
+	}
 	r.Handle("/api/auth/sync", session(handleSync(d.Logger, d.Users))).Methods(http.MethodPost)
 
 	// Devices and locations (TRACKING.md): the signed-in user's own only.
@@ -36,6 +43,15 @@ func routes(d Deps) http.Handler {
 	// Ingest: authenticated by a device token, never a session.
 	r.Handle("/api/ingest/locations", handleIngestLocations(d.Logger, d.Tracking)).Methods(http.MethodPost)
 	r.Handle("/api/ingest/osmand", handleOsmAnd(d.Logger, d.Tracking, d.OsmAndSpeedUnit)).Methods(http.MethodGet, http.MethodPost)
+
+	// Public, authenticated by the Svix signature over the raw body.
+	r.Handle("/api/webhooks/clerk", handleClerkWebhook(d.Logger, d.WebhookVerifier, d.Webhooks)).Methods(http.MethodPost)
+
+	admin := func(h http.Handler) http.Handler { return perIP(requireAdmin(d.Logger, d.AdminToken)(h)) }
+	r.Handle("/api/admin/webhook-events", admin(handleListEvents(d.Logger, d.Webhooks))).Methods(http.MethodGet)
+	r.Handle("/api/admin/webhook-events/replay", admin(handleReplayEvents(d.Logger, d.Webhooks))).Methods(http.MethodPost)
+	r.Handle("/api/admin/webhook-events/{svix_id}", admin(handleGetEvent(d.Logger, d.Webhooks))).Methods(http.MethodGet)
+	r.Handle("/api/admin/webhook-events/{svix_id}/replay", admin(handleReplayEvent(d.Logger, d.Webhooks))).Methods(http.MethodPost)
 
 	return r
 }

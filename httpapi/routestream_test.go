@@ -53,7 +53,7 @@ func TestRouteFailure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 			h := handleRoute(logger, oneUser{}, failingRoute{pointsBeforeFailure: tc.points})
-			srv := httptest.NewServer(observe(logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv := httptest.NewServer(observe(logger, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				r = mux.SetURLVars(r, map[string]string{"deviceId": "7"})
 				h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, Session{UserID: "user_x"})))
 			})))

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/rs/cors"
+
 	"github.com/usersync/usersync/tracking"
+	"github.com/usersync/usersync/webhooks"
 )
 
 // Deps are what the server is built from. A nil Sessions means no Clerk
@@ -16,6 +19,19 @@ type Deps struct {
 	DB       pinger
 	Users    userService
 	Sessions *SessionVerifier
+	// Webhooks is the event log service; WebhookVerifier nil means no
+	// signing secret is configured (the webhook route answers 503).
+	Webhooks        webhookService
+	WebhookVerifier *webhooks.Verifier
+	// AdminToken guards /api/admin/*; empty disables those routes.
+	AdminToken string
+	// Metrics, if set, are served at /metrics and fed by every request.
+	Metrics *Metrics
+	// RateLimiter nil means no rate limiting.
+	RateLimiter *RateLimiter
+	// CORSOrigins are the allowed origins ("*" for any); none means no CORS headers.
+	CORSOrigins []string
+	// Tracking is the devices and locations service.
 	Tracking trackingService
 	// OsmAndSpeedUnit is the unit of the OsmAnd "speed" parameter (OSMAND_SPEED_UNIT).
 	OsmAndSpeedUnit tracking.SpeedUnit
@@ -27,6 +43,12 @@ type userService interface {
 	userGetter
 }
 
+// webhookService is what the webhook and admin routes need.
+type webhookService interface {
+	webhookDeliverer
+	eventAdmin
+}
+
 // trackingService is the tracking service as the routes need it.
 type trackingService interface {
 	deviceStore
@@ -36,5 +58,20 @@ type trackingService interface {
 
 // NewServer returns the whole HTTP surface of usersync.
 func NewServer(deps Deps) http.Handler {
-	return observe(deps.Logger, routes(deps))
+	return observe(deps.Logger, deps.Metrics, withCORS(deps.CORSOrigins, routes(deps)))
+}
+
+// withCORS answers preflights and adds CORS headers for the allowed
+// origins, with rs/cors; no origins, no CORS headers.
+func withCORS(origins []string, next http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return next
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "X-Request-Id", "If-None-Match"},
+		ExposedHeaders: []string{"X-Request-Id", "ETag", "Location", "Retry-After"},
+		MaxAge:         600,
+	}).Handler(next)
 }

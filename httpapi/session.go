@@ -39,6 +39,10 @@ const Leeway = 5 * time.Second
 // fetch, so that forged kids cannot turn us into a load on Clerk.
 const jwksRefetchInterval = time.Minute
 
+// JWKSFailureBackoff: after a failed JWKS fetch, requests answer 503 at
+// once for this long instead of each trying Clerk again.
+const JWKSFailureBackoff = 2 * time.Second
+
 // errVerifierUnavailable: the JWKS could not be fetched; the token may be fine.
 var errVerifierUnavailable = errors.New("session verification is unavailable")
 
@@ -48,9 +52,10 @@ type SessionVerifier struct {
 	jwksClient *jwks.Client      // JWKS mode
 	parties    []string
 
-	mu        sync.Mutex
-	keys      map[string]*clerk.JSONWebKey // by kid
-	lastFetch time.Time
+	mu          sync.Mutex
+	keys        map[string]*clerk.JSONWebKey // by kid
+	lastFetch   time.Time
+	lastFailure time.Time
 }
 
 // NewSessionVerifier returns nil, nil when no Clerk key is configured:
@@ -147,8 +152,12 @@ func (v *SessionVerifier) keyFor(ctx context.Context, token string) (*clerk.JSON
 	if !v.lastFetch.IsZero() && time.Since(v.lastFetch) < jwksRefetchInterval {
 		return nil, fmt.Errorf("unknown kid %q", decoded.KeyID)
 	}
+	if time.Since(v.lastFailure) < JWKSFailureBackoff {
+		return nil, fmt.Errorf("%w: JWKS fetch failed moments ago", errVerifierUnavailable)
+	}
 	set, err := v.jwksClient.Get(ctx, &jwks.GetParams{})
 	if err != nil {
+		v.lastFailure = time.Now()
 		return nil, fmt.Errorf("%w: fetch JWKS: %v", errVerifierUnavailable, err)
 	}
 	v.lastFetch = time.Now()

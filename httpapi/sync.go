@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/usersync/usersync/users"
 )
@@ -49,9 +50,9 @@ const maxFieldLen = 255
 
 // validate checks the body on its own (400s); the token is checked later.
 func (req *syncRequest) validate() error {
-	req.Email.Value = strings.TrimSpace(req.Email.Value)
+	req.Email.Value = trimSpaces(req.Email.Value)
 	for _, f := range []*text{&req.ClerkUserID, &req.Email} {
-		if !f.wrongType && (!f.Set || f.Null || f.Value == "") {
+		if !f.wrongType && (!f.Set || f.Null || trimSpaces(f.Value) == "") {
 			return errorf(http.StatusBadRequest, msgMissingFields)
 		}
 	}
@@ -70,6 +71,12 @@ func (req *syncRequest) validate() error {
 		return errorf(http.StatusBadRequest, "email is not a valid address")
 	}
 	return nil
+}
+
+// trimSpaces trims white space but not control characters (tab, newline):
+// those are a 400, not something to tidy away.
+func trimSpaces(s string) string {
+	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) && !unicode.IsControl(r) })
 }
 
 // validEmail accepts a bare address (local@domain), no display name.

@@ -1,11 +1,11 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -31,15 +31,59 @@ func (t *text) UnmarshalJSON(raw []byte) error {
 		t.wrongType = true
 		return nil
 	}
-	t.badUTF8 = !utf8.Valid(raw) ||
-		(strings.ContainsRune(t.Value, utf8.RuneError) && !mentionsReplacementChar(raw))
+	t.badUTF8 = !utf8.Valid(raw) || hasLoneSurrogate(raw)
 	return nil
 }
 
-// mentionsReplacementChar tells whether U+FFFD was sent on purpose,
-// literally or escaped, rather than produced by decoding broken input.
-func mentionsReplacementChar(raw []byte) bool {
-	return bytes.Contains(raw, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`))
+// hasLoneSurrogate tells whether a JSON string literal, already known to
+// be well formed, escapes a UTF-16 surrogate that is not half of a pair.
+// The escapes themselves are read: a U+FFFD sent on purpose elsewhere in
+// the string must not hide one.
+func hasLoneSurrogate(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character: a backslash escapes only the next one
+		if i >= len(raw) || raw[i] != 'u' {
+			continue
+		}
+		r := hex4(raw[i+1:])
+		i += 4
+		if !utf16.IsSurrogate(r) {
+			continue
+		}
+		if r >= 0xDC00 || i+6 >= len(raw) || raw[i+1] != '\\' || raw[i+2] != 'u' {
+			return true // a low half first, or a high half not followed by an escape
+		}
+		if low := hex4(raw[i+3:]); low < 0xDC00 || low > 0xDFFF {
+			return true
+		}
+		i += 6
+	}
+	return false
+}
+
+// hex4 reads the four hex digits of a \u escape; -1 if they are not.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 // check validates a present, non-null field: a string of valid UTF-8

@@ -18,6 +18,10 @@ import (
 type Service struct {
 	db    bun.IDB
 	clock *clock
+
+	// Observer, if set, is told every upsert's writer and outcome (for
+	// metrics). Set it before use; WithTx keeps it.
+	Observer func(Writer, Outcome)
 }
 
 // NewService returns a Service on db.
@@ -28,7 +32,7 @@ func NewService(db bun.IDB) *Service {
 // WithTx returns the service bound to tx, so that a caller can commit a
 // write together with its own records (the webhook event log does).
 func (s *Service) WithTx(tx bun.Tx) *Service {
-	return &Service{db: tx, clock: s.clock}
+	return &Service{db: tx, clock: s.clock, Observer: s.Observer}
 }
 
 // Upsert applies w under the rules of the contract (§3):
@@ -41,6 +45,14 @@ func (s *Service) WithTx(tx bun.Tx) *Service {
 //
 // The Result holds the row as it stands after the write, whatever the outcome.
 func (s *Service) Upsert(ctx context.Context, w Write) (Result, error) {
+	res, err := s.upsert(ctx, w)
+	if err == nil && s.Observer != nil {
+		s.Observer(w.Writer, res.Outcome)
+	}
+	return res, err
+}
+
+func (s *Service) upsert(ctx context.Context, w Write) (Result, error) {
 	if err := validateID(w.ClerkUserID); err != nil {
 		return Result{}, err
 	}

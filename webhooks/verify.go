@@ -1,17 +1,8 @@
-// Package webhooks authenticates and decodes Clerk webhooks delivered by Svix.
-//
-// The package is deliberately free of I/O: [Verifier] checks Svix signatures
-// and [DecodeEvent] turns a verified body into an [Event]. Persisting events
-// and applying them to users is left to callers.
-//
-// Typical HTTP use:
-//
-//	body, _ := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-//	if err := v.Verify(body, r.Header); err != nil {
-//		// errors.Is(err, ErrInvalidSignature) → 400 with err.Error()
-//	}
-//	ev, err := DecodeEvent(body)
-//	// errors.Is(err, ErrNotClerkEvent) → 422 with err.Error()
+// Package webhooks takes Clerk's Svix-signed webhooks into usersync:
+// [Verifier] checks the signature over the raw body, [DecodeEvent] reads a
+// Clerk event, and [Service] applies it through the users service and keeps
+// the event log (one record per svix-id, committed with the upsert), which
+// admins list and replay.
 package webhooks
 
 import (

@@ -28,6 +28,12 @@ const usage = `usersync keeps a mobile app's users in step with Clerk.
 Usage:
   usersync [serve]                 run the HTTP server (the default)
   usersync migrate up|down|status  manage the database schema
+  usersync events list [--outcome O] [--type T] [--since RFC3339] [--limit N] [--json]
+                                   list stored webhook events
+  usersync events replay [ID…] [--outcome O] [--since T] [--until T] [--dry-run]
+                                   replay stored events through the upsert service
+  usersync backfill [--dry-run]    upsert every user of Clerk's Backend API
+  usersync healthcheck [-url U]    exit 0 when the local server is healthy
   usersync help                    show this help
 
 Every command takes -h. Configuration is read from the environment
@@ -48,6 +54,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdServe(ctx, args, getenv, stdout, stderr)
 	case "migrate":
 		return cmdMigrate(ctx, args, getenv, stdout, stderr)
+	case "events":
+		return cmdEvents(ctx, args, getenv, stdout, stderr)
+	case "backfill":
+		return cmdBackfill(ctx, args, getenv, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, args, getenv, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

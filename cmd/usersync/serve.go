@@ -14,6 +14,7 @@ import (
 	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
+	"github.com/usersync/usersync/webhooks"
 )
 
 // shutdownTimeout bounds how long in-flight requests may drain.
@@ -58,11 +59,31 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		logger.Warn("no CLERK_JWT_KEY or CLERK_SECRET_KEY: session routes answer 503")
 	}
 
+	var verifier *webhooks.Verifier
+	if len(cfg.WebhookSecrets) > 0 {
+		if verifier, err = webhooks.NewVerifier(cfg.WebhookSecrets); err != nil {
+			return fmt.Errorf("invalid CLERK_WEBHOOK_SIGNING_SECRET: %w", err)
+		}
+	} else {
+		logger.Warn("no CLERK_WEBHOOK_SIGNING_SECRET: the webhook route answers 503")
+	}
+
+	metrics := httpapi.NewMetrics(db.DB)
+	usersSvc := users.NewService(db)
+	usersSvc.Observer = metrics.ObserveUpsert
+	webhookSvc := webhooks.NewService(db, usersSvc)
+	webhookSvc.Observer = metrics.ObserveWebhook
 	handler := httpapi.NewServer(httpapi.Deps{
-		Logger:   logger,
-		DB:       db,
-		Users:    users.NewService(db),
-		Sessions: sessions,
+		Logger:          logger,
+		DB:              db,
+		Users:           usersSvc,
+		Sessions:        sessions,
+		Webhooks:        webhookSvc,
+		WebhookVerifier: verifier,
+		AdminToken:      cfg.AdminToken,
+		Metrics:         metrics,
+		RateLimiter:     httpapi.NewRateLimiter(cfg.RateLimitRPS, cfg.RateLimitBurst),
+		CORSOrigins:     cfg.CORSOrigins,
 		Tracking: tracking.NewService(db, tracking.Config{
 			OnlineWindow: cfg.OnlineWindow,
 			MaxRouteSpan: cfg.RouteMaxSpan,

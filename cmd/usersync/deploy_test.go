@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// knownVariables are the settings loadConfig reads (README's table).
+var knownVariables = []string{
+	"ADDR", "PORT", "DATABASE_URL", "MIGRATE_ON_START", "CLERK_JWT_KEY", "CLERK_SECRET_KEY",
+	"CLERK_API_URL", "CLERK_AUTHORIZED_PARTIES", "CLERK_WEBHOOK_SIGNING_SECRET", "ADMIN_TOKEN",
+	"CORS_ALLOWED_ORIGINS", "RATE_LIMIT_RPS", "RATE_LIMIT_BURST", "LOG_LEVEL", "LOG_FORMAT",
+	"DEVICE_ONLINE_WINDOW", "ROUTE_MAX_SPAN", "LOCATION_MAX_AGE", "OSMAND_SPEED_UNIT", "ENV_FILE",
+}
+
+type composeFile struct {
+	Services map[string]struct {
+		Image string `yaml:"image"`
+		Build struct {
+			Context    string `yaml:"context"`
+			Dockerfile string `yaml:"dockerfile"`
+		} `yaml:"build"`
+		Environment map[string]string `yaml:"environment"`
+		DependsOn   map[string]struct {
+			Condition string `yaml:"condition"`
+		} `yaml:"depends_on"`
+		Ports       []string `yaml:"ports"`
+		Healthcheck struct {
+			Test []string `yaml:"test"`
+		} `yaml:"healthcheck"`
+	} `yaml:"services"`
+}
+
+// TestComposeWiring parses docker-compose.yml (no Docker engine here) and
+// checks that usersync is built from the Dockerfile, waits for a healthy
+// PostgreSQL 16, and reaches it with the credentials PostgreSQL is given.
+func TestComposeWiring(t *testing.T) {
+	raw, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c composeFile
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	pg, ok := c.Services["postgres"]
+	if !ok {
+		t.Fatal("no postgres service")
+	}
+	if !strings.HasPrefix(pg.Image, "postgres:16") {
+		t.Errorf("postgres image = %q, want postgres:16", pg.Image)
+	}
+	if len(pg.Healthcheck.Test) == 0 || !strings.Contains(strings.Join(pg.Healthcheck.Test, " "), "pg_isready") {
+		t.Errorf("postgres has no pg_isready healthcheck: %v", pg.Healthcheck.Test)
+	}
+	app, ok := c.Services["usersync"]
+	if !ok {
+		t.Fatal("no usersync service")
+	}
+	if app.Build.Context != "." || app.Build.Dockerfile != "Dockerfile" {
+		t.Errorf("usersync build = %+v, want context . and Dockerfile", app.Build)
+	}
+	if app.DependsOn["postgres"].Condition != "service_healthy" {
+		t.Errorf("usersync does not wait for a healthy postgres: %+v", app.DependsOn)
+	}
+	if len(app.Ports) == 0 || !strings.HasSuffix(app.Ports[0], ":8000") {
+		t.Errorf("ports = %v, want the container's 8000 published", app.Ports)
+	}
+	if app.Environment["MIGRATE_ON_START"] != "true" {
+		t.Errorf("MIGRATE_ON_START = %q, want true", app.Environment["MIGRATE_ON_START"])
+	}
+
+	u, err := url.Parse(app.Environment["DATABASE_URL"])
+	if err != nil {
+		t.Fatalf("DATABASE_URL: %v", err)
+	}
+	password, _ := u.User.Password()
+	if u.Scheme != "postgres" || u.Hostname() != "postgres" || u.Port() != "5432" ||
+		u.User.Username() != pg.Environment["POSTGRES_USER"] || password != pg.Environment["POSTGRES_PASSWORD"] ||
+		strings.TrimPrefix(u.Path, "/") != pg.Environment["POSTGRES_DB"] {
+		t.Errorf("DATABASE_URL %q does not match the postgres service %v", u.Redacted(), pg.Environment)
+	}
+	for name := range app.Environment {
+		if !slices.Contains(knownVariables, name) {
+			t.Errorf("usersync environment sets %s, which usersync does not read", name)
+		}
+	}
+
+	// The environment as compose would hand it over must start usersync's config.
+	env := map[string]string{}
+	for k, v := range app.Environment {
+		if !strings.HasPrefix(v, "${") {
+			env[k] = v
+		}
+	}
+	if _, err := loadConfig(envFrom(env)); err != nil {
+		t.Errorf("compose environment is not a valid configuration: %v", err)
+	}
+}
+
+// TestDockerfile checks what the image promises: a multi-stage build of a
+// static binary, a non-root user and a healthcheck the binary can run.
+func TestDockerfile(t *testing.T) {
+	raw, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(raw)
+	if n := len(regexp.MustCompile(`(?m)^FROM `).FindAllString(df, -1)); n < 2 {
+		t.Errorf("Dockerfile has %d stages, want a multi-stage build", n)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "./cmd/usersync", "EXPOSE 8000", `"healthcheck"`} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	user := regexp.MustCompile(`(?m)^USER (\S+)`).FindStringSubmatch(df)
+	if user == nil || user[1] == "root" || strings.HasPrefix(user[1], "0") {
+		t.Errorf("Dockerfile USER = %v, want a non-root user", user)
+	}
+}
+
+func TestHealthcheckCommand(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer ok.Close()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"healthcheck", "-url", ok.URL + "/healthz"}, envFrom(nil), &out, io.Discard); err != nil {
+		t.Errorf("healthy server: %v", err)
+	}
+	if err := run(context.Background(), []string{"healthcheck", "-url", ok.URL + "/other"}, envFrom(nil), &out, io.Discard); err == nil {
+		t.Error("404 answered as healthy")
+	}
+	addr := strings.TrimPrefix(ok.URL, "http://")
+	if err := run(context.Background(), []string{"healthcheck"}, envFrom(map[string]string{"ADDR": addr}), &out, io.Discard); err != nil {
+		t.Errorf("healthcheck from ADDR: %v", err)
+	}
+}
+
+// TestExampleConfigs: the example environment files start usersync's config.
+func TestExampleConfigs(t *testing.T) {
+	for _, name := range []string{"local.env", "compose.env"} {
+		getenv, err := withEnvFile(envFrom(map[string]string{"ENV_FILE": "../../configs/" + name}))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := loadConfig(getenv); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	getenv, _ := withEnvFile(envFrom(map[string]string{"ENV_FILE": "../../configs/local.env", "LOG_FORMAT": "json"}))
+	if got := getenv("LOG_FORMAT"); got != "json" {
+		t.Errorf("the environment must win over the file: LOG_FORMAT = %q", got)
+	}
+	if got := getenv("LOG_LEVEL"); got != "debug" {
+		t.Errorf("LOG_LEVEL from the file = %q, want debug", got)
+	}
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	svix "github.com/svix/svix-webhooks/go"
+
+	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/users"
+)
+
+const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// usersyncBinary is this test binary, which runs usersync's main when
+// USERSYNC_RUN_MAIN=1 (see TestMain).
+func usersyncBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// process is a running `usersync serve`.
+type process struct {
+	cmd  *exec.Cmd
+	base string
+	logs *lockedBuffer
+}
+
+func startProcess(t *testing.T, bin string, env map[string]string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "USERSYNC_RUN_MAIN=1"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	logs := &lockedBuffer{}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, logs: logs}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sent := false
+		for sc.Scan() {
+			logs.Write(append(sc.Bytes(), '\n'))
+			if a := listeningAddr(sc.Text()); a != "" && !sent {
+				addr <- a
+				sent = true
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+	case <-time.After(60 * time.Second):
+		t.Fatalf("usersync did not start:\n%s", logs)
+	}
+	return p
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("usersync exited with %v:\n%s", err, p.logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("usersync did not stop")
+	}
+}
+
+func signedWebhook(t *testing.T, base, svixID string, body []byte) *http.Request {
+	t.Helper()
+	wh, err := svix.NewWebhook(testWebhookSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	sig, err := wh.Sign(svixID, now, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/webhooks/clerk", strings.NewReader(string(body)))
+	req.Header.Set("svix-id", svixID)
+	req.Header.Set("svix-timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("svix-signature", sig)
+	req.Header.Set("Content-Type", "application/json")
+	return req
+}
+
+func userEventBody(eventType, id, email, name string, version time.Time) []byte {
+	data := map[string]any{
+		"id": id, "object": "user", "first_name": name, "last_name": nil,
+		"primary_email_address_id": "idn_" + id,
+		"email_addresses":          []map[string]any{{"id": "idn_" + id, "email_address": email, "object": "email_address"}},
+		"updated_at":               version.UnixMilli(), "created_at": version.UnixMilli(),
+	}
+	if eventType == "user.deleted" {
+		data = map[string]any{"id": id, "object": "user", "deleted": true}
+	}
+	b, _ := json.Marshal(map[string]any{"type": eventType, "object": "event", "timestamp": version.UnixMilli(), "data": data})
+	return b
+}
+
+// TestReplicas: three `usersync serve` processes start together on one
+// fresh PostgreSQL database (each migration applied once), and a mixed
+// load of syncs and webhooks spread over them keeps the upsert's rules:
+// one row per user, the newest data, nothing resurrected.
+func TestReplicas(t *testing.T) {
+	databaseURL := dbtest.PostgresURL(t)
+	bin := usersyncBinary(t)
+	key := newTestKey(t)
+	env := map[string]string{
+		"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.pem,
+		"CLERK_WEBHOOK_SIGNING_SECRET": testWebhookSecret, "RATE_LIMIT_RPS": "0",
+	}
+
+	var replicas [3]*process
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Add(1)
+		go func() { defer wg.Done(); replicas[i] = startProcess(t, bin, env) }()
+	}
+	wg.Wait()
+	applied := 0
+	for _, p := range replicas {
+		if p == nil {
+			t.FailNow()
+		}
+		for _, line := range strings.Split(p.logs.String(), "\n") {
+			var l struct {
+				Msg   string
+				Count int
+			}
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "migrations applied" {
+				applied += l.Count
+			}
+		}
+	}
+	ctx := context.Background()
+	db, err := migrations.Open(ctx, databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	list, err := migrations.List(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(list) {
+		t.Errorf("replicas applied %d migrations in all, want each of %d exactly once", applied, len(list))
+	}
+
+	const nUsers, nVersions = 20, 10
+	base := time.Now().Add(-time.Minute).Truncate(time.Second)
+	type call struct {
+		req  func(base string) *http.Request
+		user int
+	}
+	var calls []call
+	for u := range nUsers {
+		id := fmt.Sprintf("user_rep%02d", u)
+		for v := 1; v <= nVersions; v++ {
+			iat := base.Add(time.Duration(v) * time.Second)
+			token := key.token(t, id, iat)
+			body := fmt.Sprintf(`{"clerk_user_id":%q,"email":"sync-v%d@example.com","name":"Sync %d"}`, id, v, v)
+			calls = append(calls, call{user: u, req: func(b string) *http.Request {
+				req, _ := http.NewRequest(http.MethodPost, b+"/api/auth/sync", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+token)
+				return req
+			}})
+			ev := userEventBody("user.updated", id, fmt.Sprintf("hook-v%d@example.com", v), fmt.Sprintf("Hook %d", v),
+				iat.Add(500*time.Millisecond))
+			svixID := fmt.Sprintf("msg_%s_%d", id, v)
+			calls = append(calls, call{user: u, req: func(b string) *http.Request { return signedWebhook(t, b, svixID, ev) }})
+		}
+		if u%5 == 0 {
+			ev := userEventBody("user.deleted", id, "", "", base.Add(5*time.Second))
+			calls = append(calls, call{user: u, req: func(b string) *http.Request { return signedWebhook(t, b, "msg_del_"+id, ev) }})
+		}
+	}
+	rand.Shuffle(len(calls), func(i, j int) { calls[i], calls[j] = calls[j], calls[i] })
+
+	work := make(chan int)
+	var mu sync.Mutex
+	var failures []string
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				req := calls[i].req(replicas[(i+w)%len(replicas)].base)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, err.Error())
+					mu.Unlock()
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				deleted := calls[i].user%5 == 0
+				if resp.StatusCode != http.StatusOK && !(deleted && resp.StatusCode == http.StatusGone) {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, body))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range calls {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	for _, f := range failures {
+		t.Error(f)
+	}
+
+	var rows []users.User
+	if err := db.NewSelect().Model(&rows).Order("clerk_user_id").Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != nUsers {
+		t.Fatalf("%d user rows, want %d", len(rows), nUsers)
+	}
+	for i, u := range rows {
+		if i%5 == 0 {
+			if !u.Deleted() || u.Email != nil || u.Name != nil {
+				t.Errorf("%s: deleted user resurrected or kept data: %+v", u.ClerkUserID, u)
+			}
+			continue
+		}
+		if u.Deleted() || u.Email == nil || *u.Email != fmt.Sprintf("hook-v%d@example.com", nVersions) {
+			t.Errorf("%s: email %v deleted %v, want the newest hook-v%d@example.com", u.ClerkUserID, u.Email, u.Deleted(), nVersions)
+		}
+	}
+	for _, p := range replicas {
+		p.stop(t)
+	}
+}

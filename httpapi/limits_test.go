@@ -1,0 +1,195 @@
+package httpapi_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/users"
+)
+
+// limitedServer serves the API with a rate limit of burst requests.
+func limitedServer(t *testing.T, key *signingKey, burst int, metrics *httpapi.Metrics, origins ...string) *httptest.Server {
+	t.Helper()
+	db := sqliteDB(t)
+	svc := users.NewService(db)
+	if metrics != nil {
+		svc.Observer = metrics.ObserveUpsert
+	}
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Deps{
+		Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		DB:          db,
+		Users:       svc,
+		Sessions:    jwtKeyVerifier(t, key),
+		Metrics:     metrics,
+		RateLimiter: httpapi.NewRateLimiter(0.001, burst),
+		CORSOrigins: origins,
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func doSync(t *testing.T, url, token, sub string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+"/api/auth/sync",
+		strings.NewReader(`{"clerk_user_id":"`+sub+`","email":"`+sub+`@example.com"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func TestRateLimitPerUser(t *testing.T) {
+	key := newSigningKey(t, "ins_rl")
+	srv := limitedServer(t, key, 3, nil)
+	alice, bob := key.sign(t, sessionClaims("user_alice")), key.sign(t, sessionClaims("user_bob"))
+
+	for i := range 3 {
+		if resp := doSync(t, srv.URL, alice, "user_alice"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: %d, want 200", i, resp.StatusCode)
+		}
+	}
+	resp := doSync(t, srv.URL, alice, "user_alice")
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("4th request: %d, want 429", resp.StatusCode)
+	}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 {
+		t.Errorf("Retry-After = %q, want whole seconds ≥ 1", resp.Header.Get("Retry-After"))
+	}
+	// Another user has a bucket of their own.
+	if resp := doSync(t, srv.URL, bob, "user_bob"); resp.StatusCode != http.StatusOK {
+		t.Errorf("another user: %d, want 200", resp.StatusCode)
+	}
+	// An invalid token is still a 401, not a 429: authentication comes first.
+	if resp := doSync(t, srv.URL, "garbage", "user_alice"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("bad token while limited: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestRateLimitPerIPOnPublicRoutes(t *testing.T) {
+	srv := limitedServer(t, newSigningKey(t, "ins_ip"), 2, nil)
+	var codes []int
+	for range 3 {
+		resp, err := http.Get(srv.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
+		t.Errorf("statuses = %v, want [200 200 429]", codes)
+	}
+}
+
+func TestRateLimitOff(t *testing.T) {
+	if httpapi.NewRateLimiter(0, 20) != nil || httpapi.NewRateLimiter(10, 0) != nil {
+		t.Error("RATE_LIMIT_RPS=0 or RATE_LIMIT_BURST=0 must disable limiting")
+	}
+}
+
+func TestCORS(t *testing.T) {
+	key := newSigningKey(t, "ins_cors")
+	srv := limitedServer(t, key, 100, nil, "https://app.example.com")
+
+	req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/api/auth/sync", nil)
+	req.Header.Set("Origin", "https://app.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Errorf("preflight: %d, allow-origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/healthz", nil)
+	req.Header.Set("Origin", "https://evil.example.com")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("disallowed origin got Access-Control-Allow-Origin %q", got)
+	}
+
+	// No origins configured: no CORS headers at all.
+	plain := limitedServer(t, key, 100, nil)
+	req, _ = http.NewRequest(http.MethodGet, plain.URL+"/healthz", nil)
+	req.Header.Set("Origin", "https://app.example.com")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("CORS unset but Access-Control-Allow-Origin = %q", got)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	key := newSigningKey(t, "ins_metrics")
+	metrics := httpapi.NewMetrics(nil)
+	srv := limitedServer(t, key, 100, metrics)
+	token := key.sign(t, sessionClaims("user_m"))
+	doSync(t, srv.URL, token, "user_m")
+	doSync(t, srv.URL, token, "user_m")
+	metrics.ObserveWebhook("user.created", "applied")
+	http.Get(srv.URL + "/api/nothing-here/secret-path-123")
+	http.Get(srv.URL + "/api/devices/secret-path-456") // a template's variable, no raw path either
+
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(body)
+	for _, want := range []string{
+		`http_requests_total{method="POST",route="/api/auth/sync",status="200"} 2`,
+		`http_request_duration_seconds_count{method="POST",route="/api/auth/sync",status="200"} 2`,
+		`user_upserts_total{outcome="created",writer="sync"} 1`,
+		`user_upserts_total{outcome="unchanged",writer="sync"} 1`,
+		`webhook_deliveries_total{outcome="applied",type="user.created"} 1`,
+		`route="unmatched"`,
+		`http_requests_total{method="GET",route="/api/devices/{id}",status="401"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(text, "secret-path-") || strings.Contains(text, token) {
+		t.Error("/metrics has a raw path or a token in a label")
+	}
+}
+
+func TestMetricsDatabasePool(t *testing.T) {
+	db := sqliteDB(t)
+	metrics := httpapi.NewMetrics(db.DB)
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Deps{
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), DB: db, Metrics: metrics,
+	}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `go_sql_open_connections{db_name="usersync"}`) {
+		t.Errorf("/metrics lacks the database pool figures")
+	}
+}

@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"database/sql"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/usersync/usersync/users"
+	"github.com/usersync/usersync/webhooks"
+)
+
+// Metrics are usersync's Prometheus metrics, in a registry of their own
+// (no process-wide default registry).
+type Metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	webhooks *prometheus.CounterVec
+	upserts  *prometheus.CounterVec
+}
+
+// NewMetrics registers the HTTP, webhook, upsert, database pool, Go
+// runtime and process metrics. db may be nil (no pool figures).
+func NewMetrics(db *sql.DB) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests by method, route template and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "HTTP request duration by method, route template and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route", "status"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "webhook_deliveries_total",
+			Help: "Verified Clerk webhook deliveries by event type and outcome.",
+		}, []string{"type", "outcome"}),
+		upserts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "user_upserts_total",
+			Help: "User writes by writer (sync, webhook, backfill) and outcome.",
+		}, []string{"writer", "outcome"}),
+	}
+	m.registry.MustRegister(m.requests, m.duration, m.webhooks, m.upserts,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if db != nil {
+		m.registry.MustRegister(collectors.NewDBStatsCollector(db, "usersync"))
+	}
+	return m
+}
+
+// ObserveWebhook counts one delivery; it fits webhooks.Service.Observer.
+func (m *Metrics) ObserveWebhook(eventType string, outcome webhooks.Outcome) {
+	if eventType == "" {
+		eventType = "unknown"
+	}
+	m.webhooks.WithLabelValues(eventType, string(outcome)).Inc()
+}
+
+// ObserveUpsert counts one user write; it fits users.Service.Observer.
+func (m *Metrics) ObserveUpsert(writer users.Writer, outcome users.Outcome) {
+	m.upserts.WithLabelValues(string(writer), string(outcome)).Inc()
+}
+
+func (m *Metrics) observeRequest(method, route string, status int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	s := strconv.Itoa(status)
+	m.requests.WithLabelValues(method, route, s).Inc()
+	m.duration.WithLabelValues(method, route, s).Observe(took.Seconds())
+}
+
+func (m *Metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,192 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/uptrace/bun"
+)
+
+// Outcome is what processing a webhook event did, as stored in the event log.
+type Outcome string
+
+const (
+	OutcomeApplied   Outcome = "applied"   // the user was created, updated or deleted
+	OutcomeUnchanged Outcome = "unchanged" // same data as stored, or a second delete
+	OutcomeStale     Outcome = "stale"     // older than the stored user, or the user is deleted
+	OutcomeIgnored   Outcome = "ignored"   // a type usersync does not act on
+	OutcomeFailed    Outcome = "failed"    // the body is not a usable Clerk event
+)
+
+// Valid tells whether o is one of the outcomes above.
+func (o Outcome) Valid() bool {
+	switch o {
+	case OutcomeApplied, OutcomeUnchanged, OutcomeStale, OutcomeIgnored, OutcomeFailed:
+		return true
+	}
+	return false
+}
+
+// StoredEvent is one entry of the event log: the latest processing of a
+// Svix message, however many times it was delivered or replayed.
+type StoredEvent struct {
+	SvixID          string     `json:"svix_id"`
+	Type            string     `json:"type"`          // "" when the body had no readable type
+	ClerkUserID     *string    `json:"clerk_user_id"` // nil for non-user events and undecodable bodies
+	Outcome         Outcome    `json:"outcome"`
+	Error           *string    `json:"error"`    // why the last processing failed; nil unless Outcome is failed
+	Attempts        int        `json:"attempts"` // deliveries received; replays do not count
+	FirstReceivedAt time.Time  `json:"first_received_at"`
+	LastReceivedAt  time.Time  `json:"last_received_at"`
+	LastAppliedAt   *time.Time `json:"last_applied_at"` // last time the event went through the users service
+	// Payload is the body as received; only Get fills it. A body that is
+	// not JSON comes back as a JSON string, so Payload is always valid JSON.
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// eventRow is the webhook_events table. The alias keeps hand-written
+// conditions short and unambiguous inside ON CONFLICT clauses.
+type eventRow struct {
+	bun.BaseModel `bun:"table:webhook_events,alias:we"`
+
+	SvixID          string     `bun:"svix_id,pk"`
+	Type            string     `bun:"type,notnull"`
+	ClerkUserID     *string    `bun:"clerk_user_id"`
+	Payload         string     `bun:"payload,notnull"`
+	Outcome         Outcome    `bun:"outcome,notnull"`
+	Error           *string    `bun:"error"`
+	Attempts        int        `bun:"attempts,notnull"`
+	FirstReceivedAt time.Time  `bun:"first_received_at,notnull"`
+	LastReceivedAt  time.Time  `bun:"last_received_at,notnull"`
+	LastAppliedAt   *time.Time `bun:"last_applied_at"`
+}
+
+func (r *eventRow) stored() StoredEvent {
+	ev := StoredEvent{
+		SvixID:          r.SvixID,
+		Type:            r.Type,
+		ClerkUserID:     r.ClerkUserID,
+		Outcome:         r.Outcome,
+		Error:           r.Error,
+		Attempts:        r.Attempts,
+		FirstReceivedAt: r.FirstReceivedAt.UTC(),
+		LastReceivedAt:  r.LastReceivedAt.UTC(),
+	}
+	if r.LastAppliedAt != nil {
+		t := r.LastAppliedAt.UTC()
+		ev.LastAppliedAt = &t
+	}
+	return ev
+}
+
+// processed is what processing one body produced, to be written to the log.
+type processed struct {
+	Type        string
+	ClerkUserID string
+	Outcome     Outcome
+	Failure     error // set when Outcome is failed
+}
+
+// recordDelivery creates or updates the event's row for a delivery at
+// receivedAt: attempts counts it, and the latest processing replaces the
+// previous one. first/last_received_at take the earliest/latest time, so
+// two deliveries committing out of order still leave the right span.
+func recordDelivery(ctx context.Context, db bun.IDB, svixID string, body []byte, p processed, receivedAt, appliedAt time.Time) error {
+	row := eventRow{
+		SvixID:          svixID,
+		Type:            p.Type,
+		ClerkUserID:     nullable(p.ClerkUserID),
+		Payload:         storableText(string(body)),
+		Outcome:         p.Outcome,
+		Error:           failureText(p.Failure),
+		Attempts:        1,
+		FirstReceivedAt: receivedAt,
+		LastReceivedAt:  receivedAt,
+		LastAppliedAt:   appliedTime(p, appliedAt),
+	}
+	_, err := db.NewInsert().
+		Model(&row).
+		On("CONFLICT (svix_id) DO UPDATE").
+		Set("attempts = we.attempts + 1").
+		Set("type = EXCLUDED.type").
+		Set("clerk_user_id = EXCLUDED.clerk_user_id").
+		Set("payload = EXCLUDED.payload").
+		Set("outcome = EXCLUDED.outcome").
+		Set("error = EXCLUDED.error").
+		Set("first_received_at = CASE WHEN EXCLUDED.first_received_at < we.first_received_at" +
+			" THEN EXCLUDED.first_received_at ELSE we.first_received_at END").
+		Set("last_received_at = CASE WHEN EXCLUDED.last_received_at > we.last_received_at" +
+			" THEN EXCLUDED.last_received_at ELSE we.last_received_at END").
+		Set("last_applied_at = COALESCE(EXCLUDED.last_applied_at, we.last_applied_at)").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("record webhook event: %w", err)
+	}
+	return nil
+}
+
+// recordReplay stores the result of a replay. It leaves attempts and the
+// received times alone: a replay is not a delivery.
+func recordReplay(ctx context.Context, db bun.IDB, svixID string, p processed, appliedAt time.Time) error {
+	_, err := db.NewUpdate().
+		Model((*eventRow)(nil)).
+		Set("type = ?", p.Type).
+		Set("clerk_user_id = ?", nullable(p.ClerkUserID)).
+		Set("outcome = ?", p.Outcome).
+		Set("error = ?", failureText(p.Failure)).
+		Set("last_applied_at = COALESCE(?, we.last_applied_at)", appliedTime(p, appliedAt)).
+		Where("we.svix_id = ?", svixID).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("record webhook replay: %w", err)
+	}
+	return nil
+}
+
+// appliedTime is nil for a failed event: nothing reached the users service.
+func appliedTime(p processed, at time.Time) *time.Time {
+	if p.Outcome == OutcomeFailed {
+		return nil
+	}
+	return &at
+}
+
+func failureText(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := storableText(err.Error())
+	return &s
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// storableText makes s fit a TEXT column: PostgreSQL refuses invalid UTF-8
+// and NUL, and a refused insert would make Svix retry a signed body forever.
+// Every body Clerk sends is valid UTF-8 and is kept byte for byte; in any
+// other, bad bytes become U+FFFD, which is how encoding/json reads them anyway.
+func storableText(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// payloadJSON returns the stored body as JSON: itself when it is JSON, else
+// as a JSON string, so that an undecodable body can still be shown.
+func payloadJSON(payload string) json.RawMessage {
+	if json.Valid([]byte(payload)) {
+		return json.RawMessage(payload)
+	}
+	b, _ := json.Marshal(payload) // a string always marshals
+	return b
+}
