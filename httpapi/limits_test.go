@@ -5,11 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
 
@@ -29,6 +31,7 @@ func limitedServer(t *testing.T, key *signingKey, burst int, metrics *httpapi.Me
 		Metrics:     metrics,
 		RateLimiter: httpapi.NewRateLimiter(0.001, burst),
 		CORSOrigins: origins,
+		Tracking:    tracking.NewService(db, tracking.Config{}),
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -72,6 +75,41 @@ func TestRateLimitPerUser(t *testing.T) {
 	// An invalid token is still a 401, not a 429: authentication comes first.
 	if resp := doSync(t, srv.URL, "garbage", "user_alice"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("bad token while limited: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestRateLimitPerDeviceToken: each ingest token has a bucket of its own,
+// on both ingest routes, whichever way the token is sent; the limit
+// answers before the body is read or the token looked up.
+func TestRateLimitPerDeviceToken(t *testing.T) {
+	srv := limitedServer(t, newSigningKey(t, "ins_dev"), 2, nil)
+	tokenA, tokenB := "trk_"+strings.Repeat("A", 26), "trk_"+strings.Repeat("B", 26)
+	send := func(method, path, bearer string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(`{"locations":[]}`))
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+		return resp.StatusCode
+	}
+	// Unknown tokens: 401 while within the limit, then 429.
+	got := []int{
+		send(http.MethodPost, "/api/ingest/locations", tokenA),
+		send(http.MethodGet, "/api/ingest/osmand?id="+tokenA+"&lat=1&lon=2", ""),
+		send(http.MethodPost, "/api/ingest/osmand?deviceid="+tokenA, ""),
+		send(http.MethodPost, "/api/ingest/locations", tokenB),
+	}
+	if want := []int{401, 401, 429, 401}; !slices.Equal(got, want) {
+		t.Errorf("statuses = %v, want %v", got, want)
 	}
 }
 

@@ -40,9 +40,10 @@ func routes(d Deps) http.Handler {
 	r.Handle("/api/locations/{deviceId}/latest", session(handleLatest(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
 	r.Handle("/api/locations/{deviceId}/route", session(handleRoute(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
 
-	// Ingest: authenticated by a device token, never a session.
-	r.Handle("/api/ingest/locations", handleIngestLocations(d.Logger, d.Tracking)).Methods(http.MethodPost)
-	r.Handle("/api/ingest/osmand", handleOsmAnd(d.Logger, d.Tracking, d.OsmAndSpeedUnit)).Methods(http.MethodGet, http.MethodPost)
+	// Ingest: authenticated by a device token, never a session; a bucket per token.
+	perDevice := limitBy(d.Logger, d.RateLimiter, byDeviceToken)
+	r.Handle("/api/ingest/locations", perDevice(handleIngestLocations(d.Logger, d.Tracking))).Methods(http.MethodPost)
+	r.Handle("/api/ingest/osmand", perDevice(handleOsmAnd(d.Logger, d.Tracking, d.OsmAndSpeedUnit))).Methods(http.MethodGet, http.MethodPost)
 
 	// Public, authenticated by the Svix signature over the raw body.
 	r.Handle("/api/webhooks/clerk", handleClerkWebhook(d.Logger, d.WebhookVerifier, d.Webhooks)).Methods(http.MethodPost)
