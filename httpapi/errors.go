@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -29,10 +30,14 @@ const msgDatabase = "Database error occurred"
 // writeError is the one place that turns an error into a status and a
 // {"error": …} body. Only unexpected errors are logged: they are ours.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
-	var e *Error
+	var (
+		e        *Error
+		field    *tracking.FieldError
+		conflict *tracking.ConflictError
+	)
 	switch {
 	case errors.As(err, &e):
-	case errors.Is(err, users.ErrGone):
+	case errors.Is(err, users.ErrGone), errors.Is(err, tracking.ErrGone):
 		e = errorf(http.StatusGone, "user has been deleted")
 	case errors.Is(err, users.ErrNotFound):
 		e = errorf(http.StatusNotFound, "user not found")
@@ -42,6 +47,16 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		e = errorf(http.StatusNotFound, "webhook event not found")
 	case errors.Is(err, webhooks.ErrInvalid):
 		e = errorf(http.StatusBadRequest, "%s", strings.TrimSuffix(err.Error(), ": "+webhooks.ErrInvalid.Error()))
+	case errors.Is(err, tracking.ErrInvalidToken):
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		e = errorf(http.StatusUnauthorized, "%s", tracking.ErrInvalidToken.Error())
+	case errors.Is(err, tracking.ErrNotFound):
+		// One body for absent, another user's and malformed ids alike.
+		e = errorf(http.StatusNotFound, "device not found")
+	case errors.As(err, &field):
+		e = errorf(http.StatusBadRequest, "%s", field.Error())
+	case errors.As(err, &conflict):
+		e = errorf(http.StatusConflict, "%s", conflict.Msg)
 	default:
 		logger.ErrorContext(r.Context(), "request failed",
 			"request_id", requestID(r.Context()), "method", r.Method, "route", routeOf(r), "err", err)

@@ -5,11 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
 
@@ -29,6 +31,7 @@ func limitedServer(t *testing.T, key *signingKey, burst int, metrics *httpapi.Me
 		Metrics:     metrics,
 		RateLimiter: httpapi.NewRateLimiter(0.001, burst),
 		CORSOrigins: origins,
+		Tracking:    tracking.NewService(db, tracking.Config{}),
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -72,6 +75,41 @@ func TestRateLimitPerUser(t *testing.T) {
 	// An invalid token is still a 401, not a 429: authentication comes first.
 	if resp := doSync(t, srv.URL, "garbage", "user_alice"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("bad token while limited: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestRateLimitPerDeviceToken: each ingest token has a bucket of its own,
+// on both ingest routes, whichever way the token is sent; the limit
+// answers before the body is read or the token looked up.
+func TestRateLimitPerDeviceToken(t *testing.T) {
+	srv := limitedServer(t, newSigningKey(t, "ins_dev"), 2, nil)
+	tokenA, tokenB := "trk_"+strings.Repeat("A", 26), "trk_"+strings.Repeat("B", 26)
+	send := func(method, path, bearer string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(`{"locations":[]}`))
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+		return resp.StatusCode
+	}
+	// Unknown tokens: 401 while within the limit, then 429.
+	got := []int{
+		send(http.MethodPost, "/api/ingest/locations", tokenA),
+		send(http.MethodGet, "/api/ingest/osmand?id="+tokenA+"&lat=1&lon=2", ""),
+		send(http.MethodPost, "/api/ingest/osmand?deviceid="+tokenA, ""),
+		send(http.MethodPost, "/api/ingest/locations", tokenB),
+	}
+	if want := []int{401, 401, 429, 401}; !slices.Equal(got, want) {
+		t.Errorf("statuses = %v, want %v", got, want)
 	}
 }
 
@@ -147,7 +185,8 @@ func TestMetrics(t *testing.T) {
 	doSync(t, srv.URL, token, "user_m")
 	doSync(t, srv.URL, token, "user_m")
 	metrics.ObserveWebhook("user.created", "applied")
-	http.Get(srv.URL + "/api/devices/secret-path-123")
+	http.Get(srv.URL + "/api/nothing-here/secret-path-123")
+	http.Get(srv.URL + "/api/devices/secret-path-456") // a template's variable, no raw path either
 
 	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
@@ -163,13 +202,14 @@ func TestMetrics(t *testing.T) {
 		`user_upserts_total{outcome="unchanged",writer="sync"} 1`,
 		`webhook_deliveries_total{outcome="applied",type="user.created"} 1`,
 		`route="unmatched"`,
+		`http_requests_total{method="GET",route="/api/devices/{id}",status="401"} 1`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if strings.Contains(text, "secret-path-123") || strings.Contains(text, token) {
+	if strings.Contains(text, "secret-path-") || strings.Contains(text, token) {
 		t.Error("/metrics has a raw path or a token in a label")
 	}
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/hex"
 	"log/slog"
 	"math"
 	"net"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"golang.org/x/time/rate"
+
+	"github.com/usersync/usersync/tracking"
 )
 
 // RateLimiter keeps one token bucket per key: an authenticated user, a
@@ -114,3 +117,17 @@ func limitBy(logger *slog.Logger, l *RateLimiter, keyOf func(*http.Request) stri
 func byIP(r *http.Request) string { return "ip:" + clientIP(r) }
 
 func byUser(r *http.Request) string { return "user:" + sessionFrom(r.Context()).UserID }
+
+// byDeviceToken keys an ingest request by the device token it shows before
+// its body (a Bearer header, or OsmAnd's id or deviceid in the query), by
+// hash so that the limiter holds no credential. Without a well-formed token
+// (junk, or a token inside an OsmAnd JSON body) it falls back to the IP.
+func byDeviceToken(r *http.Request) string {
+	q := r.URL.Query()
+	for _, token := range []string{q.Get("id"), q.Get("deviceid"), bearerToken(r)} {
+		if tracking.ValidTokenFormat(token) {
+			return "device:" + hex.EncodeToString(tracking.HashToken(token))
+		}
+	}
+	return byIP(r)
+}

@@ -30,6 +30,21 @@ func routes(d Deps) http.Handler {
 	}
 	r.Handle("/api/auth/sync", session(handleSync(d.Logger, d.Users))).Methods(http.MethodPost)
 
+	// Devices and locations (TRACKING.md): the signed-in user's own only.
+	r.Handle("/api/devices", session(handleListDevices(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
+	r.Handle("/api/devices", session(handleCreateDevice(d.Logger, d.Users, d.Tracking))).Methods(http.MethodPost)
+	r.Handle("/api/devices/{id}", session(handleGetDevice(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
+	r.Handle("/api/devices/{id}", session(handlePatchDevice(d.Logger, d.Users, d.Tracking))).Methods(http.MethodPatch)
+	r.Handle("/api/devices/{id}", session(handleDeleteDevice(d.Logger, d.Users, d.Tracking))).Methods(http.MethodDelete)
+	r.Handle("/api/devices/{id}/token", session(handleRotateToken(d.Logger, d.Users, d.Tracking))).Methods(http.MethodPost)
+	r.Handle("/api/locations/{deviceId}/latest", session(handleLatest(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
+	r.Handle("/api/locations/{deviceId}/route", session(handleRoute(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
+
+	// Ingest: authenticated by a device token, never a session; a bucket per token.
+	perDevice := limitBy(d.Logger, d.RateLimiter, byDeviceToken)
+	r.Handle("/api/ingest/locations", perDevice(handleIngestLocations(d.Logger, d.Tracking))).Methods(http.MethodPost)
+	r.Handle("/api/ingest/osmand", perDevice(handleOsmAnd(d.Logger, d.Tracking, d.OsmAndSpeedUnit))).Methods(http.MethodGet, http.MethodPost)
+
 	// Public, authenticated by the Svix signature over the raw body.
 	r.Handle("/api/webhooks/clerk", handleClerkWebhook(d.Logger, d.WebhookVerifier, d.Webhooks)).Methods(http.MethodPost)
 

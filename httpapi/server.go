@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/cors"
 
+	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/webhooks"
 )
 
@@ -16,7 +17,7 @@ import (
 type Deps struct {
 	Logger   *slog.Logger
 	DB       pinger
-	Users    userUpserter
+	Users    userService
 	Sessions *SessionVerifier
 	// Webhooks is the event log service; WebhookVerifier nil means no
 	// signing secret is configured (the webhook route answers 503).
@@ -30,12 +31,29 @@ type Deps struct {
 	RateLimiter *RateLimiter
 	// CORSOrigins are the allowed origins ("*" for any); none means no CORS headers.
 	CORSOrigins []string
+	// Tracking is the devices and locations service.
+	Tracking trackingService
+	// OsmAndSpeedUnit is the unit of the OsmAnd "speed" parameter (OSMAND_SPEED_UNIT).
+	OsmAndSpeedUnit tracking.SpeedUnit
+}
+
+// userService is the users service as the routes need it.
+type userService interface {
+	userUpserter
+	userGetter
 }
 
 // webhookService is what the webhook and admin routes need.
 type webhookService interface {
 	webhookDeliverer
 	eventAdmin
+}
+
+// trackingService is the tracking service as the routes need it.
+type trackingService interface {
+	deviceStore
+	routeReader
+	locationIngester
 }
 
 // NewServer returns the whole HTTP surface of usersync.

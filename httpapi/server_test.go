@@ -21,6 +21,7 @@ import (
 
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
 
@@ -62,6 +63,7 @@ func startServer(t *testing.T, db *bun.DB, sessions *httpapi.SessionVerifier) *t
 		DB:       db,
 		Users:    svc,
 		Sessions: sessions,
+		Tracking: tracking.NewService(db, tracking.Config{}),
 	}))
 	t.Cleanup(func() {
 		srv.Close()

@@ -90,15 +90,26 @@ func hex4(b []byte) rune {
 // without control characters (Unicode Cc, tab included), at most max
 // characters long.
 func (t *text) check(field string, max int) error {
+	if err := t.wellFormed(field); err != nil {
+		return err
+	}
+	switch {
+	case strings.IndexFunc(t.Value, unicode.IsControl) >= 0:
+		return fmt.Errorf("%s must not contain control characters", field)
+	case utf8.RuneCountInString(t.Value) > max:
+		return fmt.Errorf("%s must be at most %d characters", field, max)
+	}
+	return nil
+}
+
+// wellFormed checks what decoding hides of a present, non-null field: that
+// it was a string, of valid UTF-8.
+func (t *text) wellFormed(field string) error {
 	switch {
 	case t.wrongType:
 		return fmt.Errorf("%s must be a string", field)
 	case t.badUTF8:
 		return fmt.Errorf("%s is not valid UTF-8", field)
-	case strings.IndexFunc(t.Value, unicode.IsControl) >= 0:
-		return fmt.Errorf("%s must not contain control characters", field)
-	case utf8.RuneCountInString(t.Value) > max:
-		return fmt.Errorf("%s must be at most %d characters", field, max)
 	}
 	return nil
 }

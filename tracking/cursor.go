@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// RouteCursor is the position of a page in a device's route. The HTTP layer
+// RouteCursor is the position of a page in a device's route. PlanRoute
 // rejects a cursor whose DeviceID, From or To differ from the request's.
 type RouteCursor struct {
 	DeviceID int64

@@ -15,6 +15,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrGone marks an owner that has been deleted (410).
 	ErrGone = errors.New("gone")
+	// ErrInvalidToken marks an ingest token that is malformed, unknown or
+	// rotated away (401). Its message is the contract's body.
+	ErrInvalidToken = errors.New("invalid device token")
 )
 
 // FieldError names the input field that is invalid and says why. It wraps
@@ -34,3 +37,12 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 func invalid(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
+
+// ConflictError says why a write clashes with stored state. It wraps
+// ErrConflict, and its message is fit to send back to the client as is.
+type ConflictError struct{ Msg string }
+
+func (e *ConflictError) Error() string { return e.Msg }
+
+// Unwrap makes errors.Is(err, ErrConflict) hold.
+func (e *ConflictError) Unwrap() error { return ErrConflict }

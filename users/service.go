@@ -155,11 +155,12 @@ func (s *Service) Delete(ctx context.Context, clerkUserID string, at time.Time) 
 }
 
 // purgeOwnedData removes what belongs to a deleted user, in the
-// tombstone's transaction. It is the one place that does.
+// tombstone's transaction. It is the one place that does. The user's
+// locations go with the devices (ON DELETE CASCADE).
 func purgeOwnedData(ctx context.Context, tx bun.Tx, userID int64) error {
-	_ = ctx
-	_ = tx
-	_ = userID
+	if _, err := tx.NewDelete().Table("devices").Where("user_id = ?", userID).Exec(ctx); err != nil {
+		return fmt.Errorf("delete devices of user %d: %w", userID, err)
+	}
 	return nil
 }
 

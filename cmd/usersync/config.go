@@ -10,9 +10,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/webhooks"
 )
 
@@ -33,6 +35,10 @@ type config struct {
 	RateLimitBurst    int
 	LogLevel          slog.Level
 	LogFormat         string
+	OnlineWindow      time.Duration      // DEVICE_ONLINE_WINDOW
+	RouteMaxSpan      time.Duration      // ROUTE_MAX_SPAN
+	LocationMaxAge    time.Duration      // LOCATION_MAX_AGE
+	OsmAndSpeedUnit   tracking.SpeedUnit // OSMAND_SPEED_UNIT
 }
 
 const defaultClerkAPIURL = "https://api.clerk.com/v1"
@@ -129,6 +135,31 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.LogFormat = v
 	}
+
+	durations := []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+	}{
+		{"DEVICE_ONLINE_WINDOW", &cfg.OnlineWindow, tracking.DefaultOnlineWindow},
+		{"ROUTE_MAX_SPAN", &cfg.RouteMaxSpan, tracking.DefaultMaxRouteSpan},
+		{"LOCATION_MAX_AGE", &cfg.LocationMaxAge, tracking.DefaultMaxAge},
+	}
+	for _, d := range durations {
+		*d.dst = d.def
+		if v := getenv(d.name); v != "" {
+			dur, err := time.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				bad(d.name, "want a positive Go duration such as %s, got %q", d.def, v)
+			}
+			*d.dst = dur
+		}
+	}
+	unit, err := tracking.ParseSpeedUnit(getenv("OSMAND_SPEED_UNIT"))
+	if err != nil {
+		bad("OSMAND_SPEED_UNIT", "want kn, mps, kmh or mph, got %q", getenv("OSMAND_SPEED_UNIT"))
+	}
+	cfg.OsmAndSpeedUnit = unit
 	return cfg, errors.Join(errs...)
 }
 

@@ -5,6 +5,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/usersync/usersync/tracking"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -14,8 +17,16 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if cfg.Addr != ":8000" || cfg.DatabaseURL != "sqlite:data/usersync.db" || !cfg.MigrateOnStart ||
 		cfg.ClerkAPIURL != "https://api.clerk.com/v1" || cfg.RateLimitRPS != 10 || cfg.RateLimitBurst != 20 ||
-		cfg.LogFormat != "json" {
+		cfg.LogFormat != "json" || cfg.OnlineWindow != 5*time.Minute || cfg.RouteMaxSpan != 744*time.Hour ||
+		cfg.LocationMaxAge != 8760*time.Hour || cfg.OsmAndSpeedUnit != tracking.SpeedKnots {
 		t.Errorf("defaults = %+v", cfg)
+	}
+	cfg, err = loadConfig(envFrom(map[string]string{
+		"DEVICE_ONLINE_WINDOW": "90s", "ROUTE_MAX_SPAN": "48h", "LOCATION_MAX_AGE": "720h", "OSMAND_SPEED_UNIT": "kmh",
+	}))
+	if err != nil || cfg.OnlineWindow != 90*time.Second || cfg.RouteMaxSpan != 48*time.Hour ||
+		cfg.LocationMaxAge != 720*time.Hour || cfg.OsmAndSpeedUnit != tracking.SpeedKMH {
+		t.Errorf("tracking settings = %+v, %v", cfg, err)
 	}
 	cfg, err = loadConfig(envFrom(map[string]string{"PORT": "9090"}))
 	if err != nil || cfg.Addr != ":9090" {
@@ -44,6 +55,12 @@ func TestInvalidSettingStopsStart(t *testing.T) {
 		{"LOG_LEVEL", "loud"},
 		{"LOG_FORMAT", "xml"},
 		{"CLERK_API_URL", "ftp://api.clerk.com"},
+		{"DEVICE_ONLINE_WINDOW", "5 minutes"},
+		{"DEVICE_ONLINE_WINDOW", "0s"},
+		{"ROUTE_MAX_SPAN", "31d"},
+		{"ROUTE_MAX_SPAN", "-1h"},
+		{"LOCATION_MAX_AGE", "forever"},
+		{"OSMAND_SPEED_UNIT", "knots"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr strings.Builder

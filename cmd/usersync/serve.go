@@ -12,6 +12,7 @@ import (
 
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -76,6 +77,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Metrics:         metrics,
 		RateLimiter:     httpapi.NewRateLimiter(cfg.RateLimitRPS, cfg.RateLimitBurst),
 		CORSOrigins:     cfg.CORSOrigins,
+		Tracking: tracking.NewService(db, tracking.Config{
+			OnlineWindow: cfg.OnlineWindow,
+			MaxRouteSpan: cfg.RouteMaxSpan,
+			Limits:       tracking.Limits{MaxAge: cfg.LocationMaxAge},
+		}),
+		OsmAndSpeedUnit: cfg.OsmAndSpeedUnit,
 	})
 	srv := &http.Server{
 		Handler:           handler,

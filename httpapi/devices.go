@@ -1,0 +1,228 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/usersync/usersync/tracking"
+)
+
+// deviceStore is the tracking service as the device routes need it.
+type deviceStore interface {
+	CreateDevice(ctx context.Context, ownerID int64, in tracking.NewDevice) (tracking.Device, string, error)
+	ListDevices(ctx context.Context, ownerID int64) ([]tracking.Device, error)
+	GetDevice(ctx context.Context, ownerID, id int64) (tracking.Device, error)
+	RenameDevice(ctx context.Context, ownerID, id int64, name string) (tracking.Device, error)
+	RotateToken(ctx context.Context, ownerID, id int64) (tracking.Device, string, error)
+	DeleteDevice(ctx context.Context, ownerID, id int64) error
+}
+
+// deviceJSON is the wire shape of a device.
+type deviceJSON struct {
+	ID           int64         `json:"id"`
+	Name         string        `json:"name"`
+	HardwareID   *string       `json:"hardware_id"`
+	TokenHint    string        `json:"token_hint"`
+	Status       string        `json:"status"`
+	LastSeenAt   *time.Time    `json:"last_seen_at"`
+	LastLocation *locationJSON `json:"last_location"`
+	CreatedAt    time.Time     `json:"created_at"`
+	UpdatedAt    time.Time     `json:"updated_at"`
+}
+
+func toDeviceJSON(d tracking.Device) deviceJSON {
+	return deviceJSON{
+		ID:           d.ID,
+		Name:         d.Name,
+		HardwareID:   d.HardwareID,
+		TokenHint:    d.TokenHint,
+		Status:       string(d.Status),
+		LastSeenAt:   d.LastSeenAt,
+		LastLocation: toLocationJSON(d.LastLocation),
+		CreatedAt:    d.CreatedAt.UTC(),
+		UpdatedAt:    d.UpdatedAt.UTC(),
+	}
+}
+
+// deviceWithToken is the answer of the routes that issue a token, the only
+// time it is shown.
+type deviceWithToken struct {
+	Device      deviceJSON `json:"device"`
+	IngestToken string     `json:"ingest_token"`
+}
+
+// deviceRequest is the body of POST and PATCH /api/devices.
+type deviceRequest struct {
+	Name       text `json:"name"`
+	HardwareID text `json:"hardware_id"`
+}
+
+// The body is checked in full before any state is looked at: the
+// contract puts 400 before 404, 409 and 410.
+
+// name returns the name as sent; the tracking rules check it further.
+func (req *deviceRequest) name() (string, error) {
+	if !req.Name.Set || req.Name.Null {
+		return "", &tracking.FieldError{Field: "name", Msg: "required"}
+	}
+	if err := req.Name.wellFormed("name"); err != nil {
+		return "", errorf(http.StatusBadRequest, "%s", err.Error())
+	}
+	return req.Name.Value, nil
+}
+
+// newDevice returns the device to create, normalized and checked.
+func (req *deviceRequest) newDevice() (tracking.NewDevice, error) {
+	name, err := req.name()
+	if err != nil {
+		return tracking.NewDevice{}, err
+	}
+	in := tracking.NewDevice{Name: name}
+	if req.HardwareID.Set && !req.HardwareID.Null {
+		if err := req.HardwareID.wellFormed("hardware_id"); err != nil {
+			return tracking.NewDevice{}, errorf(http.StatusBadRequest, "%s", err.Error())
+		}
+		in.HardwareID = &req.HardwareID.Value
+	}
+	if err := in.Normalize(); err != nil {
+		return tracking.NewDevice{}, err
+	}
+	return in, nil
+}
+
+func handleListDevices(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		owner, ok, err := sessionOwner(r.Context(), us)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		out := []deviceJSON{}
+		if ok {
+			list, err := ds.ListDevices(r.Context(), owner)
+			if err != nil {
+				writeError(w, r, logger, err)
+				return
+			}
+			for _, d := range list {
+				out = append(out, toDeviceJSON(d))
+			}
+		}
+		encode(w, http.StatusOK, struct {
+			Devices []deviceJSON `json:"devices"`
+		}{out})
+	})
+}
+
+func handleCreateDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req deviceRequest
+		if err := decode(w, r, userBodyLimit, &req); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		in, err := req.newDevice()
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		owner, ok, err := sessionOwner(r.Context(), us)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if !ok {
+			writeError(w, r, logger, errorf(http.StatusConflict,
+				"user is not synced yet: call POST /api/auth/sync first"))
+			return
+		}
+		d, token, err := ds.CreateDevice(r.Context(), owner, in)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.Header().Set("Location", "/api/devices/"+strconv.FormatInt(d.ID, 10))
+		w.Header().Set("Cache-Control", "no-store") // it carries the token
+		encode(w, http.StatusCreated, deviceWithToken{toDeviceJSON(d), token})
+	})
+}
+
+func handleGetDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		owner, id, err := deviceOwner(r, us, "id")
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		d, err := ds.GetDevice(r.Context(), owner, id)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		encode(w, http.StatusOK, toDeviceJSON(d))
+	})
+}
+
+func handlePatchDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req deviceRequest
+		if err := decode(w, r, userBodyLimit, &req); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		name, err := req.name()
+		if err == nil {
+			name, err = tracking.NormalizeDeviceName(name)
+		}
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		owner, id, err := deviceOwner(r, us, "id")
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		d, err := ds.RenameDevice(r.Context(), owner, id, name)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		encode(w, http.StatusOK, toDeviceJSON(d))
+	})
+}
+
+func handleRotateToken(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		owner, id, err := deviceOwner(r, us, "id")
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		d, token, err := ds.RotateToken(r.Context(), owner, id)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store") // it carries the token
+		encode(w, http.StatusOK, deviceWithToken{toDeviceJSON(d), token})
+	})
+}
+
+func handleDeleteDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		owner, id, err := deviceOwner(r, us, "id")
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if err := ds.DeleteDevice(r.Context(), owner, id); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

@@ -1,0 +1,166 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/usersync/usersync/tracking"
+)
+
+// ingestBodyLimit bounds the body of the ingest routes.
+const ingestBodyLimit = 1 << 20
+
+// locationIngester is the tracking service as the ingest routes need it.
+type locationIngester interface {
+	Authenticate(ctx context.Context, token string) (int64, error)
+	Ingest(ctx context.Context, token string, points []tracking.Location) (tracking.IngestResult, error)
+}
+
+// pointJSON is one point of a batch as sent. Pointers tell absent (and
+// null) from zero.
+type pointJSON struct {
+	RecordedAt *string  `json:"recorded_at"`
+	Lat        *float64 `json:"lat"`
+	Lon        *float64 `json:"lon"`
+	AccuracyM  *float64 `json:"accuracy_m"`
+	AltitudeM  *float64 `json:"altitude_m"`
+	SpeedMPS   *float64 `json:"speed_mps"`
+	CourseDeg  *float64 `json:"course_deg"`
+	BatteryPct *float64 `json:"battery_pct"`
+}
+
+// decodePoint reads one point; its errors are *tracking.FieldError. The
+// rules on values are Normalize's, in the service.
+func decodePoint(raw json.RawMessage) (tracking.Location, error) {
+	var p pointJSON
+	if err := json.Unmarshal(raw, &p); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case !errors.As(err, &typeErr) || typeErr.Field == "":
+			return tracking.Location{}, &tracking.FieldError{Field: "point", Msg: "must be a JSON object"}
+		case typeErr.Field == "recorded_at":
+			return tracking.Location{}, &tracking.FieldError{Field: "recorded_at", Msg: "must be an RFC 3339 time string"}
+		default:
+			return tracking.Location{}, &tracking.FieldError{Field: typeErr.Field, Msg: "must be a number"}
+		}
+	}
+	switch {
+	case p.RecordedAt == nil:
+		return tracking.Location{}, &tracking.FieldError{Field: "recorded_at", Msg: "required"}
+	case p.Lat == nil:
+		return tracking.Location{}, &tracking.FieldError{Field: "lat", Msg: "required"}
+	case p.Lon == nil:
+		return tracking.Location{}, &tracking.FieldError{Field: "lon", Msg: "required"}
+	}
+	at, err := time.Parse(time.RFC3339Nano, *p.RecordedAt)
+	if err != nil {
+		return tracking.Location{}, &tracking.FieldError{Field: "recorded_at", Msg: "must be an RFC 3339 time string"}
+	}
+	return tracking.Location{
+		RecordedAt: at, Lat: *p.Lat, Lon: *p.Lon,
+		AccuracyM: p.AccuracyM, AltitudeM: p.AltitudeM, SpeedMPS: p.SpeedMPS,
+		CourseDeg: p.CourseDeg, BatteryPct: p.BatteryPct,
+	}, nil
+}
+
+// batch is a decoded ingest body: the points that decoded, with the index
+// each had in the request, and those that did not.
+type batch struct {
+	received int
+	points   []tracking.Location
+	index    []int // index[i] is the request index of points[i]
+	rejected []tracking.Rejection
+}
+
+// decodeBatch reads {"locations": [1–1000 points]}. A point that does not
+// decode is rejected, not the batch: a phone would resend a poison batch
+// forever.
+func decodeBatch(w http.ResponseWriter, r *http.Request) (batch, error) {
+	var body struct {
+		Locations []json.RawMessage `json:"locations"`
+	}
+	if err := decode(w, r, ingestBodyLimit, &body); err != nil {
+		return batch{}, err
+	}
+	if n := len(body.Locations); n < 1 || n > tracking.MaxIngestPoints {
+		return batch{}, &tracking.FieldError{Field: "locations", Msg: fmt.Sprintf("must hold 1 to %d points", tracking.MaxIngestPoints)}
+	}
+	b := batch{received: len(body.Locations)}
+	for i, raw := range body.Locations {
+		l, err := decodePoint(raw)
+		if err != nil {
+			b.rejected = append(b.rejected, tracking.Rejection{Index: i, Err: err})
+			continue
+		}
+		b.points = append(b.points, l)
+		b.index = append(b.index, i)
+	}
+	return b, nil
+}
+
+type rejectionJSON struct {
+	Index int    `json:"index"`
+	Error string `json:"error"`
+}
+
+type ingestResponse struct {
+	Received   int             `json:"received"`
+	Stored     int             `json:"stored"`
+	Duplicates int             `json:"duplicates"`
+	Rejected   []rejectionJSON `json:"rejected"`
+}
+
+// handleIngestLocations stores a batch of points for the device whose
+// token is the Bearer token. It answers after the commit.
+func handleIngestLocations(logger *slog.Logger, li locationIngester) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := bearerToken(r)
+		if !tracking.ValidTokenFormat(token) {
+			// Refused before the body is read: no device has such a token.
+			writeError(w, r, logger, tracking.ErrInvalidToken)
+			return
+		}
+		b, err := decodeBatch(w, r)
+		if err != nil {
+			writeError(w, r, logger, authenticatedError(r.Context(), li, token, err))
+			return
+		}
+		res, err := li.Ingest(r.Context(), token, b.points)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		for _, rej := range res.Rejected {
+			b.rejected = append(b.rejected, tracking.Rejection{Index: b.index[rej.Index], Err: rej.Err})
+		}
+		slices.SortFunc(b.rejected, func(a, c tracking.Rejection) int { return a.Index - c.Index })
+		out := ingestResponse{
+			Received:   b.received,
+			Stored:     res.Stored,
+			Duplicates: res.Duplicates,
+			Rejected:   make([]rejectionJSON, len(b.rejected)),
+		}
+		for i, rej := range b.rejected {
+			out.Rejected[i] = rejectionJSON{rej.Index, rej.Err.Error()}
+		}
+		logger.DebugContext(r.Context(), "locations ingested", "request_id", requestID(r.Context()),
+			"device_id", res.DeviceID, "received", out.Received, "stored", out.Stored,
+			"duplicates", out.Duplicates, "rejected", len(out.Rejected))
+		encode(w, http.StatusOK, out)
+	})
+}
+
+// authenticatedError returns bodyErr, a 400 or 413, for a known token and
+// the authentication error otherwise: the contract puts 401 first.
+func authenticatedError(ctx context.Context, li locationIngester, token string, bodyErr error) error {
+	if _, err := li.Authenticate(ctx, token); err != nil {
+		return err
+	}
+	return bodyErr
+}

@@ -1,0 +1,207 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/usersync/usersync/tracking"
+)
+
+// routeReader is the tracking service as GET /api/locations/{deviceId}/route needs it.
+type routeReader interface {
+	PlanRoute(deviceID int64, q tracking.RouteQuery) (tracking.RoutePlan, error)
+	Route(ctx context.Context, ownerID int64, p tracking.RoutePlan, emit func(tracking.Location) error) (tracking.RoutePage, error)
+}
+
+// locationJSON is the wire shape of a location. received_at is absent on
+// route points, which do not read it.
+type locationJSON struct {
+	RecordedAt time.Time  `json:"recorded_at"`
+	ReceivedAt *time.Time `json:"received_at,omitempty"`
+	Lat        float64    `json:"lat"`
+	Lon        float64    `json:"lon"`
+	AccuracyM  *float64   `json:"accuracy_m"`
+	AltitudeM  *float64   `json:"altitude_m"`
+	SpeedMPS   *float64   `json:"speed_mps"`
+	CourseDeg  *float64   `json:"course_deg"`
+	BatteryPct *float64   `json:"battery_pct"`
+}
+
+// toLocationJSON returns nil for nil: JSON null, "no fix yet".
+func toLocationJSON(l *tracking.Location) *locationJSON {
+	if l == nil {
+		return nil
+	}
+	out := &locationJSON{
+		RecordedAt: l.RecordedAt.UTC(),
+		Lat:        l.Lat,
+		Lon:        l.Lon,
+		AccuracyM:  l.AccuracyM,
+		AltitudeM:  l.AltitudeM,
+		SpeedMPS:   l.SpeedMPS,
+		CourseDeg:  l.CourseDeg,
+		BatteryPct: l.BatteryPct,
+	}
+	if !l.ReceivedAt.IsZero() {
+		t := l.ReceivedAt.UTC()
+		out.ReceivedAt = &t
+	}
+	return out
+}
+
+// handleLatest answers the device's newest fix with a strong ETag, the hash
+// of the body: equal tags mean byte-identical bodies, and a map polling
+// with If-None-Match gets a 304 until a newer fix arrives.
+func handleLatest(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		owner, id, err := deviceOwner(r, us, "deviceId")
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		d, err := ds.GetDevice(r.Context(), owner, id)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		body, err := json.Marshal(struct {
+			DeviceID int64         `json:"device_id"`
+			Location *locationJSON `json:"location"`
+		}{d.ID, toLocationJSON(d.LastLocation)})
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		sum := sha256.Sum256(body)
+		etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
+		w.Header().Set("ETag", etag)
+		// private: the answer is one user's; no-cache: revalidate every time.
+		w.Header().Set("Cache-Control", "private, no-cache")
+		if etagMatches(r.Header.Get("If-None-Match"), etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		encode(w, http.StatusOK, json.RawMessage(body))
+	})
+}
+
+// etagMatches applies If-None-Match (RFC 9110 §13.1.2): "*", or a list of
+// tags compared weakly (a W/ prefix is ignored).
+func etagMatches(header, etag string) bool {
+	if strings.TrimSpace(header) == "*" {
+		return true
+	}
+	for _, tag := range strings.Split(header, ",") {
+		if strings.TrimPrefix(strings.TrimSpace(tag), "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// handleRoute streams a page of the device's route as JSON or GeoJSON. The
+// checks run in the contract's order: the parameters (400), the user (410),
+// the device (404); only then does the body start.
+func handleRoute(logger *slog.Logger, us userGetter, rr routeReader) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, geo, err := parseRouteQuery(r.URL.Query())
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		// A malformed id plans as device 0, so that its cursor is still
+		// checked; it answers 404 below.
+		id, idErr := pathDeviceID(r, "deviceId")
+		plan, err := rr.PlanRoute(id, q)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		owner, ok, err := sessionOwner(r.Context(), us)
+		if err == nil && !ok {
+			err = tracking.ErrNotFound // no row, no devices
+		}
+		if err == nil {
+			err = idErr
+		}
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+
+		out := newRouteStream(w, r, plan, geo)
+		page, err := rr.Route(r.Context(), owner, plan, out.point)
+		if err != nil {
+			if !out.started() {
+				writeError(w, r, logger, err)
+				return
+			}
+			// The status is sent: only a cut connection can tell the client.
+			logger.WarnContext(r.Context(), "route stream aborted",
+				"request_id", requestID(r.Context()), "device_id", plan.DeviceID, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		if err := out.finish(page); err != nil {
+			logger.DebugContext(r.Context(), "route stream not delivered",
+				"request_id", requestID(r.Context()), "device_id", plan.DeviceID, "err", err)
+		}
+	})
+}
+
+// parseRouteQuery reads the route's query parameters; an empty one is
+// absent, an unknown one ignored. It returns whether GeoJSON is asked for.
+func parseRouteQuery(v url.Values) (tracking.RouteQuery, bool, error) {
+	var q tracking.RouteQuery
+	for _, p := range []struct {
+		name string
+		dst  **time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		if s := v.Get(p.name); s != "" {
+			t, err := parseQueryTime(s)
+			if err != nil {
+				return q, false, &tracking.FieldError{Field: p.name, Msg: "must be an RFC 3339 time such as 2026-11-27T20:53:55Z"}
+			}
+			*p.dst = &t
+		}
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return q, false, &tracking.FieldError{Field: "limit", Msg: "must be a whole number"}
+		}
+		q.Limit = &n
+	}
+	if s := v.Get("simplify"); s != "" {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return q, false, &tracking.FieldError{Field: "simplify", Msg: "must be a number of meters"}
+		}
+		q.SimplifyM = &f
+	}
+	q.Cursor = v.Get("cursor")
+	switch v.Get("format") {
+	case "", "json":
+		return q, false, nil
+	case "geojson":
+		return q, true, nil
+	}
+	return q, false, &tracking.FieldError{Field: "format", Msg: "must be json or geojson"}
+}
+
+// parseQueryTime reads RFC 3339. An unescaped "+01:00" in a query string
+// arrives as " 01:00"; that is read as meant.
+func parseQueryTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil && strings.Contains(s, " ") {
+		return time.Parse(time.RFC3339Nano, strings.Replace(s, " ", "+", 1))
+	}
+	return t, err
+}

@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/usersync/usersync/tracking"
+)
+
+// handleOsmAnd takes reports in the OsmAnd protocol of Traccar Client and
+// OsmAnd (see tracking.ParseOsmAnd), answering 200 with an empty body after
+// the commit. A retried request is a duplicate and still 200. A point that
+// fails validation is dropped and logged, still with a 200: these clients
+// resend anything else forever, and cannot show a reason anyway.
+// The token travels in the query string: it is never logged (the access log
+// has the route template, not the URL).
+func handleOsmAnd(logger *slog.Logger, li locationIngester, unit tracking.SpeedUnit) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(w, r, ingestBodyLimit)
+		var reports []tracking.OsmAndReport
+		if err == nil {
+			reports, err = tracking.ParseOsmAnd(r.URL.Query(), r.Header.Get("Content-Type"), body, unit, time.Now())
+		}
+		token := osmAndToken(r, reports)
+		if err == nil {
+			err = oneDevice(r, reports, token)
+		}
+		if err != nil {
+			writeError(w, r, logger, authenticatedError(r.Context(), li, token, err))
+			return
+		}
+		points := make([]tracking.Location, len(reports))
+		for i, rep := range reports {
+			points[i] = rep.Location
+		}
+		res, err := li.Ingest(r.Context(), token, points)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		for _, rej := range res.Rejected {
+			logger.InfoContext(r.Context(), "osmand location rejected", "request_id", requestID(r.Context()),
+				"device_id", res.DeviceID, "index", rej.Index, "reason", rej.Err.Error())
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// osmAndToken is the device token of a request: the one its reports carry
+// (id, deviceid or device_id, from the body or the query), else the query's
+// when the reports did not parse, else the Bearer token.
+func osmAndToken(r *http.Request, reports []tracking.OsmAndReport) string {
+	if len(reports) > 0 && reports[0].Token != "" {
+		return reports[0].Token
+	}
+	if len(reports) == 0 {
+		q := r.URL.Query()
+		for _, key := range []string{"id", "deviceid"} {
+			if v := q.Get(key); v != "" {
+				return v
+			}
+		}
+	}
+	return bearerToken(r)
+}
+
+// oneDevice refuses a request whose reports name different devices: one
+// request, one device, one authentication.
+func oneDevice(r *http.Request, reports []tracking.OsmAndReport, token string) error {
+	for _, rep := range reports {
+		t := rep.Token
+		if t == "" {
+			t = bearerToken(r)
+		}
+		if t != token {
+			return &tracking.FieldError{Field: "id", Msg: "all locations of one request must be for one device"}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gorilla/mux"
+
+	"github.com/usersync/usersync/tracking"
+	"github.com/usersync/usersync/users"
+)
+
+// userGetter is the users service as the device routes need it: the
+// session's sub to the stored user.
+type userGetter interface {
+	Get(ctx context.Context, clerkUserID string) (users.User, error)
+}
+
+// sessionOwner returns the users.id of the signed-in user. ok is false when
+// the user has no row yet (neither synced nor created by a webhook); a
+// deleted user is users.ErrGone, a 410.
+func sessionOwner(ctx context.Context, us userGetter) (id int64, ok bool, err error) {
+	u, err := us.Get(ctx, sessionFrom(ctx).UserID)
+	switch {
+	case errors.Is(err, users.ErrNotFound):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, err
+	}
+	return u.ID, true, nil
+}
+
+// deviceOwner resolves the signed-in user and the device id of the path
+// parameter param. A user with no row owns no device, and a malformed id
+// names none: both are tracking.ErrNotFound, answered exactly like an
+// absent device or another user's.
+func deviceOwner(r *http.Request, us userGetter, param string) (owner, id int64, err error) {
+	owner, ok, err := sessionOwner(r.Context(), us)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !ok {
+		return 0, 0, tracking.ErrNotFound
+	}
+	id, err = pathDeviceID(r, param)
+	return owner, id, err
+}
+
+// pathDeviceID reads a device id in canonical decimal (no sign, no leading
+// zero); anything else is tracking.ErrNotFound.
+func pathDeviceID(r *http.Request, param string) (int64, error) {
+	s := mux.Vars(r)[param]
+	if s == "" || s[0] < '1' || s[0] > '9' {
+		return 0, tracking.ErrNotFound
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, tracking.ErrNotFound
+		}
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil { // out of range
+		return 0, tracking.ErrNotFound
+	}
+	return id, nil
+}

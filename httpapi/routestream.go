@@ -1,0 +1,175 @@
+package httpapi
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/usersync/usersync/tracking"
+)
+
+// routeStream writes a route page while its points are read, as the
+// contract's JSON or as a GeoJSON FeatureCollection, gzipped when the client
+// accepts it. Nothing is sent before the first point (or finish), so that
+// an error found before it, such as a 404, is still answered normally.
+type routeStream struct {
+	w    http.ResponseWriter
+	r    *http.Request
+	plan tracking.RoutePlan
+	geo  bool
+
+	out *bufio.Writer // nil until the response starts
+	gz  *gzip.Writer  // under out, when the client accepts gzip
+	n   int           // points written
+
+	// GeoJSON only: the geometry is a Point or a LineString, which the
+	// second point decides, so the first waits; coordTimes follow the
+	// coordinates, so the times wait.
+	first tracking.Location
+	times []time.Time
+}
+
+func newRouteStream(w http.ResponseWriter, r *http.Request, plan tracking.RoutePlan, geo bool) *routeStream {
+	return &routeStream{w: w, r: r, plan: plan, geo: geo}
+}
+
+func (s *routeStream) started() bool { return s.out != nil }
+
+// start sends the status and headers and opens the body.
+func (s *routeStream) start() error {
+	if s.started() {
+		return nil
+	}
+	h := s.w.Header()
+	if s.geo {
+		h.Set("Content-Type", "application/geo+json")
+	} else {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	h.Set("Cache-Control", "private, no-cache")
+	h.Add("Vary", "Accept-Encoding")
+	var body io.Writer = s.w
+	if acceptsGzip(s.r.Header.Get("Accept-Encoding")) {
+		h.Set("Content-Encoding", "gzip")
+		s.gz = gzip.NewWriter(s.w)
+		body = s.gz
+	}
+	s.w.WriteHeader(http.StatusOK)
+	s.out = bufio.NewWriterSize(body, 32<<10)
+	if s.geo {
+		_, err := io.WriteString(s.out, `{"type":"FeatureCollection","features":[`)
+		return err
+	}
+	_, err := fmt.Fprintf(s.out, `{"device_id":%d,"from":%s,"to":%s,"points":[`,
+		s.plan.DeviceID, jsonTime(s.plan.From), jsonTime(s.plan.To))
+	return err
+}
+
+// point writes one point; an error (the client went away) ends the page.
+func (s *routeStream) point(l tracking.Location) error {
+	if err := s.start(); err != nil {
+		return err
+	}
+	s.n++
+	if s.geo {
+		return s.geoPoint(l)
+	}
+	if s.n > 1 {
+		if err := s.out.WriteByte(','); err != nil {
+			return err
+		}
+	}
+	return s.value(toLocationJSON(&l))
+}
+
+// value writes v as JSON. json.Marshal rather than a json.Encoder: an
+// Encoder ends every value with a newline.
+func (s *routeStream) value(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = s.out.Write(b)
+	return err
+}
+
+func (s *routeStream) geoPoint(l tracking.Location) error {
+	s.times = append(s.times, l.RecordedAt)
+	switch s.n {
+	case 1:
+		s.first = l
+		return nil
+	case 2:
+		if _, err := io.WriteString(s.out, `{"type":"Feature","geometry":{"type":"LineString","coordinates":[`); err != nil {
+			return err
+		}
+		if err := s.value(position(s.first)); err != nil {
+			return err
+		}
+	}
+	if err := s.out.WriteByte(','); err != nil {
+		return err
+	}
+	return s.value(position(l))
+}
+
+// finish writes what follows the points and completes the body. Errors of
+// a bufio.Writer are sticky: Flush reports the first of any write here.
+func (s *routeStream) finish(page tracking.RoutePage) error {
+	if err := s.start(); err != nil {
+		return err
+	}
+	next, _ := json.Marshal(nullIfEmpty(page.NextCursor)) // a string or null: cannot fail
+	if s.geo {
+		s.finishGeo(next)
+	} else {
+		fmt.Fprintf(s.out, `],"count":%d,"raw_count":%d,"simplified":%t,"next_cursor":%s}`+"\n",
+			page.Count, page.RawCount, page.Simplified, next)
+	}
+	if err := s.out.Flush(); err != nil {
+		return err
+	}
+	if s.gz != nil {
+		return s.gz.Close()
+	}
+	return nil
+}
+
+// finishGeo ends the Feature, if there are points, and the collection.
+func (s *routeStream) finishGeo(next []byte) {
+	switch {
+	case s.n == 1:
+		s.out.WriteString(`{"type":"Feature","geometry":{"type":"Point","coordinates":`)
+		s.value(position(s.first))
+	case s.n >= 2:
+		s.out.WriteString("]") // the LineString's coordinates
+	}
+	if s.n > 0 {
+		s.out.WriteString(`},"properties":`)
+		s.value(struct {
+			DeviceID   int64       `json:"device_id"`
+			CoordTimes []time.Time `json:"coordTimes"`
+		}{s.plan.DeviceID, s.times})
+		s.out.WriteString("}")
+	}
+	fmt.Fprintf(s.out, `],"next_cursor":%s}`+"\n", next)
+}
+
+// position is a GeoJSON position: longitude first (RFC 7946 §3.1.1).
+func position(l tracking.Location) [2]float64 { return [2]float64{l.Lon, l.Lat} }
+
+func jsonTime(t time.Time) string {
+	b, _ := t.UTC().MarshalJSON() // cannot fail for years 0–9999, all a query can name
+	return string(b)
+}
+
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,2 @@
+DROP TABLE locations;
+DROP TABLE devices;

@@ -1,0 +1,209 @@
+package tracking
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// CreateDevice registers a device for the user ownerID (a users.id) and
+// returns it with its ingest token: the token is shown this once and only
+// its hash is stored. It fails with a *ConflictError when the user already
+// has a device with this hardware id or has MaxDevicesPerUser devices, and
+// with ErrGone when the user is (or is concurrently being) deleted.
+func (s *Service) CreateDevice(ctx context.Context, ownerID int64, in NewDevice) (Device, string, error) {
+	if err := in.Normalize(); err != nil {
+		return Device{}, "", err
+	}
+	token, hash, hint, err := NewIngestToken()
+	if err != nil {
+		return Device{}, "", fmt.Errorf("create device: new token: %w", err)
+	}
+	now := s.now()
+	row := deviceRow{
+		UserID:     ownerID,
+		Name:       in.Name,
+		HardwareID: in.HardwareID,
+		TokenHash:  hash,
+		TokenHint:  hint,
+		CreatedAt:  now.Truncate(time.Microsecond),
+		UpdatedAt:  now.Truncate(time.Microsecond),
+	}
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.lockLiveOwner(ctx, tx, ownerID); err != nil {
+			return err
+		}
+		n, err := tx.NewSelect().Model((*deviceRow)(nil)).Where("user_id = ?", ownerID).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("count devices: %w", err)
+		}
+		if n >= MaxDevicesPerUser {
+			return &ConflictError{Msg: fmt.Sprintf("device limit reached: a user may register at most %d devices", MaxDevicesPerUser)}
+		}
+		err = tx.NewInsert().
+			Model(&row).
+			Column("user_id", "name", "hardware_id", "token_hash", "token_hint", "created_at", "updated_at").
+			On("CONFLICT (user_id, hardware_id) DO NOTHING").
+			Returning("*").
+			Scan(ctx)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return &ConflictError{Msg: "hardware_id is already registered to one of your devices"}
+		case err != nil:
+			return fmt.Errorf("insert device: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Device{}, "", err
+	}
+	return row.device(now, s.cfg.OnlineWindow), token, nil
+}
+
+// lockLiveOwner holds the owner's users row until the transaction ends, so
+// that creates for one user take turns (the device cap holds under
+// concurrency) and none slips past a concurrent tombstone, which must
+// update that row. ErrGone if the user is deleted.
+func (s *Service) lockLiveOwner(ctx context.Context, tx bun.Tx, ownerID int64) error {
+	q := tx.NewSelect().Table("users").Column("id").Where("id = ? AND deleted_at IS NULL", ownerID)
+	if s.rowLocks() {
+		// NO KEY UPDATE: exclusive among writers, yet the devices' foreign key checks pass.
+		q = q.For("NO KEY UPDATE")
+	}
+	var id int64
+	err := q.Scan(ctx, &id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("user %d: %w", ownerID, ErrGone)
+	case err != nil:
+		return fmt.Errorf("lock user: %w", err)
+	}
+	return nil
+}
+
+// ListDevices returns the devices of ownerID by id.
+func (s *Service) ListDevices(ctx context.Context, ownerID int64) ([]Device, error) {
+	var rows []deviceRow
+	if err := s.db.NewSelect().Model(&rows).Where("user_id = ?", ownerID).Order("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	now := s.now()
+	out := make([]Device, len(rows))
+	for i := range rows {
+		out[i] = rows[i].device(now, s.cfg.OnlineWindow)
+	}
+	return out, nil
+}
+
+// GetDevice returns device id of ownerID; ErrNotFound if there is none or
+// it is another user's. Its LastLocation is the "latest" of the contract.
+func (s *Service) GetDevice(ctx context.Context, ownerID, id int64) (Device, error) {
+	var row deviceRow
+	err := s.db.NewSelect().Model(&row).Where("id = ? AND user_id = ?", id, ownerID).Scan(ctx)
+	if err != nil {
+		return Device{}, deviceError("get device", id, err)
+	}
+	return row.device(s.now(), s.cfg.OnlineWindow), nil
+}
+
+// RenameDevice sets the name of device id of ownerID. updated_at moves
+// only when the name changes.
+func (s *Service) RenameDevice(ctx context.Context, ownerID, id int64, name string) (Device, error) {
+	name, err := NormalizeDeviceName(name)
+	if err != nil {
+		return Device{}, err
+	}
+	now := s.now()
+	var row deviceRow
+	err = s.db.NewUpdate().
+		Model(&row).
+		Set("name = ?", name).
+		Set("updated_at = CASE WHEN name = ? THEN updated_at ELSE ? END", name, now.Truncate(time.Microsecond)).
+		Where("id = ? AND user_id = ?", id, ownerID).
+		Returning("*").
+		Scan(ctx)
+	if err != nil {
+		return Device{}, deviceError("rename device", id, err)
+	}
+	return row.device(now, s.cfg.OnlineWindow), nil
+}
+
+// RotateToken gives device id of ownerID a new ingest token and returns it;
+// the old one stops working when this returns.
+func (s *Service) RotateToken(ctx context.Context, ownerID, id int64) (Device, string, error) {
+	token, hash, hint, err := NewIngestToken()
+	if err != nil {
+		return Device{}, "", fmt.Errorf("rotate token: new token: %w", err)
+	}
+	now := s.now()
+	var row deviceRow
+	err = s.db.NewUpdate().
+		Model(&row).
+		Set("token_hash = ?", hash).
+		Set("token_hint = ?", hint).
+		Set("updated_at = ?", now.Truncate(time.Microsecond)).
+		Where("id = ? AND user_id = ?", id, ownerID).
+		Returning("*").
+		Scan(ctx)
+	if err != nil {
+		return Device{}, "", deviceError("rotate token", id, err)
+	}
+	return row.device(now, s.cfg.OnlineWindow), token, nil
+}
+
+// DeleteDevice deletes device id of ownerID; its locations cascade.
+func (s *Service) DeleteDevice(ctx context.Context, ownerID, id int64) error {
+	res, err := s.db.NewDelete().
+		Model((*deviceRow)(nil)).
+		Where("id = ? AND user_id = ?", id, ownerID).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("delete device: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete device: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("device %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Authenticate returns the id of the device whose ingest token is token;
+// ErrInvalidToken if there is none. A string that is not shaped like a
+// token (an IMEI, a Clerk token) is refused without a query.
+func (s *Service) Authenticate(ctx context.Context, token string) (int64, error) {
+	return s.deviceIDForToken(ctx, s.db, token, false)
+}
+
+// deviceIDForToken looks a device up by the hash of its token; lock holds
+// its row until the transaction ends.
+func (s *Service) deviceIDForToken(ctx context.Context, db bun.IDB, token string, lock bool) (int64, error) {
+	if !ValidTokenFormat(token) {
+		return 0, ErrInvalidToken
+	}
+	q := db.NewSelect().Model((*deviceRow)(nil)).Column("id").Where("token_hash = ?", HashToken(token))
+	if lock && s.rowLocks() {
+		q = q.For("UPDATE")
+	}
+	var id int64
+	err := q.Scan(ctx, &id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, ErrInvalidToken
+	case err != nil:
+		return 0, fmt.Errorf("authenticate device: %w", err)
+	}
+	return id, nil
+}
+
+// deviceError turns "no row" into ErrNotFound and wraps the rest.
+func deviceError(op string, id int64, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("device %d: %w", id, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

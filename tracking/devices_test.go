@@ -1,0 +1,275 @@
+package tracking_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/tracking"
+)
+
+func TestDeviceLifecycle(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		f := newFixture(t, db, tracking.Config{})
+		ctx := context.Background()
+		ann := f.owner(t, "user_ann")
+
+		d, token, err := f.svc.CreateDevice(ctx, ann, tracking.NewDevice{Name: "  Bella's collar ", HardwareID: ptr("353861053849681")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.ID == 0 || d.UserID != ann || d.Name != "Bella's collar" || *d.HardwareID != "353861053849681" {
+			t.Errorf("created device = %+v", d)
+		}
+		if !tracking.ValidTokenFormat(token) || d.TokenHint != token[:8] {
+			t.Errorf("token %q, hint %q", token, d.TokenHint)
+		}
+		if d.Status != tracking.StatusUnknown || d.LastSeenAt != nil || d.LastLocation != nil {
+			t.Errorf("a new device is not unknown and empty: %+v", d)
+		}
+
+		got, err := f.svc.GetDevice(ctx, ann, d.ID)
+		if err != nil || got.Name != d.Name || !got.CreatedAt.Equal(d.CreatedAt) {
+			t.Errorf("GetDevice = %+v, %v; want %+v", got, err, d)
+		}
+
+		// Renaming to the same name leaves updated_at; a new name moves it.
+		f.clock.Add(time.Second)
+		same, err := f.svc.RenameDevice(ctx, ann, d.ID, "Bella's collar")
+		if err != nil || !same.UpdatedAt.Equal(d.UpdatedAt) {
+			t.Errorf("rename to the same name: updated_at %v -> %v, %v", d.UpdatedAt, same.UpdatedAt, err)
+		}
+		renamed, err := f.svc.RenameDevice(ctx, ann, d.ID, "Bella")
+		if err != nil || renamed.Name != "Bella" || !renamed.UpdatedAt.After(d.UpdatedAt) {
+			t.Errorf("rename: %+v, %v", renamed, err)
+		}
+
+		// Rotation: the old token stops working at once, the new one works.
+		rotated, newToken, err := f.svc.RotateToken(ctx, ann, d.ID)
+		if err != nil || newToken == token || rotated.TokenHint != newToken[:8] {
+			t.Fatalf("RotateToken = %+v, %q, %v", rotated, newToken, err)
+		}
+		if _, err := f.svc.Ingest(ctx, token, []tracking.Location{fixAt(now0, 0)}); !errors.Is(err, tracking.ErrInvalidToken) {
+			t.Errorf("ingest with the rotated token: %v, want ErrInvalidToken", err)
+		}
+		if _, err := f.svc.Authenticate(ctx, token); !errors.Is(err, tracking.ErrInvalidToken) {
+			t.Errorf("Authenticate(rotated token): %v, want ErrInvalidToken", err)
+		}
+		if id, err := f.svc.Authenticate(ctx, newToken); err != nil || id != d.ID {
+			t.Errorf("Authenticate(new token) = %d, %v; want %d", id, err, d.ID)
+		}
+
+		second, _ := f.device(t, ann, "Phone")
+		list, err := f.svc.ListDevices(ctx, ann)
+		if err != nil || len(list) != 2 || list[0].ID != d.ID || list[1].ID != second.ID {
+			t.Errorf("ListDevices = %+v, %v; want two by id", list, err)
+		}
+
+		if err := f.svc.DeleteDevice(ctx, ann, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.GetDevice(ctx, ann, d.ID); !errors.Is(err, tracking.ErrNotFound) {
+			t.Errorf("GetDevice after delete: %v, want ErrNotFound", err)
+		}
+		if err := f.svc.DeleteDevice(ctx, ann, d.ID); !errors.Is(err, tracking.ErrNotFound) {
+			t.Errorf("second delete: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestAnotherUsersDeviceIsNotFound: every method that takes an owner
+// answers another user's device exactly as an absent one.
+func TestAnotherUsersDeviceIsNotFound(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		f := newFixture(t, db, tracking.Config{})
+		ctx := context.Background()
+		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
+		d, token := f.device(t, ann, "Ann's")
+		f.ingest(t, token, fixAt(now0.Add(-time.Minute), 0))
+
+		for _, id := range []int64{d.ID, d.ID + 1000} {
+			checks := map[string]error{}
+			_, checks["GetDevice"] = f.svc.GetDevice(ctx, bob, id)
+			_, checks["RenameDevice"] = f.svc.RenameDevice(ctx, bob, id, "mine now")
+			_, _, checks["RotateToken"] = f.svc.RotateToken(ctx, bob, id)
+			checks["DeleteDevice"] = f.svc.DeleteDevice(ctx, bob, id)
+			plan, err := f.svc.PlanRoute(id, tracking.RouteQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, checks["Route"] = f.svc.Route(ctx, bob, plan, func(tracking.Location) error {
+				t.Error("Route emitted a point of another user's device")
+				return nil
+			})
+			for name, err := range checks {
+				if !errors.Is(err, tracking.ErrNotFound) {
+					t.Errorf("%s(bob, %d) = %v, want ErrNotFound", name, id, err)
+				}
+			}
+		}
+		// Nothing of Ann's changed.
+		got, err := f.svc.GetDevice(ctx, ann, d.ID)
+		if err != nil || got.Name != "Ann's" || got.TokenHint != d.TokenHint || got.LastLocation == nil {
+			t.Errorf("Ann's device after Bob's attempts = %+v, %v", got, err)
+		}
+	})
+}
+
+func TestCreateDeviceConflicts(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		f := newFixture(t, db, tracking.Config{})
+		ctx := context.Background()
+		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
+
+		imei := ptr("353861053849681")
+		if _, _, err := f.svc.CreateDevice(ctx, ann, tracking.NewDevice{Name: "a", HardwareID: imei}); err != nil {
+			t.Fatal(err)
+		}
+		var ce *tracking.ConflictError
+		_, _, err := f.svc.CreateDevice(ctx, ann, tracking.NewDevice{Name: "b", HardwareID: imei})
+		if !errors.As(err, &ce) || !errors.Is(err, tracking.ErrConflict) || !strings.Contains(ce.Msg, "hardware_id") {
+			t.Errorf("duplicate hardware id for one user: %v, want a ConflictError naming hardware_id", err)
+		}
+		// Unique per user only: another user may label a device alike.
+		if _, _, err := f.svc.CreateDevice(ctx, bob, tracking.NewDevice{Name: "b", HardwareID: imei}); err != nil {
+			t.Errorf("same hardware id for another user: %v", err)
+		}
+		// Devices without a hardware id never clash.
+		for i := range 3 {
+			if _, _, err := f.svc.CreateDevice(ctx, bob, tracking.NewDevice{Name: fmt.Sprint(i)}); err != nil {
+				t.Errorf("device %d without hardware id: %v", i, err)
+			}
+		}
+
+		// A deleted user gets no new device.
+		if _, err := f.users.Delete(ctx, "user_bob", now0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.svc.CreateDevice(ctx, bob, tracking.NewDevice{Name: "late"}); !errors.Is(err, tracking.ErrGone) {
+			t.Errorf("create for a deleted user: %v, want ErrGone", err)
+		}
+	})
+}
+
+// TestDeviceCapHoldsUnderConcurrency: 120 concurrent creates for one user
+// end with exactly 100 devices and 20 conflicts.
+func TestDeviceCapHoldsUnderConcurrency(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		f := newFixture(t, db, tracking.Config{})
+		ctx := context.Background()
+		ann := f.owner(t, "user_ann")
+
+		const attempts = tracking.MaxDevicesPerUser + 20
+		var (
+			wg        sync.WaitGroup
+			mu        sync.Mutex
+			conflicts int
+		)
+		sem := make(chan struct{}, 16)
+		for i := range attempts {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				_, _, err := f.svc.CreateDevice(ctx, ann, tracking.NewDevice{Name: fmt.Sprint("tracker ", i)})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, tracking.ErrConflict):
+					conflicts++
+				case err != nil:
+					t.Errorf("create %d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		list, err := f.svc.ListDevices(ctx, ann)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != tracking.MaxDevicesPerUser || conflicts != attempts-tracking.MaxDevicesPerUser {
+			t.Errorf("%d devices and %d conflicts, want %d and %d", len(list), conflicts, tracking.MaxDevicesPerUser, attempts-tracking.MaxDevicesPerUser)
+		}
+	})
+}
+
+func TestNewDeviceValidation(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        tracking.NewDevice
+		wantField string // "" when valid
+	}{
+		{"plain", tracking.NewDevice{Name: "Bella"}, ""},
+		{"100 characters", tracking.NewDevice{Name: strings.Repeat("é", 100)}, ""},
+		{"hardware id charset", tracking.NewDevice{Name: "x", HardwareID: ptr("AA:bb-01_2.3")}, ""},
+		{"64-character hardware id", tracking.NewDevice{Name: "x", HardwareID: ptr(strings.Repeat("9", 64))}, ""},
+		{"empty name", tracking.NewDevice{Name: ""}, "name"},
+		{"blank name", tracking.NewDevice{Name: "   "}, "name"},
+		{"101 characters", tracking.NewDevice{Name: strings.Repeat("a", 101)}, "name"},
+		{"control character", tracking.NewDevice{Name: "a\tb"}, "name"},
+		{"invalid UTF-8", tracking.NewDevice{Name: "a\xffb"}, "name"},
+		{"empty hardware id", tracking.NewDevice{Name: "x", HardwareID: ptr("")}, "hardware_id"},
+		{"65-character hardware id", tracking.NewDevice{Name: "x", HardwareID: ptr(strings.Repeat("9", 65))}, "hardware_id"},
+		{"hardware id with a space", tracking.NewDevice{Name: "x", HardwareID: ptr("35386 105")}, "hardware_id"},
+		{"hardware id with a slash", tracking.NewDevice{Name: "x", HardwareID: ptr("a/b")}, "hardware_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := tt.in
+			err := in.Normalize()
+			var fe *tracking.FieldError
+			switch {
+			case tt.wantField == "" && err != nil:
+				t.Errorf("Normalize() = %v, want nil", err)
+			case tt.wantField != "" && (!errors.As(err, &fe) || fe.Field != tt.wantField):
+				t.Errorf("Normalize() = %v, want a FieldError for %s", err, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestDeviceStatus(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		f := newFixture(t, db, tracking.Config{OnlineWindow: 5 * time.Minute})
+		ctx := context.Background()
+		ann := f.owner(t, "user_ann")
+		d, token := f.device(t, ann, "Bella")
+
+		status := func() tracking.Status {
+			t.Helper()
+			got, err := f.svc.GetDevice(ctx, ann, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.Status
+		}
+		if got := status(); got != tracking.StatusUnknown {
+			t.Errorf("never seen: %s, want unknown", got)
+		}
+		f.ingest(t, token, fixAt(now0.Add(-time.Hour), 0)) // an old fix, but a report now
+		if got := status(); got != tracking.StatusOnline {
+			t.Errorf("just seen: %s, want online", got)
+		}
+		f.clock.Add(5 * time.Minute)
+		if got := status(); got != tracking.StatusOnline {
+			t.Errorf("seen exactly the window ago: %s, want online", got)
+		}
+		f.clock.Add(time.Millisecond)
+		if got := status(); got != tracking.StatusOffline {
+			t.Errorf("seen longer ago than the window: %s, want offline", got)
+		}
+	})
+}

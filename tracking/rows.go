@@ -1,0 +1,134 @@
+package tracking
+
+import (
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// deviceRow is a row of devices. Times of reports and fixes are Unix
+// milliseconds (see the migration); created_at and updated_at are
+// timestamps, as in users.
+type deviceRow struct {
+	bun.BaseModel `bun:"table:devices,alias:d"`
+
+	ID         int64   `bun:"id,pk,autoincrement"`
+	UserID     int64   `bun:"user_id,notnull"`
+	Name       string  `bun:"name,notnull"`
+	HardwareID *string `bun:"hardware_id"`
+	TokenHash  []byte  `bun:"token_hash,notnull"`
+	TokenHint  string  `bun:"token_hint,notnull"`
+	LastSeenAt *int64  `bun:"last_seen_at"`
+	fixColumns
+	CreatedAt time.Time `bun:"created_at,notnull"`
+	UpdatedAt time.Time `bun:"updated_at,notnull"`
+}
+
+// fixColumns are the newest fix as kept on the device row; all are null
+// until the first one.
+type fixColumns struct {
+	LastRecordedAt *int64   `bun:"last_recorded_at"`
+	LastReceivedAt *int64   `bun:"last_received_at"`
+	Lat            *float64 `bun:"lat"`
+	Lon            *float64 `bun:"lon"`
+	AccuracyM      *float64 `bun:"accuracy_m"`
+	AltitudeM      *float64 `bun:"altitude_m"`
+	SpeedMPS       *float64 `bun:"speed_mps"`
+	CourseDeg      *float64 `bun:"course_deg"`
+	BatteryPct     *float64 `bun:"battery_pct"`
+}
+
+func (r *deviceRow) device(now time.Time, onlineWindow time.Duration) Device {
+	d := Device{
+		ID:         r.ID,
+		UserID:     r.UserID,
+		Name:       r.Name,
+		HardwareID: r.HardwareID,
+		TokenHint:  r.TokenHint,
+		LastSeenAt: fromMillis(r.LastSeenAt),
+		CreatedAt:  r.CreatedAt.UTC(),
+		UpdatedAt:  r.UpdatedAt.UTC(),
+	}
+	d.Status = deviceStatus(d.LastSeenAt, now, onlineWindow)
+	if f := r.fixColumns; f.LastRecordedAt != nil && f.Lat != nil && f.Lon != nil {
+		d.LastLocation = &Location{
+			RecordedAt: *fromMillis(f.LastRecordedAt),
+			Lat:        *f.Lat,
+			Lon:        *f.Lon,
+			AccuracyM:  f.AccuracyM,
+			AltitudeM:  f.AltitudeM,
+			SpeedMPS:   f.SpeedMPS,
+			CourseDeg:  f.CourseDeg,
+			BatteryPct: f.BatteryPct,
+		}
+		if t := fromMillis(f.LastReceivedAt); t != nil {
+			d.LastLocation.ReceivedAt = *t
+		}
+	}
+	return d
+}
+
+// locationRow is a row of locations.
+type locationRow struct {
+	bun.BaseModel `bun:"table:locations,alias:l"`
+
+	DeviceID   int64    `bun:"device_id,pk"`
+	RecordedAt int64    `bun:"recorded_at,pk"`
+	ReceivedAt int64    `bun:"received_at,notnull"`
+	Lat        float64  `bun:"lat,notnull"`
+	Lon        float64  `bun:"lon,notnull"`
+	AccuracyM  *float64 `bun:"accuracy_m"`
+	AltitudeM  *float64 `bun:"altitude_m"`
+	SpeedMPS   *float64 `bun:"speed_mps"`
+	CourseDeg  *float64 `bun:"course_deg"`
+	BatteryPct *float64 `bun:"battery_pct"`
+}
+
+func newLocationRow(deviceID int64, l Location) locationRow {
+	return locationRow{
+		DeviceID:   deviceID,
+		RecordedAt: l.RecordedAt.UnixMilli(),
+		ReceivedAt: l.ReceivedAt.UnixMilli(),
+		Lat:        l.Lat,
+		Lon:        l.Lon,
+		AccuracyM:  l.AccuracyM,
+		AltitudeM:  l.AltitudeM,
+		SpeedMPS:   l.SpeedMPS,
+		CourseDeg:  l.CourseDeg,
+		BatteryPct: l.BatteryPct,
+	}
+}
+
+// fix is the row as the device's newest fix.
+func (r *locationRow) fix() fixColumns {
+	return fixColumns{
+		LastRecordedAt: &r.RecordedAt,
+		LastReceivedAt: &r.ReceivedAt,
+		Lat:            &r.Lat,
+		Lon:            &r.Lon,
+		AccuracyM:      r.AccuracyM,
+		AltitudeM:      r.AltitudeM,
+		SpeedMPS:       r.SpeedMPS,
+		CourseDeg:      r.CourseDeg,
+		BatteryPct:     r.BatteryPct,
+	}
+}
+
+func fromMillis(ms *int64) *time.Time {
+	if ms == nil {
+		return nil
+	}
+	t := time.UnixMilli(*ms).UTC()
+	return &t
+}
+
+// ceilMillis is the first whole millisecond at or after t: a recorded_at
+// in ms is ≥ t exactly when it is ≥ ceilMillis(t), and < t exactly when it
+// is < ceilMillis(t).
+func ceilMillis(t time.Time) int64 {
+	ms := t.Truncate(time.Millisecond)
+	if ms.Equal(t) {
+		return ms.UnixMilli()
+	}
+	return ms.UnixMilli() + 1
+}

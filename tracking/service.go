@@ -1,0 +1,56 @@
+package tracking
+
+import (
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+)
+
+// Defaults of Config, per TRACKING.md.
+const (
+	DefaultOnlineWindow = 5 * time.Minute     // DEVICE_ONLINE_WINDOW
+	DefaultMaxRouteSpan = 31 * 24 * time.Hour // ROUTE_MAX_SPAN
+)
+
+// Config holds the settings of the Service. A zero field means its default.
+type Config struct {
+	// OnlineWindow is how recently a device must have reported to be online.
+	OnlineWindow time.Duration
+	// MaxRouteSpan bounds the from–to range of one route query.
+	MaxRouteSpan time.Duration
+	// Limits bounds the recorded_at of ingested points.
+	Limits Limits
+	// Now is the server clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// Service stores devices and their locations. Every method that reads or
+// writes a device of a user takes the owner's users.id and matches the
+// device by id and owner in one query, so that "not yours" and "does not
+// exist" are the same ErrNotFound.
+type Service struct {
+	db  bun.IDB
+	cfg Config
+}
+
+// NewService returns a Service on db.
+func NewService(db bun.IDB, cfg Config) *Service {
+	if cfg.OnlineWindow <= 0 {
+		cfg.OnlineWindow = DefaultOnlineWindow
+	}
+	if cfg.MaxRouteSpan <= 0 {
+		cfg.MaxRouteSpan = DefaultMaxRouteSpan
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{db: db, cfg: cfg}
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// rowLocks tells whether SELECT … FOR … is available. SQLite has no row
+// locks and needs none: its write transactions run one at a time
+// (BEGIN IMMEDIATE, see migrations.Open).
+func (s *Service) rowLocks() bool { return s.db.Dialect().Name() == dialect.PG }
