@@ -3,6 +3,7 @@ package migrations
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"net/url"
 	"os"
@@ -102,7 +103,7 @@ func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		db = bun.NewDB(sql.OpenDB(connector), sqlitedialect.New())
+		db = bun.NewDB(sql.OpenDB(writableConnector{connector}), sqlitedialect.New())
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -117,4 +118,30 @@ func DialectOf(db bun.IDB) Dialect {
 		return Postgres
 	}
 	return SQLite
+}
+
+// writableConnector refuses a SQLite connection that opened read-only.
+// SQLite falls back to read-only, silently, when the file cannot be
+// opened for writing (a read-only mount, an immutable file); kept in the
+// pool, such a connection would fail every write long after the file is
+// writable again. A write rolled back tells: it fails only on a
+// read-only connection, and leaves nothing behind.
+type writableConnector struct{ driver.Connector }
+
+func (c writableConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	exec, ok := conn.(driver.ExecerContext)
+	if !ok {
+		return conn, nil
+	}
+	for _, q := range []string{"BEGIN", "PRAGMA user_version = 0", "ROLLBACK"} {
+		if _, err := exec.ExecContext(ctx, q, nil); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("sqlite connection cannot write: %w", err)
+		}
+	}
+	return conn, nil
 }

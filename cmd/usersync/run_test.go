@@ -76,7 +76,7 @@ func (k testKey) token(t *testing.T, sub string, iat time.Time) string {
 		Subject:   sub,
 		IssuedAt:  jwt.NewNumericDate(iat),
 		NotBefore: jwt.NewNumericDate(iat),
-		Expiry:    jwt.NewNumericDate(iat.Add(time.Minute)),
+		Expiry:    jwt.NewNumericDate(iat.Add(10 * time.Minute)),
 	}).CompactSerialize()
 	if err != nil {
 		t.Fatal(err)

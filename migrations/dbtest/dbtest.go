@@ -50,13 +50,7 @@ func SQLiteURL(t *testing.T) string {
 // unless CI is set: CI must fail rather than skip the PostgreSQL suite.
 func PostgresURL(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but TEST_DATABASE_URL is not: the PostgreSQL suite must run in CI")
-		}
-		t.Skip("TEST_DATABASE_URL is not set")
-	}
+	base := testDatabaseURL(t)
 	ctx := context.Background()
 	admin, err := migrations.Open(ctx, base)
 	if err != nil {
@@ -88,6 +82,62 @@ func PostgresURL(t *testing.T) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// PostgresDatabase creates a database of its own on TEST_DATABASE_URL's
+// server and returns its URL; the database is dropped, with any
+// connection left to it, when the test ends. It is for tests that take a
+// whole database away (ALTER DATABASE, pg_terminate_backend) without
+// touching anyone else's. It skips or fails as PostgresURL does.
+func PostgresDatabase(t *testing.T) string {
+	t.Helper()
+	base := testDatabaseURL(t)
+	ctx := context.Background()
+	admin, err := migrations.Open(ctx, base)
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL is set but PostgreSQL is unreachable: %v", err)
+	}
+	defer admin.Close()
+
+	// template0 takes no connections, so no one else's session can make
+	// CREATE DATABASE fail as template1's can.
+	name := "test_" + randomHex(t, 8)
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE template0 ENCODING 'UTF8'"); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		admin, err := migrations.Open(context.Background(), base)
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse TEST_DATABASE_URL: %v", err)
+	}
+	u.Path = "/" + name
+	u.RawPath = ""
+	return u.String()
+}
+
+// testDatabaseURL is TEST_DATABASE_URL. Without it the test is skipped,
+// unless CI is set: CI must fail rather than skip the PostgreSQL suite.
+func testDatabaseURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set but TEST_DATABASE_URL is not: the PostgreSQL suite must run in CI")
+		}
+		t.Skip("TEST_DATABASE_URL is not set")
+	}
+	return base
 }
 
 // Open opens and migrates the database at databaseURL, closing it when the test ends.
