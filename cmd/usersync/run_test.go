@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -244,5 +245,26 @@ func TestCommandsMigrateAFreshDatabase(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "SVIX ID") {
 		t.Errorf("events list printed %q", out.String())
+	}
+}
+
+// TestZeroSetupDefault: with no configuration at all, serve creates the
+// SQLite file under ./data/, applies migrations and answers.
+func TestZeroSetupDefault(t *testing.T) {
+	t.Chdir(t.TempDir())
+	base, stop, _ := startServer(t, map[string]string{"ADDR": "127.0.0.1:0"})
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz = %d, want 200", resp.StatusCode)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("data/usersync.db"); err != nil {
+		t.Errorf("no database under ./data/: %v", err)
 	}
 }
