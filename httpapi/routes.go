@@ -23,6 +23,7 @@ func routes(d Deps) http.Handler {
 	if d.Metrics != nil {
 		r.Handle("/metrics", perIP(d.Metrics.handler())).Methods(http.MethodGet)
 	}
+	r.Handle("/openapi.yaml", perIP(handleOpenAPI())).Methods(http.MethodGet)
 
 	// Session routes: the Clerk session token, then a bucket per user.
 	session := func(h http.Handler) http.Handler {

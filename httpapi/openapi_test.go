@@ -1,0 +1,707 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/gorilla/mux"
+	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/tracking"
+	"github.com/usersync/usersync/users"
+	"github.com/usersync/usersync/webhooks"
+)
+
+// The helpers of the OpenAPI tests are prefixed oa so that they stay clear
+// of the other test files of this package.
+
+// oaSpec loads openapi.yaml as the server embeds it and validates it.
+func oaSpec(t *testing.T) (*openapi3.T, []byte) {
+	t.Helper()
+	data, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(data)
+	if err != nil {
+		t.Fatalf("load openapi.yaml: %v", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("openapi.yaml is not a valid OpenAPI document: %v", err)
+	}
+	return doc, data
+}
+
+func TestOpenAPISpecIsValid(t *testing.T) {
+	t.Parallel()
+	doc, _ := oaSpec(t)
+	if doc.OpenAPI != "3.0.3" {
+		t.Errorf("openapi = %q, want 3.0.3", doc.OpenAPI)
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			name := method + " " + path
+			if op.OperationID == "" {
+				t.Errorf("%s has no operationId", name)
+			}
+			for status, ref := range op.Responses.Map() {
+				res := ref.Value
+				// Every response carries X-Request-Id.
+				if h := res.Headers["X-Request-Id"]; h == nil || !h.Value.Required {
+					t.Errorf("%s %s: no required X-Request-Id header", name, status)
+				}
+				// Every error is {"error": "…"} and nothing else.
+				if code, _ := strconv.Atoi(status); code >= 400 {
+					mt := res.Content.Get("application/json")
+					if mt == nil || mt.Schema == nil {
+						t.Errorf("%s %s: no application/json error body", name, status)
+						continue
+					}
+					s := mt.Schema.Value
+					if !slices.Equal(s.Required, []string{"error"}) || len(s.Properties) != 1 ||
+						s.AdditionalProperties.Has == nil || *s.AdditionalProperties.Has {
+						t.Errorf("%s %s: the body is not exactly {\"error\": string}", name, status)
+					}
+				}
+			}
+			// Every route but the webhook's is rate limited.
+			if path != "/api/webhooks/clerk" && op.Responses.Status(http.StatusTooManyRequests) == nil {
+				t.Errorf("%s: no 429", name)
+			}
+		}
+	}
+}
+
+// oaPathVar turns a gorilla/mux variable with a pattern, {id:[0-9]+}, into
+// the OpenAPI form, {id}.
+var oaPathVar = regexp.MustCompile(`\{([^{}:]+):[^{}]*\}`)
+
+// TestOpenAPICoversEveryRoute walks the real router: every route and
+// method it serves is in openapi.yaml, and openapi.yaml has nothing more.
+func TestOpenAPICoversEveryRoute(t *testing.T) {
+	t.Parallel()
+	doc, _ := oaSpec(t)
+
+	// With metrics, so that /metrics is served too.
+	router := httpapi.RouterForTest(httpapi.Deps{Metrics: httpapi.NewMetrics(nil)})
+	served := map[string]bool{}
+	err := router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tpl, err := route.GetPathTemplate()
+		if err != nil {
+			t.Errorf("a route without a path template: %v", err)
+			return nil
+		}
+		tpl = oaPathVar.ReplaceAllString(tpl, "{$1}")
+		methods, err := route.GetMethods()
+		if err != nil {
+			t.Errorf("route %s has no method matcher: list its methods so that openapi.yaml can describe them", tpl)
+			return nil
+		}
+		for _, m := range methods {
+			served[m+" "+tpl] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(served) == 0 {
+		t.Fatal("the router has no routes")
+	}
+
+	documented := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+path] = true
+		}
+	}
+	for _, route := range slices.Sorted(maps.Keys(served)) {
+		if !documented[route] {
+			t.Errorf("the router serves %s, which openapi.yaml does not describe", route)
+		}
+	}
+	for _, route := range slices.Sorted(maps.Keys(documented)) {
+		if !served[route] {
+			t.Errorf("openapi.yaml describes %s, which the router does not serve", route)
+		}
+	}
+}
+
+// oaChecker validates requests and responses against openapi.yaml and
+// remembers which documented statuses were seen.
+type oaChecker struct {
+	doc    *openapi3.T
+	spec   []byte
+	router routers.Router
+
+	mu   sync.Mutex
+	seen map[string]bool // "METHOD /template STATUS"
+}
+
+func oaNewChecker(t *testing.T) *oaChecker {
+	t.Helper()
+	doc, data := oaSpec(t)
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatalf("gorillamux.NewRouter: %v", err)
+	}
+	return &oaChecker{doc: doc, spec: data, router: router, seen: map[string]bool{}}
+}
+
+// oaCall is one request of the scenario.
+type oaCall struct {
+	method, path string
+	token        string      // sent as a Bearer token when not empty
+	header       http.Header // further headers
+	body         string
+	contentType  string // of body; application/json by default
+	// invalid marks a request that breaks openapi.yaml on purpose (a
+	// missing field, a malformed id): only its response is checked.
+	invalid bool
+	want    int
+}
+
+// do sends call to srv and checks that the request (unless call.invalid)
+// and the response match openapi.yaml, and that the status is call.want.
+func (c *oaChecker) do(t *testing.T, srv *httptest.Server, call oaCall) response {
+	t.Helper()
+	newRequest := func() *http.Request {
+		var body io.Reader
+		if call.body != "" {
+			body = strings.NewReader(call.body)
+		}
+		req, err := http.NewRequest(call.method, srv.URL+call.path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if call.body != "" {
+			ct := call.contentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			req.Header.Set("Content-Type", ct)
+		}
+		if call.token != "" {
+			req.Header.Set("Authorization", "Bearer "+call.token)
+		}
+		for k, vs := range call.header {
+			req.Header[k] = vs
+		}
+		return req
+	}
+	name := call.method + " " + call.path
+	if len(name) > 120 {
+		name = name[:120] + "…"
+	}
+
+	ctx := context.Background()
+	req := newRequest()
+	route, params, err := c.router.FindRoute(req)
+	if err != nil {
+		t.Fatalf("%s: no operation in openapi.yaml: %v", name, err)
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request:    req,
+		PathParams: params,
+		Route:      route,
+		Options:    &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+	}
+	if !call.invalid {
+		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+			t.Errorf("%s: the request does not match openapi.yaml: %v", name, err)
+		}
+	}
+
+	res, err := srv.Client().Do(newRequest())
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s: read body: %v", name, err)
+	}
+	if res.StatusCode != call.want {
+		t.Errorf("%s: status %d, want %d; body %s", name, res.StatusCode, call.want, body)
+	}
+
+	// ValidateResponse skips some statuses (304): the status must be
+	// documented all the same.
+	if route.Operation.Responses.Status(res.StatusCode) == nil {
+		t.Errorf("%s: status %d is not in openapi.yaml", name, res.StatusCode)
+	}
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 res.StatusCode,
+		Header:                 res.Header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{
+			IncludeResponseStatus: true,
+			AuthenticationFunc:    openapi3filter.NoopAuthenticationFunc,
+		},
+	}
+	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+		t.Errorf("%s: the %d response does not match openapi.yaml: %v\nbody %s", name, res.StatusCode, err, body)
+	}
+
+	c.mu.Lock()
+	c.seen[fmt.Sprintf("%s %s %d", route.Method, route.Path, res.StatusCode)] = true
+	c.mu.Unlock()
+	return response{status: res.StatusCode, header: res.Header, body: body}
+}
+
+// wantAllStatuses fails for every documented status of every operation
+// that no request produced: openapi.yaml promises nothing that the
+// handlers do not do.
+func (c *oaChecker) wantAllStatuses(t *testing.T) {
+	t.Helper()
+	var missing []string
+	for path, item := range c.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			for status := range op.Responses.Map() {
+				if key := method + " " + path + " " + status; !c.seen[key] {
+					missing = append(missing, key)
+				}
+			}
+		}
+	}
+	slices.Sort(missing)
+	for _, m := range missing {
+		t.Errorf("openapi.yaml documents %s, but no request of the scenario produced it", m)
+	}
+}
+
+// oaConfig is how an oaServer is configured; zero values leave a
+// dependency unconfigured, as an unset environment variable does.
+type oaConfig struct {
+	key        *signingKey          // CLERK_JWT_KEY
+	secret     string               // CLERK_WEBHOOK_SIGNING_SECRET
+	adminToken string               // ADMIN_TOKEN
+	limiter    *httpapi.RateLimiter // RATE_LIMIT_*
+}
+
+// oaServer is the whole API, as usersync serve wires it, on db.
+func oaServer(t *testing.T, db *bun.DB, cfg oaConfig) *httptest.Server {
+	t.Helper()
+	var sessions *httpapi.SessionVerifier
+	if cfg.key != nil {
+		sessions = jwtKeyVerifier(t, cfg.key)
+	}
+	var verifier *webhooks.Verifier
+	if cfg.secret != "" {
+		secrets, err := webhooks.ParseSecrets(cfg.secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if verifier, err = webhooks.NewVerifier(secrets); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs := &lockedBuffer{}
+	metrics := httpapi.NewMetrics(db.DB)
+	usersSvc := users.NewService(db)
+	usersSvc.Observer = metrics.ObserveUpsert
+	events := webhooks.NewService(db, usersSvc)
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Deps{
+		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		DB:              db,
+		Users:           usersSvc,
+		Sessions:        sessions,
+		Webhooks:        events,
+		WebhookVerifier: verifier,
+		AdminToken:      cfg.adminToken,
+		Metrics:         metrics,
+		RateLimiter:     cfg.limiter,
+		Tracking:        tracking.NewService(db, tracking.Config{}),
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs)
+		}
+	})
+	return srv
+}
+
+// oaOp is one operation with a request that passes its own checks, so
+// that the failures that come before them (401, 410, 429, 500, 503) can
+// be provoked on every route.
+type oaOp struct {
+	method, path string // {device}, {event} and {user} are filled in
+	auth         string // session, device, admin, webhook or public
+	body         string
+	contentType  string
+}
+
+var oaOps = []oaOp{
+	{method: http.MethodGet, path: "/healthz", auth: "public"},
+	{method: http.MethodGet, path: "/readyz", auth: "public"},
+	{method: http.MethodGet, path: "/metrics", auth: "public"},
+	{method: http.MethodGet, path: "/openapi.yaml", auth: "public"},
+	{method: http.MethodPost, path: "/api/auth/sync", auth: "session", body: `{"clerk_user_id":"{user}","email":"{user}@example.com","name":"O A"}`},
+	{method: http.MethodGet, path: "/api/devices", auth: "session"},
+	{method: http.MethodPost, path: "/api/devices", auth: "session", body: `{"name":"Spare tracker"}`},
+	{method: http.MethodGet, path: "/api/devices/{device}", auth: "session"},
+	{method: http.MethodPatch, path: "/api/devices/{device}", auth: "session", body: `{"name":"Renamed"}`},
+	{method: http.MethodDelete, path: "/api/devices/{device}", auth: "session"},
+	{method: http.MethodPost, path: "/api/devices/{device}/token", auth: "session"},
+	{method: http.MethodGet, path: "/api/locations/{device}/latest", auth: "session"},
+	{method: http.MethodGet, path: "/api/locations/{device}/route", auth: "session"},
+	{method: http.MethodPost, path: "/api/ingest/locations", auth: "device", body: `{"locations":[{"recorded_at":"{now}","lat":52.52,"lon":13.405}]}`},
+	{method: http.MethodGet, path: "/api/ingest/osmand?lat=52.52&lon=13.405", auth: "device"},
+	{method: http.MethodPost, path: "/api/ingest/osmand", auth: "device", body: "lat=52.52&lon=13.405", contentType: "application/x-www-form-urlencoded"},
+	{method: http.MethodPost, path: "/api/webhooks/clerk", auth: "webhook"},
+	{method: http.MethodGet, path: "/api/admin/webhook-events", auth: "admin"},
+	{method: http.MethodPost, path: "/api/admin/webhook-events/replay", auth: "admin", body: `{"dry_run":true}`},
+	{method: http.MethodGet, path: "/api/admin/webhook-events/{event}", auth: "admin"},
+	{method: http.MethodPost, path: "/api/admin/webhook-events/{event}/replay", auth: "admin"},
+}
+
+// oaFind is the operation of oaOps with this method and path.
+func oaFind(t *testing.T, method, path string) oaOp {
+	t.Helper()
+	for _, op := range oaOps {
+		if op.method == method && op.path == path {
+			return op
+		}
+	}
+	t.Fatalf("no %s %s in oaOps", method, path)
+	return oaOp{}
+}
+
+// oaCreds are what the requests of oaOps carry; "" sends none.
+type oaCreds struct {
+	user, session, device, admin, secret string
+	deviceID                             int64
+	eventID                              string
+}
+
+// call is op's request with creds, expecting want.
+func (op oaOp) call(t *testing.T, creds oaCreds, want int) oaCall {
+	t.Helper()
+	fill := strings.NewReplacer(
+		"{device}", strconv.FormatInt(creds.deviceID, 10),
+		"{event}", url.PathEscape(creds.eventID),
+		"{user}", creds.user,
+		"{now}", rfc3339(time.Now().Add(-time.Minute)),
+	)
+	c := oaCall{method: op.method, path: fill.Replace(op.path), body: fill.Replace(op.body), contentType: op.contentType, want: want}
+	switch op.auth {
+	case "session":
+		c.token = creds.session
+	case "device":
+		c.token = creds.device
+	case "admin":
+		c.token = creds.admin
+	case "webhook":
+		body := whUserEvent(t, "user.updated", "user_oa_webhook", "webhook@example.com", "Web", "Hook", time.Now().Add(-time.Minute))
+		c.body = string(body)
+		if creds.secret != "" {
+			c.header = whHeaders(t, creds.secret, whRandom(t, "msg_oa_"), time.Now(), body)
+		}
+	}
+	return c
+}
+
+// TestOpenAPIResponses runs the API's scenarios through the real server on
+// a real database and checks every request and response against
+// openapi.yaml: an undocumented status or body shape fails, and so does a
+// documented status that no request produced.
+func TestOpenAPIResponses(t *testing.T) {
+	t.Parallel()
+	c := oaNewChecker(t)
+	key := newSigningKey(t, "ins_openapi")
+	secret := whNewSecret(t)
+	adminToken := whRandom(t, "adm_")
+	srv := oaServer(t, sqliteDB(t), oaConfig{key: key, secret: secret, adminToken: adminToken})
+
+	const ann = "user_oa_ann"
+	annSession := key.sign(t, sessionClaims(ann))
+	do := func(call oaCall) response {
+		t.Helper()
+		return c.do(t, srv, call)
+	}
+
+	// Operations.
+	do(oaCall{method: http.MethodGet, path: "/healthz", header: http.Header{"X-Request-Id": {"oa-check.1"}}, want: http.StatusOK})
+	do(oaCall{method: http.MethodGet, path: "/readyz", want: http.StatusOK})
+	do(oaCall{method: http.MethodGet, path: "/metrics", want: http.StatusOK})
+	spec := do(oaCall{method: http.MethodGet, path: "/openapi.yaml", want: http.StatusOK})
+	if !bytes.Equal(spec.body, c.spec) {
+		t.Error("GET /openapi.yaml does not serve openapi.yaml as it is in the source tree")
+	}
+	if got := spec.header.Get("Content-Type"); got != "application/yaml" {
+		t.Errorf("GET /openapi.yaml: Content-Type %q, want application/yaml", got)
+	}
+
+	// Sync.
+	syncCall := func(session, body string, want int) oaCall {
+		return oaCall{method: http.MethodPost, path: "/api/auth/sync", token: session, body: body, want: want}
+	}
+	do(syncCall(annSession, `{"clerk_user_id":"user_oa_ann","email":"ann@example.com","name":"Ann"}`, http.StatusOK))
+	do(syncCall(annSession, `{"clerk_user_id":"user_oa_ann","email":"ann@example.com","name":null}`, http.StatusOK))
+	do(syncCall("", `{"clerk_user_id":"user_oa_ann","email":"ann@example.com"}`, http.StatusUnauthorized))
+	do(syncCall("not-a-jwt", `{"clerk_user_id":"user_oa_ann","email":"ann@example.com"}`, http.StatusUnauthorized))
+	do(syncCall(annSession, `{"clerk_user_id":"user_oa_bob","email":"bob@example.com"}`, http.StatusForbidden))
+	for _, body := range []string{`{"clerk_user_id":"user_oa_ann"}`, `{"clerk_user_id":"user_oa_ann","email":"not an address"}`, `{`} {
+		call := syncCall(annSession, body, http.StatusBadRequest)
+		call.invalid = true
+		do(call)
+	}
+	tooBig := `{"clerk_user_id":"user_oa_ann","email":"ann@example.com","name":"` + strings.Repeat("a", 70<<10) + `"}`
+	call := syncCall(annSession, tooBig, http.StatusRequestEntityTooLarge)
+	call.invalid = true
+	do(call)
+
+	// Devices.
+	do(oaCall{method: http.MethodGet, path: "/api/devices", token: annSession, want: http.StatusOK})
+	var created struct {
+		Device      device `json:"device"`
+		IngestToken string `json:"ingest_token"`
+	}
+	res := do(oaCall{method: http.MethodPost, path: "/api/devices", token: annSession,
+		body: `{"name":"Bella's collar","hardware_id":"353861053849681"}`, want: http.StatusCreated})
+	res.json(t, &created)
+	id := strconv.FormatInt(created.Device.ID, 10)
+	token := created.IngestToken
+	do(oaCall{method: http.MethodPost, path: "/api/devices", token: annSession,
+		body: `{"name":"Again","hardware_id":"353861053849681"}`, want: http.StatusConflict})
+	do(oaCall{method: http.MethodPost, path: "/api/devices", token: key.sign(t, sessionClaims("user_oa_no_row")),
+		body: `{"name":"Too early"}`, want: http.StatusConflict})
+	do(oaCall{method: http.MethodPost, path: "/api/devices", token: annSession, body: `{"name":""}`, invalid: true, want: http.StatusBadRequest})
+	do(oaCall{method: http.MethodPost, path: "/api/devices", token: annSession,
+		body: `{"name":"` + strings.Repeat("a", 70<<10) + `"}`, invalid: true, want: http.StatusRequestEntityTooLarge})
+	do(oaCall{method: http.MethodGet, path: "/api/devices/" + id, token: annSession, want: http.StatusOK})
+	do(oaCall{method: http.MethodGet, path: "/api/devices/999999", token: annSession, want: http.StatusNotFound})
+	do(oaCall{method: http.MethodGet, path: "/api/devices/abc", token: annSession, invalid: true, want: http.StatusNotFound})
+	do(oaCall{method: http.MethodGet, path: "/api/locations/" + id + "/latest", token: annSession, want: http.StatusOK})
+
+	// Ingest.
+	base := time.Now().UTC().Add(-30 * time.Minute).Truncate(time.Second)
+	full := `{"recorded_at":"` + rfc3339(base) + `","lat":52.520008,"lon":13.404954,"accuracy_m":4.8,` +
+		`"altitude_m":41.2,"speed_mps":1.39,"course_deg":271.5,"battery_pct":87}`
+	ingest := func(token, body string, invalid bool, want int) response {
+		t.Helper()
+		return do(oaCall{method: http.MethodPost, path: "/api/ingest/locations", token: token, body: body, invalid: invalid, want: want})
+	}
+	ingest(token, `{"locations":[`+full+`,`+point(base.Add(time.Minute), 1)+`,`+point(base.Add(2*time.Minute), 2)+`]}`, false, http.StatusOK)
+	// A duplicate and a point out of range: 200 with a rejection.
+	ingest(token, `{"locations":[`+full+`,{"recorded_at":"`+rfc3339(base)+`","lat":95,"lon":13.4}]}`, true, http.StatusOK)
+	ingest("trk_"+strings.Repeat("0", 26), `{"locations":[`+full+`]}`, false, http.StatusUnauthorized)
+	ingest("", `{"locations":[`+full+`]}`, false, http.StatusUnauthorized)
+	ingest(token, `{"locations":[]}`, true, http.StatusBadRequest)
+	ingest(token, `{"locations":[`+strings.Repeat(full+",", (1<<20)/len(full)+1)+full+`]}`, true, http.StatusRequestEntityTooLarge)
+
+	// OsmAnd: query, form and Traccar Client's JSON.
+	osmand := func(method, query, contentType, body string, invalid bool, want int) {
+		t.Helper()
+		do(oaCall{method: method, path: "/api/ingest/osmand?" + query, body: body, contentType: contentType, invalid: invalid, want: want})
+	}
+	osmand(http.MethodGet, url.Values{"id": {token}, "lat": {"52.521"}, "lon": {"13.406"},
+		"timestamp": {strconv.FormatInt(base.Add(3*time.Minute).Unix(), 10)}, "speed": {"10"}, "bearing": {"90"}, "batt": {"80"}}.Encode(),
+		"", "", false, http.StatusOK)
+	osmand(http.MethodPost, "", "application/x-www-form-urlencoded", url.Values{"id": {token}, "lat": {"52.522"}, "lon": {"13.407"},
+		"timestamp": {base.Add(4 * time.Minute).Format("2006-01-02 15:04:05")}}.Encode(), false, http.StatusOK)
+	traccar, _ := json.Marshal(map[string]any{"device_id": token, "location": map[string]any{
+		"timestamp": rfc3339(base.Add(5 * time.Minute)),
+		"coords":    map[string]any{"latitude": 52.523, "longitude": 13.408, "speed": 1.5, "heading": 180, "altitude": 40, "accuracy": 5},
+		"battery":   map[string]any{"level": 0.8},
+	}})
+	osmand(http.MethodPost, "", "application/json", string(traccar), false, http.StatusOK)
+	osmand(http.MethodGet, "id=353861053849681&lat=52.52&lon=13.4", "", "", false, http.StatusUnauthorized)
+	osmand(http.MethodPost, "id=353861053849681", "application/x-www-form-urlencoded", "lat=52.52&lon=13.4", false, http.StatusUnauthorized)
+	osmand(http.MethodGet, "id="+token+"&lat=north&lon=13.4", "", "", true, http.StatusBadRequest)
+	osmand(http.MethodPost, "id="+token, "application/x-www-form-urlencoded", "lat=north&lon=13.4", true, http.StatusBadRequest)
+	osmand(http.MethodPost, "id="+token, "application/x-www-form-urlencoded", "lat=52.52&lon=13.4&pad="+strings.Repeat("a", 1<<20), true, http.StatusRequestEntityTooLarge)
+
+	// Latest, with its ETag.
+	latest := do(oaCall{method: http.MethodGet, path: "/api/locations/" + id + "/latest", token: annSession, want: http.StatusOK})
+	do(oaCall{method: http.MethodGet, path: "/api/locations/" + id + "/latest", token: annSession,
+		header: http.Header{"If-None-Match": {latest.header.Get("ETag")}}, want: http.StatusNotModified})
+	do(oaCall{method: http.MethodGet, path: "/api/locations/999999/latest", token: annSession, want: http.StatusNotFound})
+	do(oaCall{method: http.MethodGet, path: "/api/devices/" + id, token: annSession, want: http.StatusOK})
+	do(oaCall{method: http.MethodGet, path: "/api/devices", token: annSession, want: http.StatusOK})
+
+	// Route: JSON, pages, GeoJSON with a LineString, a Point and nothing.
+	route := func(query string, invalid bool, want int) response {
+		t.Helper()
+		return do(oaCall{method: http.MethodGet, path: "/api/locations/" + id + "/route?" + query, token: annSession, invalid: invalid, want: want})
+	}
+	route("", false, http.StatusOK)
+	var page struct {
+		NextCursor *string `json:"next_cursor"`
+	}
+	route("limit=2", false, http.StatusOK).json(t, &page)
+	if page.NextCursor == nil {
+		t.Fatal("route?limit=2 has no next_cursor")
+	}
+	route("limit=2&cursor="+url.QueryEscape(*page.NextCursor), false, http.StatusOK)
+	route("format=geojson&limit=2", false, http.StatusOK)
+	route("format=geojson&"+url.Values{"from": {rfc3339(base)}, "to": {rfc3339(base.Add(time.Second))}}.Encode(), false, http.StatusOK)
+	route("format=geojson&"+url.Values{"from": {rfc3339(base.Add(-48 * time.Hour))}, "to": {rfc3339(base.Add(-47 * time.Hour))}}.Encode(), false, http.StatusOK)
+	route("simplify=5&from="+url.QueryEscape(rfc3339(base.Add(-time.Hour))), false, http.StatusOK)
+	route("limit=0", true, http.StatusBadRequest)
+	route("format=kml", true, http.StatusBadRequest)
+	do(oaCall{method: http.MethodGet, path: "/api/locations/999999/route", token: annSession, want: http.StatusNotFound})
+
+	// Rename, rotate.
+	do(oaCall{method: http.MethodPatch, path: "/api/devices/" + id, token: annSession, body: `{"name":"Bella"}`, want: http.StatusOK})
+	do(oaCall{method: http.MethodPatch, path: "/api/devices/" + id, token: annSession, body: `{}`, invalid: true, want: http.StatusBadRequest})
+	do(oaCall{method: http.MethodPatch, path: "/api/devices/" + id, token: annSession,
+		body: `{"name":"` + strings.Repeat("a", 70<<10) + `"}`, invalid: true, want: http.StatusRequestEntityTooLarge})
+	do(oaCall{method: http.MethodPatch, path: "/api/devices/999999", token: annSession, body: `{"name":"Bella"}`, want: http.StatusNotFound})
+	do(oaCall{method: http.MethodPost, path: "/api/devices/" + id + "/token", token: annSession, want: http.StatusOK})
+	do(oaCall{method: http.MethodPost, path: "/api/devices/999999/token", token: annSession, want: http.StatusNotFound})
+	ingest(token, `{"locations":[`+full+`]}`, false, http.StatusUnauthorized) // the old token
+
+	// Webhooks.
+	webhook := func(msgID string, body []byte, signed, invalid bool, want int) {
+		t.Helper()
+		call := oaCall{method: http.MethodPost, path: "/api/webhooks/clerk", body: string(body), invalid: invalid, want: want}
+		if signed {
+			call.header = whHeaders(t, secret, msgID, time.Now(), body)
+		}
+		do(call)
+	}
+	created1 := whUserEvent(t, "user.created", "user_oa_wh", "wh@example.com", "Web", "Hook", time.Now().Add(-time.Hour))
+	webhook("msg_oa_created", created1, true, false, http.StatusOK)
+	webhook("msg_oa_created", created1, true, false, http.StatusOK) // a redelivery
+	webhook("msg_oa_session", whEnvelope(t, "session.created", map[string]any{"id": "sess_1"}, time.Now()), true, false, http.StatusOK)
+	webhook("msg_oa_unsigned", created1, false, false, http.StatusBadRequest)
+	webhook("msg_oa_failed", []byte(`[1,2,3]`), true, true, http.StatusUnprocessableEntity)
+	webhook("msg_oa_big", []byte(`{"type":"user.created","data":{"pad":"`+strings.Repeat("a", 70<<10)+`"}}`), true, false, http.StatusRequestEntityTooLarge)
+
+	// A user deleted in Clerk: 410 everywhere.
+	const gone = "user_oa_gone"
+	goneSession := key.sign(t, sessionClaims(gone))
+	do(syncCall(goneSession, `{"clerk_user_id":"user_oa_gone","email":"gone@example.com"}`, http.StatusOK))
+	webhook("msg_oa_deleted", whDeletedEvent(t, gone, time.Now()), true, false, http.StatusOK)
+
+	// Admin.
+	admin := func(method, path, body string, invalid bool, want int) response {
+		t.Helper()
+		return do(oaCall{method: method, path: path, token: adminToken, body: body, invalid: invalid, want: want})
+	}
+	admin(http.MethodGet, "/api/admin/webhook-events", "", false, http.StatusOK)
+	var events struct {
+		NextCursor *string `json:"next_cursor"`
+	}
+	admin(http.MethodGet, "/api/admin/webhook-events?limit=2", "", false, http.StatusOK).json(t, &events)
+	if events.NextCursor == nil {
+		t.Fatal("webhook-events?limit=2 has no next_cursor")
+	}
+	admin(http.MethodGet, "/api/admin/webhook-events?limit=2&cursor="+url.QueryEscape(*events.NextCursor), "", false, http.StatusOK)
+	admin(http.MethodGet, "/api/admin/webhook-events?"+url.Values{"outcome": {"failed"}, "type": {"user.created"},
+		"since": {rfc3339(time.Now().Add(-time.Hour))}, "until": {rfc3339(time.Now().Add(time.Hour))}}.Encode(), "", false, http.StatusOK)
+	admin(http.MethodGet, "/api/admin/webhook-events?limit=0", "", true, http.StatusBadRequest)
+	admin(http.MethodGet, "/api/admin/webhook-events?since=yesterday", "", true, http.StatusBadRequest)
+	admin(http.MethodGet, "/api/admin/webhook-events/msg_oa_created", "", false, http.StatusOK)
+	admin(http.MethodGet, "/api/admin/webhook-events/msg_oa_failed", "", false, http.StatusOK)
+	admin(http.MethodGet, "/api/admin/webhook-events/msg_oa_unknown", "", false, http.StatusNotFound)
+	admin(http.MethodPost, "/api/admin/webhook-events/msg_oa_created/replay", "", false, http.StatusOK)
+	admin(http.MethodPost, "/api/admin/webhook-events/msg_oa_failed/replay", "", false, http.StatusOK)
+	admin(http.MethodPost, "/api/admin/webhook-events/msg_oa_unknown/replay", "", false, http.StatusNotFound)
+	admin(http.MethodPost, "/api/admin/webhook-events/replay", `{"dry_run":true}`, false, http.StatusOK)
+	admin(http.MethodPost, "/api/admin/webhook-events/replay", `{"outcome":"failed","since":"2020-01-01T00:00:00Z"}`, false, http.StatusOK)
+	admin(http.MethodPost, "/api/admin/webhook-events/replay", `{"outcome":"bogus"}`, true, http.StatusBadRequest)
+	admin(http.MethodPost, "/api/admin/webhook-events/replay", `{"dry_run":`+strings.Repeat(" ", 70<<10)+`true}`, false, http.StatusRequestEntityTooLarge)
+
+	// Delete: 204, then the device is gone for every route.
+	do(oaCall{method: http.MethodDelete, path: "/api/devices/" + id, token: annSession, want: http.StatusNoContent})
+	do(oaCall{method: http.MethodDelete, path: "/api/devices/" + id, token: annSession, want: http.StatusNotFound})
+
+	// Every operation without credentials (401), as a deleted user (410).
+	for _, op := range oaOps {
+		switch op.auth {
+		case "session", "device", "admin":
+			do(op.call(t, oaCreds{user: ann, deviceID: created.Device.ID, eventID: "msg_oa_created"}, http.StatusUnauthorized))
+		}
+		if op.auth == "session" {
+			do(op.call(t, oaCreds{user: gone, session: goneSession, deviceID: created.Device.ID}, http.StatusGone))
+		}
+	}
+	do(oaFind(t, http.MethodGet, "/api/admin/webhook-events").call(t, oaCreds{admin: "wrong"}, http.StatusUnauthorized))
+
+	t.Run("rate limited", func(t *testing.T) {
+		// A bucket of one request that refills in 1000 s.
+		limited := oaServer(t, sqliteDB(t), oaConfig{key: key, secret: secret, adminToken: adminToken,
+			limiter: httpapi.NewRateLimiter(0.001, 1)})
+		creds := oaCreds{user: ann, session: annSession, device: "trk_" + strings.Repeat("1", 26),
+			admin: adminToken, secret: secret, deviceID: 1, eventID: "msg_oa_created"}
+		// The first request of each bucket: per IP, per user, per device token.
+		c.do(t, limited, oaFind(t, http.MethodGet, "/healthz").call(t, creds, http.StatusOK))
+		c.do(t, limited, oaFind(t, http.MethodPost, "/api/auth/sync").call(t, creds, http.StatusOK))
+		c.do(t, limited, oaFind(t, http.MethodPost, "/api/ingest/locations").call(t, creds, http.StatusUnauthorized))
+		for _, op := range oaOps {
+			if op.auth == "webhook" { // exempt: signed, and Svix sends bursts
+				c.do(t, limited, op.call(t, creds, http.StatusOK))
+				continue
+			}
+			res := c.do(t, limited, op.call(t, creds, http.StatusTooManyRequests))
+			if res.header.Get("Retry-After") == "" {
+				t.Errorf("%s %s: 429 without Retry-After", op.method, op.path)
+			}
+		}
+	})
+
+	t.Run("not configured", func(t *testing.T) {
+		// No Clerk key, no signing secret, no admin token.
+		bare := oaServer(t, sqliteDB(t), oaConfig{})
+		creds := oaCreds{user: ann, session: annSession, device: "trk_" + strings.Repeat("2", 26),
+			admin: adminToken, secret: secret, deviceID: 1, eventID: "msg_oa_created"}
+		for _, op := range oaOps {
+			switch op.auth {
+			case "session", "webhook":
+				c.do(t, bare, op.call(t, creds, http.StatusServiceUnavailable))
+			case "admin":
+				c.do(t, bare, op.call(t, creds, http.StatusNotFound))
+			}
+		}
+	})
+
+	t.Run("database down", func(t *testing.T) {
+		db := sqliteDB(t)
+		down := oaServer(t, db, oaConfig{key: key, secret: secret, adminToken: adminToken})
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		creds := oaCreds{user: ann, session: annSession, device: "trk_" + strings.Repeat("3", 26),
+			admin: adminToken, secret: secret, deviceID: 1, eventID: "msg_oa_created"}
+		for _, op := range oaOps {
+			want := http.StatusInternalServerError
+			switch {
+			case op.path == "/readyz":
+				want = http.StatusServiceUnavailable
+			case op.auth == "public":
+				want = http.StatusOK
+			}
+			c.do(t, down, op.call(t, creds, want))
+		}
+	})
+
+	if !t.Failed() {
+		c.wantAllStatuses(t)
+	}
+}
