@@ -82,6 +82,17 @@ func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
 		if err != nil {
 			return nil, err
 		}
+		// bun writes every value into the SQL text and passes the driver no
+		// arguments, so hardly two statements share a text: pgx's default
+		// mode would prepare each one (an extra round trip), cache it and
+		// deallocate it later. The simple protocol sends each in one round
+		// trip, as pgx already does for an Exec without arguments. A URL
+		// that names default_query_exec_mode keeps its choice.
+		if !strings.Contains(dsn, "default_query_exec_mode") {
+			cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+			cfg.StatementCacheCapacity = 0
+			cfg.DescriptionCacheCapacity = 0
+		}
 		sqldb := stdlib.OpenDB(*cfg)
 		sqldb.SetMaxOpenConns(32)
 		sqldb.SetMaxIdleConns(32)
@@ -103,7 +114,15 @@ func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		db = bun.NewDB(sql.OpenDB(writableConnector{connector}), sqlitedialect.New())
+		sqldb := sql.OpenDB(writableConnector{connector})
+		// database/sql keeps 2 idle connections by default: under
+		// concurrent requests the others were closed on release and
+		// reopened (pragmas, write check and all) by the next query. Keep
+		// them, as the PostgreSQL pool does; how many may be open is
+		// unchanged.
+		sqldb.SetMaxIdleConns(32)
+		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		db = bun.NewDB(sqldb, sqlitedialect.New())
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
