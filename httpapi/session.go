@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -56,12 +57,18 @@ type SessionVerifier struct {
 	keys        map[string]*clerk.JSONWebKey // by kid
 	lastFetch   time.Time
 	lastFailure time.Time
+
+	verified verifiedTokens
 }
 
 // NewSessionVerifier returns nil, nil when no Clerk key is configured:
 // the routes that need a session then answer 503.
 func NewSessionVerifier(cfg SessionConfig) (*SessionVerifier, error) {
-	v := &SessionVerifier{parties: cfg.AuthorizedParties, keys: map[string]*clerk.JSONWebKey{}}
+	v := &SessionVerifier{
+		parties:  cfg.AuthorizedParties,
+		keys:     map[string]*clerk.JSONWebKey{},
+		verified: verifiedTokens{entries: map[[sha256.Size]byte]verifiedToken{}},
+	}
 	switch {
 	case cfg.JWTKey != "":
 		key, err := ParseJWTKey(cfg.JWTKey)
@@ -100,8 +107,14 @@ type sessionClaims struct {
 }
 
 // Verify checks the token's signature (RS256), exp/nbf/iat with Leeway,
-// the issuer (the SDK's own check) and azp; it returns the session.
+// the issuer (the SDK's own check) and azp; it returns the session. A
+// token that verified before is answered from v.verified until it expires.
 func (v *SessionVerifier) Verify(ctx context.Context, token string) (Session, error) {
+	sum := sha256.Sum256([]byte(token))
+	now := time.Now()
+	if s, ok := v.verified.get(sum, now); ok {
+		return s, nil
+	}
 	key := v.key
 	if key == nil {
 		var err error
@@ -125,6 +138,9 @@ func (v *SessionVerifier) Verify(ctx context.Context, token string) (Session, er
 	s := Session{UserID: claims.Subject, IssuedAt: time.Unix(*claims.IssuedAt, 0).UTC()}
 	if c, ok := claims.Custom.(*sessionClaims); ok {
 		s.Email = c.Email
+	}
+	if claims.Expiry != nil {
+		v.verified.put(sum, s, time.Unix(*claims.Expiry, 0), now)
 	}
 	return s, nil
 }
@@ -162,6 +178,7 @@ func (v *SessionVerifier) keyFor(ctx context.Context, token string) (*clerk.JSON
 	}
 	v.lastFetch = time.Now()
 	clear(v.keys)
+	v.verified.clear() // a token verified with a key that left the set must verify again
 	for _, k := range set.Keys {
 		if k != nil && k.KeyID != "" {
 			v.keys[k.KeyID] = k
@@ -171,4 +188,68 @@ func (v *SessionVerifier) keyFor(ctx context.Context, token string) (*clerk.JSON
 		return key, nil
 	}
 	return nil, fmt.Errorf("unknown kid %q", decoded.KeyID)
+}
+
+// maxVerifiedTokens bounds verifiedTokens (about 100 bytes an entry).
+const maxVerifiedTokens = 1 << 14
+
+// verifiedTokens remembers the session of each token that verified, by the
+// token's SHA-256, until the token expires. An app reuses one session token
+// for up to a minute (Clerk's getToken caches it) and the map screens poll
+// with it, so the RSA verification and go-jose's claim decoding, the
+// costliest part of a request, run once per token instead of once per
+// request. A hit rechecks exp with Leeway: of the checks, only exp can fail
+// later for a token that passed (nbf and iat pass more easily with time).
+type verifiedTokens struct {
+	mu      sync.Mutex
+	entries map[[sha256.Size]byte]verifiedToken
+}
+
+type verifiedToken struct {
+	session Session
+	expiry  time.Time
+}
+
+// expired applies the exp check of go-jose's ValidateWithLeeway.
+func (t verifiedToken) expired(now time.Time) bool { return now.Add(-Leeway).After(t.expiry) }
+
+func (c *verifiedTokens) get(sum [sha256.Size]byte, now time.Time) (Session, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.entries[sum]
+	if !ok {
+		return Session{}, false
+	}
+	if t.expired(now) {
+		delete(c.entries, sum)
+		return Session{}, false
+	}
+	return t.session, true
+}
+
+func (c *verifiedTokens) put(sum [sha256.Size]byte, s Session, expiry, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= maxVerifiedTokens {
+		// Drop the expired, then arbitrary ones (map order is random) down
+		// to 7/8: more live tokens than the bound cost hits, not memory.
+		for k, t := range c.entries {
+			if t.expired(now) {
+				delete(c.entries, k)
+			}
+		}
+		for k := range c.entries {
+			if len(c.entries) <= maxVerifiedTokens*7/8 {
+				break
+			}
+			delete(c.entries, k)
+		}
+	}
+	c.entries[sum] = verifiedToken{session: s, expiry: expiry}
+}
+
+func (c *verifiedTokens) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.entries)
 }
