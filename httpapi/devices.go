@@ -15,6 +15,7 @@ type deviceStore interface {
 	CreateDevice(ctx context.Context, ownerID int64, in tracking.NewDevice) (tracking.Device, string, error)
 	ListDevices(ctx context.Context, ownerID int64) ([]tracking.Device, error)
 	GetDevice(ctx context.Context, ownerID, id int64) (tracking.Device, error)
+	UserDevice(ctx context.Context, clerkUserID string, id int64) (tracking.Device, error)
 	RenameDevice(ctx context.Context, ownerID, id int64, name string) (tracking.Device, error)
 	RotateToken(ctx context.Context, ownerID, id int64) (tracking.Device, string, error)
 	DeleteDevice(ctx context.Context, ownerID, id int64) error

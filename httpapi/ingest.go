@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,6 +51,11 @@ func decodePoint(raw json.RawMessage) (tracking.Location, error) {
 			return tracking.Location{}, &tracking.FieldError{Field: typeErr.Field, Msg: "must be a number"}
 		}
 	}
+	return p.location()
+}
+
+// location checks that the required fields are there and reads the time.
+func (p *pointJSON) location() (tracking.Location, error) {
 	switch {
 	case p.RecordedAt == nil:
 		return tracking.Location{}, &tracking.FieldError{Field: "recorded_at", Msg: "required"}
@@ -82,26 +88,93 @@ type batch struct {
 // decode is rejected, not the batch: a phone would resend a poison batch
 // forever.
 func decodeBatch(w http.ResponseWriter, r *http.Request) (batch, error) {
-	var body struct {
-		Locations []json.RawMessage `json:"locations"`
-	}
-	if err := decode(w, r, ingestBodyLimit, &body); err != nil {
+	body, err := readBody(w, r, ingestBodyLimit)
+	if err != nil {
 		return batch{}, err
 	}
-	if n := len(body.Locations); n < 1 || n > tracking.MaxIngestPoints {
-		return batch{}, &tracking.FieldError{Field: "locations", Msg: fmt.Sprintf("must hold 1 to %d points", tracking.MaxIngestPoints)}
+	return decodeBatchBody(body)
+}
+
+// decodeBatchBody reads a batch whose points all decode in one pass,
+// straight into typed points (decoding was a third of an ingest's CPU);
+// any other is read point by point, to find the points that do not.
+// Both read a point the same way, into a fresh pointJSON, so they give the
+// same batch, provided the key "locations" comes once: a second one would
+// be decoded over the first one's points here, and replace them there.
+func decodeBatchBody(body []byte) (batch, error) {
+	if !onePassSafe(body) {
+		return decodeBatchPointByPoint(body)
 	}
-	b := batch{received: len(body.Locations)}
-	for i, raw := range body.Locations {
-		l, err := decodePoint(raw)
-		if err != nil {
-			b.rejected = append(b.rejected, tracking.Rejection{Index: i, Err: err})
-			continue
-		}
-		b.points = append(b.points, l)
-		b.index = append(b.index, i)
+	var typed struct {
+		Locations []pointJSON `json:"locations"`
+	}
+	if json.Unmarshal(body, &typed) != nil {
+		return decodeBatchPointByPoint(body)
+	}
+	if err := checkBatchSize(len(typed.Locations)); err != nil {
+		return batch{}, err
+	}
+	b := batch{received: len(typed.Locations)}
+	for i := range typed.Locations {
+		l, err := typed.Locations[i].location()
+		b.add(i, l, err)
 	}
 	return b, nil
+}
+
+// onePassSafe tells whether body names "locations" once, in the one
+// spelling encoding/json matches: keys match case-insensitively (with
+// Unicode folds, hence ASCII only) and after unescaping (hence no
+// backslash). A value that holds the word too only sends body the slow way.
+func onePassSafe(body []byte) bool {
+	const key = `locations"`
+	n := 0
+	for i, c := range body {
+		switch {
+		case c >= 0x80 || c == '\\':
+			return false
+		case (c == 'l' || c == 'L') && len(body)-i >= len(key) && bytes.EqualFold(body[i:i+len(key)], []byte(key)):
+			n++
+		}
+	}
+	return n == 1
+}
+
+// decodeBatchPointByPoint reads the batch as a list of raw points, then
+// each point on its own.
+func decodeBatchPointByPoint(body []byte) (batch, error) {
+	var raw struct {
+		Locations []json.RawMessage `json:"locations"`
+	}
+	if err := unmarshalBody(body, &raw); err != nil {
+		return batch{}, err
+	}
+	if err := checkBatchSize(len(raw.Locations)); err != nil {
+		return batch{}, err
+	}
+	b := batch{received: len(raw.Locations)}
+	for i, p := range raw.Locations {
+		l, err := decodePoint(p)
+		b.add(i, l, err)
+	}
+	return b, nil
+}
+
+func checkBatchSize(n int) error {
+	if n < 1 || n > tracking.MaxIngestPoints {
+		return &tracking.FieldError{Field: "locations", Msg: fmt.Sprintf("must hold 1 to %d points", tracking.MaxIngestPoints)}
+	}
+	return nil
+}
+
+// add records point i of the request, or its rejection.
+func (b *batch) add(i int, l tracking.Location, err error) {
+	if err != nil {
+		b.rejected = append(b.rejected, tracking.Rejection{Index: i, Err: err})
+		return
+	}
+	b.points = append(b.points, l)
+	b.index = append(b.index, i)
 }
 
 type rejectionJSON struct {

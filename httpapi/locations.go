@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -62,12 +63,7 @@ func toLocationJSON(l *tracking.Location) *locationJSON {
 // with If-None-Match gets a 304 until a newer fix arrives.
 func handleLatest(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		owner, id, err := deviceOwner(r, us, "deviceId")
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		d, err := ds.GetDevice(r.Context(), owner, id)
+		d, err := latestDevice(r, us, ds)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
@@ -91,6 +87,25 @@ func handleLatest(logger *slog.Logger, us userGetter, ds deviceStore) http.Handl
 		}
 		encode(w, http.StatusOK, json.RawMessage(body))
 	})
+}
+
+// latestDevice resolves the session's user and the path's device in one
+// query when both are there, as they are for a map polling this route;
+// when that finds nothing it resolves them as the other device routes do,
+// which tells a deleted user (410) from a device that is absent or not
+// theirs (404), in the same order.
+func latestDevice(r *http.Request, us userGetter, ds deviceStore) (tracking.Device, error) {
+	if id, err := pathDeviceID(r, "deviceId"); err == nil {
+		d, err := ds.UserDevice(r.Context(), sessionFrom(r.Context()).UserID, id)
+		if !errors.Is(err, tracking.ErrNotFound) {
+			return d, err
+		}
+	}
+	owner, id, err := deviceOwner(r, us, "deviceId")
+	if err != nil {
+		return tracking.Device{}, err
+	}
+	return ds.GetDevice(r.Context(), owner, id)
 }
 
 // etagMatches applies If-None-Match (RFC 9110 §13.1.2): "*", or a list of

@@ -110,6 +110,23 @@ func (s *Service) GetDevice(ctx context.Context, ownerID, id int64) (Device, err
 	return row.device(s.now(), s.cfg.OnlineWindow), nil
 }
 
+// UserDevice is GetDevice for the live user whose Clerk id is clerkUserID,
+// resolving user and device in one query: the path of a map polling its
+// device's latest fix. ErrNotFound also when there is no such live user
+// (no row, or a tombstone); a caller that must tell those apart resolves
+// the user itself.
+func (s *Service) UserDevice(ctx context.Context, clerkUserID string, id int64) (Device, error) {
+	var row deviceRow
+	err := s.db.NewSelect().Model(&row).
+		Where("d.id = ?", id).
+		Where("d.user_id = (SELECT u.id FROM users AS u WHERE u.clerk_user_id = ? AND u.deleted_at IS NULL)", clerkUserID).
+		Scan(ctx)
+	if err != nil {
+		return Device{}, deviceError("get device", id, err)
+	}
+	return row.device(s.now(), s.cfg.OnlineWindow), nil
+}
+
 // RenameDevice sets the name of device id of ownerID. updated_at moves
 // only when the name changes.
 func (s *Service) RenameDevice(ctx context.Context, ownerID, id int64, name string) (Device, error) {

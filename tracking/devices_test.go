@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations/dbtest"
@@ -99,6 +100,7 @@ func TestAnotherUsersDeviceIsNotFound(t *testing.T) {
 		for _, id := range []int64{d.ID, d.ID + 1000} {
 			checks := map[string]error{}
 			_, checks["GetDevice"] = f.svc.GetDevice(ctx, bob, id)
+			_, checks["UserDevice"] = f.svc.UserDevice(ctx, "user_bob", id)
 			_, checks["RenameDevice"] = f.svc.RenameDevice(ctx, bob, id, "mine now")
 			_, _, checks["RotateToken"] = f.svc.RotateToken(ctx, bob, id)
 			checks["DeleteDevice"] = f.svc.DeleteDevice(ctx, bob, id)
@@ -120,6 +122,13 @@ func TestAnotherUsersDeviceIsNotFound(t *testing.T) {
 		got, err := f.svc.GetDevice(ctx, ann, d.ID)
 		if err != nil || got.Name != "Ann's" || got.TokenHint != d.TokenHint || got.LastLocation == nil {
 			t.Errorf("Ann's device after Bob's attempts = %+v, %v", got, err)
+		}
+		// UserDevice finds it by Ann's Clerk id, and nothing for a user without a row.
+		if byClerk, err := f.svc.UserDevice(ctx, "user_ann", d.ID); err != nil || !cmp.Equal(byClerk, got) {
+			t.Errorf("UserDevice(user_ann) = %+v, %v; want %+v", byClerk, err, got)
+		}
+		if _, err := f.svc.UserDevice(ctx, "user_nobody", d.ID); !errors.Is(err, tracking.ErrNotFound) {
+			t.Errorf("UserDevice(user_nobody) = %v, want ErrNotFound", err)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package tracking
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -158,13 +159,16 @@ func (s *Service) Route(ctx context.Context, ownerID int64, p RoutePlan, emit fu
 			break
 		}
 		var (
-			ms int64
-			l  Location
+			ms  int64
+			l   Location
+			opt [5]sql.NullFloat64 // not **float64: database/sql scans those by reflection, and a page has 10,000 rows
 		)
-		err := rows.Scan(&ms, &l.Lat, &l.Lon, &l.AccuracyM, &l.AltitudeM, &l.SpeedMPS, &l.CourseDeg, &l.BatteryPct)
+		err := rows.Scan(&ms, &l.Lat, &l.Lon, &opt[0], &opt[1], &opt[2], &opt[3], &opt[4])
 		if err != nil {
 			return RoutePage{}, fmt.Errorf("read route: %w", err)
 		}
+		l.AccuracyM, l.AltitudeM, l.SpeedMPS = nullFloat(opt[0]), nullFloat(opt[1]), nullFloat(opt[2])
+		l.CourseDeg, l.BatteryPct = nullFloat(opt[3]), nullFloat(opt[4])
 		l.RecordedAt = time.UnixMilli(ms).UTC()
 		page.RawCount++
 		lastMs = ms
@@ -195,4 +199,11 @@ func (s *Service) Route(ctx context.Context, ownerID int64, p RoutePlan, emit fu
 		})
 	}
 	return page, nil
+}
+
+func nullFloat(n sql.NullFloat64) *float64 {
+	if !n.Valid {
+		return nil
+	}
+	return &n.Float64
 }
