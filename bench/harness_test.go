@@ -1,0 +1,100 @@
+package bench_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/usersync/usersync/bench"
+	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/webhooks"
+)
+
+// The harness must produce what the service accepts, or every figure
+// would measure a 401 or a 400.
+
+func TestMintedTokenVerifies(t *testing.T) {
+	clerk, err := bench.NewClerk()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: clerk.PublicPEM()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iat := time.Now().Add(-time.Second).Truncate(time.Second)
+	token, err := clerk.Token("user_bench_1", iat, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := v.Verify(context.Background(), token)
+	if err != nil || s.UserID != "user_bench_1" || !s.IssuedAt.Equal(iat) {
+		t.Fatalf("Verify = %+v, %v", s, err)
+	}
+}
+
+func TestSvixSignatureVerifies(t *testing.T) {
+	svix, err := bench.NewSvix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := webhooks.NewVerifier([]string{svix.Secret()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"type":"user.updated","data":{}}`)
+	h := http.Header{}
+	svix.Sign(h, "msg_1", time.Now(), body)
+	if err := v.Verify(body, h); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConnReadsBothFramings(t *testing.T) {
+	big := strings.Repeat("x", 100_000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/small":
+			w.Write([]byte("ok")) // Content-Length
+		case "/big":
+			w.Write([]byte(big[:50_000])) // chunked
+			w.(http.Flusher).Flush()
+			w.Write([]byte(big[50_000:]))
+		default:
+			w.WriteHeader(http.StatusTeapot)
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	c, err := bench.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tt := range []struct {
+		path   string
+		status int
+		body   string
+	}{{"/small", 200, "ok"}, {"/big", 200, big}, {"/other", 418, ""}, {"/small", 200, "ok"}} {
+		status, body, err := c.Do(bench.Request(nil, http.MethodGet, addr, tt.path, nil, nil), time.Now().Add(10*time.Second))
+		if err != nil || status != tt.status || string(body) != tt.body {
+			t.Errorf("GET %s = %d, %d bytes, %v; want %d, %d bytes", tt.path, status, len(body), err, tt.status, len(tt.body))
+		}
+	}
+	if _, err := bench.Dial("example.com:80"); err == nil {
+		t.Error("Dial accepted a host that is not loopback")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i))
+	}
+	if p50, p99 := bench.Percentile(d, 50), bench.Percentile(d, 99); p50 != 50 || p99 != 99 {
+		t.Errorf("p50, p99 = %d, %d; want 50, 99", p50, p99)
+	}
+}
