@@ -21,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,24 +39,6 @@ import (
 // The helpers of the webhook and admin tests are prefixed wh so that they
 // stay clear of the other test files of this package.
 
-// whLogBuffer collects the server's log; it is shown when a test fails.
-type whLogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *whLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *whLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // whConfig is how a whHarness is configured.
 type whConfig struct {
 	secrets    []string // CLERK_WEBHOOK_SIGNING_SECRET; none: the route answers 503
@@ -73,7 +54,7 @@ type whHarness struct {
 	users  *users.Service
 	events *webhooks.Service
 	cfg    whConfig
-	logs   *whLogBuffer
+	logs   *lockedBuffer
 }
 
 func whStart(t *testing.T, db *bun.DB, cfg whConfig) *whHarness {
@@ -97,7 +78,7 @@ func whStart(t *testing.T, db *bun.DB, cfg whConfig) *whHarness {
 			t.Fatalf("NewSessionVerifier = %v, %v", sessions, err)
 		}
 	}
-	logs := &whLogBuffer{}
+	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	usersSvc := users.NewService(db)
 	eventsSvc := webhooks.NewService(db, usersSvc)

@@ -51,28 +51,8 @@ func SQLiteURL(t *testing.T) string {
 func PostgresURL(t *testing.T) string {
 	t.Helper()
 	base := testDatabaseURL(t)
-	ctx := context.Background()
-	admin, err := migrations.Open(ctx, base)
-	if err != nil {
-		t.Fatalf("TEST_DATABASE_URL is set but PostgreSQL is unreachable: %v", err)
-	}
-	defer admin.Close()
-
 	schema := "test_" + randomHex(t, 8)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		admin, err := migrations.Open(context.Background(), base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	createOnServer(t, base, "CREATE SCHEMA "+schema, "DROP SCHEMA "+schema+" CASCADE")
 
 	u, err := url.Parse(base)
 	if err != nil {
@@ -92,30 +72,11 @@ func PostgresURL(t *testing.T) string {
 func PostgresDatabase(t *testing.T) string {
 	t.Helper()
 	base := testDatabaseURL(t)
-	ctx := context.Background()
-	admin, err := migrations.Open(ctx, base)
-	if err != nil {
-		t.Fatalf("TEST_DATABASE_URL is set but PostgreSQL is unreachable: %v", err)
-	}
-	defer admin.Close()
-
 	// template0 takes no connections, so no one else's session can make
 	// CREATE DATABASE fail as template1's can.
 	name := "test_" + randomHex(t, 8)
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" TEMPLATE template0 ENCODING 'UTF8'"); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		admin, err := migrations.Open(context.Background(), base)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
+	createOnServer(t, base, "CREATE DATABASE "+name+" TEMPLATE template0 ENCODING 'UTF8'",
+		"DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 
 	u, err := url.Parse(base)
 	if err != nil {
@@ -124,6 +85,32 @@ func PostgresDatabase(t *testing.T) string {
 	u.Path = "/" + name
 	u.RawPath = ""
 	return u.String()
+}
+
+// createOnServer runs create on the server of base now, and drop when the
+// test ends (on a connection of its own: the test's may be gone by then).
+func createOnServer(t *testing.T, base, create, drop string) {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := migrations.Open(ctx, base)
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL is set but PostgreSQL is unreachable: %v", err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, create); err != nil {
+		t.Fatalf("%s: %v", create, err)
+	}
+	t.Cleanup(func() {
+		admin, err := migrations.Open(context.Background(), base)
+		if err != nil {
+			t.Errorf("%s: %v", drop, err)
+			return
+		}
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), drop); err != nil {
+			t.Errorf("%s: %v", drop, err)
+		}
+	})
 }
 
 // testDatabaseURL is TEST_DATABASE_URL. Without it the test is skipped,
