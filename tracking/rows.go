@@ -19,6 +19,9 @@ type deviceRow struct {
 	TokenHash  []byte  `bun:"token_hash,notnull"`
 	TokenHint  string  `bun:"token_hint,notnull"`
 	LastSeenAt *int64  `bun:"last_seen_at"`
+	// PushToken is what Traccar Client 10.x registers for push messages:
+	// stored, never returned.
+	PushToken *string `bun:"push_token"`
 	fixColumns
 	CreatedAt time.Time `bun:"created_at,notnull"`
 	UpdatedAt time.Time `bun:"updated_at,notnull"`
@@ -36,6 +39,12 @@ type fixColumns struct {
 	SpeedMPS       *float64 `bun:"speed_mps"`
 	CourseDeg      *float64 `bun:"course_deg"`
 	BatteryPct     *float64 `bun:"battery_pct"`
+	Motion         *bool    `bun:"motion"`
+	OdometerM      *float64 `bun:"odometer_m"`
+	Charging       *bool    `bun:"charging"`
+	Activity       *string  `bun:"activity"`
+	Event          *string  `bun:"event"`
+	Alarm          *string  `bun:"alarm"`
 }
 
 func (r *deviceRow) device(now time.Time, onlineWindow time.Duration) Device {
@@ -82,6 +91,12 @@ type locationRow struct {
 	SpeedMPS   *float64 `bun:"speed_mps"`
 	CourseDeg  *float64 `bun:"course_deg"`
 	BatteryPct *float64 `bun:"battery_pct"`
+	Motion     *bool    `bun:"motion"`
+	OdometerM  *float64 `bun:"odometer_m"`
+	Charging   *bool    `bun:"charging"`
+	Activity   *string  `bun:"activity"`
+	Event      *string  `bun:"event"`
+	Alarm      *string  `bun:"alarm"`
 }
 
 func newLocationRow(deviceID int64, l Location) locationRow {
