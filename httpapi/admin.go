@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/webhooks"
 )
 
@@ -32,13 +33,13 @@ func requireAdmin(logger *slog.Logger, adminToken string) mux.MiddlewareFunc {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if adminToken == "" {
-				writeError(w, r, logger, errorf(http.StatusNotFound, "not found"))
+				writeError(w, r, logger, errs.New(errs.NotFound, "not found"))
 				return
 			}
 			got := sha256.Sum256([]byte(bearerToken(r)))
 			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 				w.Header().Set("WWW-Authenticate", "Bearer")
-				writeError(w, r, logger, errorf(http.StatusUnauthorized, "invalid admin token"))
+				writeError(w, r, logger, errs.New(errs.Unauthorized, "invalid admin token"))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -59,7 +60,7 @@ func filterFromQuery(q url.Values) (webhooks.Filter, error) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > webhooks.MaxLimit {
-			return f, errorf(http.StatusBadRequest, "limit must be a whole number from 1 to %d", webhooks.MaxLimit)
+			return f, errs.New(errs.Invalid, "limit must be a whole number from 1 to %d", webhooks.MaxLimit)
 		}
 		f.Limit = n
 	}
@@ -73,7 +74,7 @@ func parseTimeParam(q url.Values, name string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, errorf(http.StatusBadRequest, "%s must be an RFC 3339 time", name)
+		return time.Time{}, errs.New(errs.Invalid, "%s must be an RFC 3339 time", name)
 	}
 	return t, nil
 }

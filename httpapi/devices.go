@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -67,10 +68,10 @@ type deviceRequest struct {
 // name returns the name as sent; the tracking rules check it further.
 func (req *deviceRequest) name() (string, error) {
 	if !req.Name.Set || req.Name.Null {
-		return "", &tracking.FieldError{Field: "name", Msg: "required"}
+		return "", &errs.FieldError{Field: "name", Msg: "required"}
 	}
 	if err := req.Name.wellFormed("name"); err != nil {
-		return "", errorf(http.StatusBadRequest, "%s", err.Error())
+		return "", err
 	}
 	return req.Name.Value, nil
 }
@@ -84,7 +85,7 @@ func (req *deviceRequest) newDevice() (tracking.NewDevice, error) {
 	in := tracking.NewDevice{Name: name}
 	if req.HardwareID.Set && !req.HardwareID.Null {
 		if err := req.HardwareID.wellFormed("hardware_id"); err != nil {
-			return tracking.NewDevice{}, errorf(http.StatusBadRequest, "%s", err.Error())
+			return tracking.NewDevice{}, err
 		}
 		in.HardwareID = &req.HardwareID.Value
 	}
@@ -136,7 +137,7 @@ func handleCreateDevice(logger *slog.Logger, us userGetter, ds deviceStore) http
 			return
 		}
 		if !ok {
-			writeError(w, r, logger, errorf(http.StatusConflict,
+			writeError(w, r, logger, errs.New(errs.Conflict,
 				"user is not synced yet: call POST /api/auth/sync first"))
 			return
 		}

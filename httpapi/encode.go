@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+
+	"github.com/usersync/usersync/errs"
 )
 
 // encode writes v as the JSON response body.
@@ -21,9 +23,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", limit)
+		return nil, errs.New(errs.TooLarge, "request body is larger than %d bytes", limit)
 	case err != nil:
-		return nil, errorf(http.StatusBadRequest, "cannot read request body")
+		return nil, errs.New(errs.Invalid, "cannot read request body")
 	}
 	return body, nil
 }
@@ -43,9 +45,9 @@ func unmarshalBody(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return errorf(http.StatusBadRequest, "%s has the wrong type", typeErr.Field)
+			return errs.New(errs.Invalid, "%s has the wrong type", typeErr.Field)
 		}
-		return errorf(http.StatusBadRequest, "request body is not valid JSON")
+		return errs.New(errs.Invalid, "request body is not valid JSON")
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -36,7 +37,7 @@ type pointJSON struct {
 	BatteryPct *float64 `json:"battery_pct"`
 }
 
-// decodePoint reads one point; its errors are *tracking.FieldError. The
+// decodePoint reads one point; its errors are *errs.FieldError. The
 // rules on values are Normalize's, in the service.
 func decodePoint(raw json.RawMessage) (tracking.Location, error) {
 	var p pointJSON
@@ -44,11 +45,11 @@ func decodePoint(raw json.RawMessage) (tracking.Location, error) {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case !errors.As(err, &typeErr) || typeErr.Field == "":
-			return tracking.Location{}, &tracking.FieldError{Field: "point", Msg: "must be a JSON object"}
+			return tracking.Location{}, &errs.FieldError{Field: "point", Msg: "must be a JSON object"}
 		case typeErr.Field == "recorded_at":
-			return tracking.Location{}, &tracking.FieldError{Field: "recorded_at", Msg: "must be an RFC 3339 time string"}
+			return tracking.Location{}, &errs.FieldError{Field: "recorded_at", Msg: "must be an RFC 3339 time string"}
 		default:
-			return tracking.Location{}, &tracking.FieldError{Field: typeErr.Field, Msg: "must be a number"}
+			return tracking.Location{}, &errs.FieldError{Field: typeErr.Field, Msg: "must be a number"}
 		}
 	}
 	return p.location()
@@ -58,15 +59,15 @@ func decodePoint(raw json.RawMessage) (tracking.Location, error) {
 func (p *pointJSON) location() (tracking.Location, error) {
 	switch {
 	case p.RecordedAt == nil:
-		return tracking.Location{}, &tracking.FieldError{Field: "recorded_at", Msg: "required"}
+		return tracking.Location{}, &errs.FieldError{Field: "recorded_at", Msg: "required"}
 	case p.Lat == nil:
-		return tracking.Location{}, &tracking.FieldError{Field: "lat", Msg: "required"}
+		return tracking.Location{}, &errs.FieldError{Field: "lat", Msg: "required"}
 	case p.Lon == nil:
-		return tracking.Location{}, &tracking.FieldError{Field: "lon", Msg: "required"}
+		return tracking.Location{}, &errs.FieldError{Field: "lon", Msg: "required"}
 	}
 	at, err := time.Parse(time.RFC3339Nano, *p.RecordedAt)
 	if err != nil {
-		return tracking.Location{}, &tracking.FieldError{Field: "recorded_at", Msg: "must be an RFC 3339 time string"}
+		return tracking.Location{}, &errs.FieldError{Field: "recorded_at", Msg: "must be an RFC 3339 time string"}
 	}
 	return tracking.Location{
 		RecordedAt: at, Lat: *p.Lat, Lon: *p.Lon,
@@ -162,7 +163,7 @@ func decodeBatchPointByPoint(body []byte) (batch, error) {
 
 func checkBatchSize(n int) error {
 	if n < 1 || n > tracking.MaxIngestPoints {
-		return &tracking.FieldError{Field: "locations", Msg: fmt.Sprintf("must hold 1 to %d points", tracking.MaxIngestPoints)}
+		return &errs.FieldError{Field: "locations", Msg: fmt.Sprintf("must hold 1 to %d points", tracking.MaxIngestPoints)}
 	}
 	return nil
 }

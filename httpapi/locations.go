@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -97,7 +98,7 @@ func handleLatest(logger *slog.Logger, us userGetter, ds deviceStore) http.Handl
 func latestDevice(r *http.Request, us userGetter, ds deviceStore) (tracking.Device, error) {
 	if id, err := pathDeviceID(r, "deviceId"); err == nil {
 		d, err := ds.UserDevice(r.Context(), sessionFrom(r.Context()).UserID, id)
-		if !errors.Is(err, tracking.ErrNotFound) {
+		if !errors.Is(err, tracking.ErrDeviceNotFound) {
 			return d, err
 		}
 	}
@@ -142,7 +143,7 @@ func handleRoute(logger *slog.Logger, us userGetter, rr routeReader) http.Handle
 		}
 		owner, ok, err := sessionOwner(r.Context(), us)
 		if err == nil && !ok {
-			err = tracking.ErrNotFound // no row, no devices
+			err = tracking.ErrDeviceNotFound // no row, no devices
 		}
 		if err == nil {
 			err = idErr
@@ -182,7 +183,7 @@ func parseRouteQuery(v url.Values) (tracking.RouteQuery, bool, error) {
 		if s := v.Get(p.name); s != "" {
 			t, err := parseQueryTime(s)
 			if err != nil {
-				return q, false, &tracking.FieldError{Field: p.name, Msg: "must be an RFC 3339 time such as 2026-11-27T20:53:55Z"}
+				return q, false, &errs.FieldError{Field: p.name, Msg: "must be an RFC 3339 time such as 2026-11-27T20:53:55Z"}
 			}
 			*p.dst = &t
 		}
@@ -190,14 +191,14 @@ func parseRouteQuery(v url.Values) (tracking.RouteQuery, bool, error) {
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			return q, false, &tracking.FieldError{Field: "limit", Msg: "must be a whole number"}
+			return q, false, &errs.FieldError{Field: "limit", Msg: "must be a whole number"}
 		}
 		q.Limit = &n
 	}
 	if s := v.Get("simplify"); s != "" {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return q, false, &tracking.FieldError{Field: "simplify", Msg: "must be a number of meters"}
+			return q, false, &errs.FieldError{Field: "simplify", Msg: "must be a number of meters"}
 		}
 		q.SimplifyM = &f
 	}
@@ -208,7 +209,7 @@ func parseRouteQuery(v url.Values) (tracking.RouteQuery, bool, error) {
 	case "geojson":
 		return q, true, nil
 	}
-	return q, false, &tracking.FieldError{Field: "format", Msg: "must be json or geojson"}
+	return q, false, &errs.FieldError{Field: "format", Msg: "must be json or geojson"}
 }
 
 // parseQueryTime reads RFC 3339. An unescaped "+01:00" in a query string

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/usersync/usersync/errs"
 )
 
 type ctxKey int
@@ -152,26 +153,26 @@ func requireSession(logger *slog.Logger, v *SessionVerifier) mux.MiddlewareFunc 
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if v == nil {
-				writeError(w, r, logger, errorf(http.StatusServiceUnavailable,
+				writeError(w, r, logger, errs.New(errs.Unavailable,
 					"Clerk session verification is not configured (set CLERK_JWT_KEY or CLERK_SECRET_KEY)"))
 				return
 			}
 			token := bearerToken(r)
 			if token == "" {
 				w.Header().Set("WWW-Authenticate", `Bearer`)
-				writeError(w, r, logger, errorf(http.StatusUnauthorized, "missing bearer token"))
+				writeError(w, r, logger, errs.New(errs.Unauthorized, "missing bearer token"))
 				return
 			}
 			s, err := v.Verify(r.Context(), token)
 			if err != nil {
 				if errors.Is(err, errVerifierUnavailable) {
-					writeError(w, r, logger, errorf(http.StatusServiceUnavailable, "session verification is unavailable, try again"))
+					writeError(w, r, logger, errs.New(errs.Unavailable, "session verification is unavailable, try again"))
 					logger.WarnContext(r.Context(), "jwks fetch failed", "request_id", requestID(r.Context()), "err", err)
 					return
 				}
 				logger.DebugContext(r.Context(), "session token rejected", "request_id", requestID(r.Context()), "reason", err.Error())
 				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-				writeError(w, r, logger, errorf(http.StatusUnauthorized, "invalid or expired session token"))
+				writeError(w, r, logger, errs.New(errs.Unauthorized, "invalid or expired session token"))
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, s)))

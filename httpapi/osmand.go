@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -74,7 +75,7 @@ func oneDevice(r *http.Request, reports []tracking.OsmAndReport, token string) e
 			t = bearerToken(r)
 		}
 		if t != token {
-			return &tracking.FieldError{Field: "id", Msg: "all locations of one request must be for one device"}
+			return &errs.FieldError{Field: "id", Msg: "all locations of one request must be for one device"}
 		}
 	}
 	return nil

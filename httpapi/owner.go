@@ -20,7 +20,7 @@ type userGetter interface {
 
 // sessionOwner returns the users.id of the signed-in user. ok is false when
 // the user has no row yet (neither synced nor created by a webhook); a
-// deleted user is users.ErrGone, a 410.
+// deleted user is errs.UserDeleted, a 410.
 func sessionOwner(ctx context.Context, us userGetter) (id int64, ok bool, err error) {
 	u, err := us.Get(ctx, sessionFrom(ctx).UserID)
 	switch {
@@ -34,7 +34,7 @@ func sessionOwner(ctx context.Context, us userGetter) (id int64, ok bool, err er
 
 // deviceOwner resolves the signed-in user and the device id of the path
 // parameter param. A user with no row owns no device, and a malformed id
-// names none: both are tracking.ErrNotFound, answered exactly like an
+// names none: both are tracking.ErrDeviceNotFound, answered exactly like an
 // absent device or another user's.
 func deviceOwner(r *http.Request, us userGetter, param string) (owner, id int64, err error) {
 	owner, ok, err := sessionOwner(r.Context(), us)
@@ -42,27 +42,27 @@ func deviceOwner(r *http.Request, us userGetter, param string) (owner, id int64,
 		return 0, 0, err
 	}
 	if !ok {
-		return 0, 0, tracking.ErrNotFound
+		return 0, 0, tracking.ErrDeviceNotFound
 	}
 	id, err = pathDeviceID(r, param)
 	return owner, id, err
 }
 
 // pathDeviceID reads a device id in canonical decimal (no sign, no leading
-// zero); anything else is tracking.ErrNotFound.
+// zero); anything else is tracking.ErrDeviceNotFound.
 func pathDeviceID(r *http.Request, param string) (int64, error) {
 	s := mux.Vars(r)[param]
 	if s == "" || s[0] < '1' || s[0] > '9' {
-		return 0, tracking.ErrNotFound
+		return 0, tracking.ErrDeviceNotFound
 	}
 	for i := 1; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, tracking.ErrNotFound
+			return 0, tracking.ErrDeviceNotFound
 		}
 	}
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil { // out of range
-		return 0, tracking.ErrNotFound
+		return 0, tracking.ErrDeviceNotFound
 	}
 	return id, nil
 }

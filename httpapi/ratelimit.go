@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/mux"
 	"golang.org/x/time/rate"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -106,7 +107,7 @@ func limitBy(logger *slog.Logger, l *RateLimiter, keyOf func(*http.Request) stri
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !l.limit(w, keyOf(r)) {
-				writeError(w, r, logger, errorf(http.StatusTooManyRequests, "rate limit exceeded, retry later"))
+				writeError(w, r, logger, errs.New(errs.TooManyRequests, "rate limit exceeded, retry later"))
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+	"github.com/usersync/usersync/errs"
 )
 
 // routes is the whole HTTP surface of usersync, in one place.
@@ -11,10 +12,10 @@ func routes(d Deps) http.Handler {
 	r := mux.NewRouter()
 	r.Use(recordRoute)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, req, d.Logger, errorf(http.StatusNotFound, "not found"))
+		writeError(w, req, d.Logger, errs.New(errs.NotFound, "not found"))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, req, d.Logger, errorf(http.StatusMethodNotAllowed, "method not allowed"))
+		writeError(w, req, d.Logger, errs.New(errs.MethodNotAllowed, "method not allowed"))
 	})
 
 	perIP := limitBy(d.Logger, d.RateLimiter, byIP)

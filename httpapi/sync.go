@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/users"
 )
 
@@ -53,7 +54,7 @@ func (req *syncRequest) validate() error {
 	req.Email.Value = trimSpaces(req.Email.Value)
 	for _, f := range []*text{&req.ClerkUserID, &req.Email} {
 		if !f.wrongType && (!f.Set || f.Null || trimSpaces(f.Value) == "") {
-			return errorf(http.StatusBadRequest, msgMissingFields)
+			return errs.New(errs.Invalid, msgMissingFields)
 		}
 	}
 	fields := []struct {
@@ -63,12 +64,12 @@ func (req *syncRequest) validate() error {
 	for _, f := range fields {
 		if f.t.Set && !f.t.Null {
 			if err := f.t.check(f.name, maxFieldLen); err != nil {
-				return errorf(http.StatusBadRequest, "%s", err.Error())
+				return err
 			}
 		}
 	}
 	if !validEmail(req.Email.Value) {
-		return errorf(http.StatusBadRequest, "email is not a valid address")
+		return errs.New(errs.Invalid, "email is not a valid address")
 	}
 	return nil
 }
@@ -101,11 +102,11 @@ func handleSync(logger *slog.Logger, svc userUpserter) http.Handler {
 		}
 		session := sessionFrom(r.Context())
 		if session.UserID != req.ClerkUserID.Value {
-			writeError(w, r, logger, errorf(http.StatusForbidden, "clerk_user_id does not match the session token"))
+			writeError(w, r, logger, errs.New(errs.Forbidden, "clerk_user_id does not match the session token"))
 			return
 		}
 		if session.Email != "" && !strings.EqualFold(session.Email, req.Email.Value) {
-			writeError(w, r, logger, errorf(http.StatusForbidden, "email does not match the session token"))
+			writeError(w, r, logger, errs.New(errs.Forbidden, "email does not match the session token"))
 			return
 		}
 
@@ -126,7 +127,7 @@ func handleSync(logger *slog.Logger, svc userUpserter) http.Handler {
 			return
 		}
 		if res.Outcome == users.Gone {
-			writeError(w, r, logger, users.ErrGone)
+			writeError(w, r, logger, errs.UserDeleted)
 			return
 		}
 		encode(w, http.StatusOK, toUserJSON(res.User))

@@ -12,9 +12,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/users"
 )
 
 const msgMissing = "Missing required fields: clerk_user_id and email are required"
@@ -241,7 +241,7 @@ func TestSyncWrites(t *testing.T) {
 			}
 			wantError(t, srv.sync(t, tokenAt(t, "user_gone", now), syncBody("user_gone", "back@example.com", "Back")),
 				http.StatusGone, "user has been deleted")
-			if _, err := srv.users.Get(t.Context(), "user_gone"); !errors.Is(err, users.ErrGone) {
+			if _, err := srv.users.Get(t.Context(), "user_gone"); !errors.Is(err, errs.UserDeleted) {
 				t.Errorf("after a sync, Get = %v, want ErrGone: a sync resurrected the user", err)
 			}
 		})

@@ -2,11 +2,12 @@ package httpapi
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/usersync/usersync/errs"
 )
 
 // text is a JSON string field that remembers what encoding/json forgets:
@@ -95,9 +96,9 @@ func (t *text) check(field string, max int) error {
 	}
 	switch {
 	case strings.IndexFunc(t.Value, unicode.IsControl) >= 0:
-		return fmt.Errorf("%s must not contain control characters", field)
+		return errs.New(errs.Invalid, "%s must not contain control characters", field)
 	case utf8.RuneCountInString(t.Value) > max:
-		return fmt.Errorf("%s must be at most %d characters", field, max)
+		return errs.New(errs.Invalid, "%s must be at most %d characters", field, max)
 	}
 	return nil
 }
@@ -107,9 +108,9 @@ func (t *text) check(field string, max int) error {
 func (t *text) wellFormed(field string) error {
 	switch {
 	case t.wrongType:
-		return fmt.Errorf("%s must be a string", field)
+		return errs.New(errs.Invalid, "%s must be a string", field)
 	case t.badUTF8:
-		return fmt.Errorf("%s is not valid UTF-8", field)
+		return errs.New(errs.Invalid, "%s is not valid UTF-8", field)
 	}
 	return nil
 }

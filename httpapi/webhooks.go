@@ -2,11 +2,11 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/webhooks"
 )
 
@@ -22,7 +22,7 @@ type webhookDeliverer interface {
 func handleClerkWebhook(logger *slog.Logger, verifier *webhooks.Verifier, svc webhookDeliverer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if verifier == nil {
-			writeError(w, r, logger, errorf(http.StatusServiceUnavailable,
+			writeError(w, r, logger, errs.New(errs.Unavailable,
 				"webhook signing secret is not configured (set CLERK_WEBHOOK_SIGNING_SECRET)"))
 			return
 		}
@@ -33,7 +33,7 @@ func handleClerkWebhook(logger *slog.Logger, verifier *webhooks.Verifier, svc we
 			return
 		}
 		if err := verifier.Verify(body, r.Header); err != nil {
-			writeError(w, r, logger, errorf(http.StatusBadRequest, "%s", err.Error()))
+			writeError(w, r, logger, err)
 			return
 		}
 		svixID := webhooks.MessageID(r.Header)
@@ -41,11 +41,7 @@ func handleClerkWebhook(logger *slog.Logger, verifier *webhooks.Verifier, svc we
 		logger.InfoContext(r.Context(), "webhook delivery",
 			"request_id", requestID(r.Context()), "svix_id", svixID, "event_type", res.Type,
 			"clerk_user_id", res.ClerkUserID, "outcome", string(res.Outcome))
-		switch {
-		case errors.Is(err, webhooks.ErrNotClerkEvent):
-			writeError(w, r, logger, errorf(http.StatusUnprocessableEntity, "%s", err.Error()))
-			return
-		case err != nil:
+		if err != nil { // not a Clerk event (422, recorded as failed), or the database's (500)
 			writeError(w, r, logger, err)
 			return
 		}

@@ -30,6 +30,7 @@ import (
 	svix "github.com/svix/svix-webhooks/go"
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/users"
@@ -468,7 +469,7 @@ func TestWebhookFixtures(t *testing.T) {
 
 			h.wantProcessed(t, "msg_life_3", whFixture(t, "user_deleted.json"), "user.deleted", webhooks.OutcomeApplied)
 			h.wantUser(t, id, whStoredUser{Deleted: true})
-			if _, err := h.users.Get(context.Background(), id); !errors.Is(err, users.ErrGone) {
+			if _, err := h.users.Get(context.Background(), id); !errors.Is(err, errs.UserDeleted) {
 				t.Errorf("users.Get after user.deleted: %v, want ErrGone", err)
 			}
 			// A second delete changes nothing.

@@ -39,8 +39,8 @@ func EncodeRouteCursor(c RouteCursor) string {
 }
 
 // DecodeRouteCursor parses a string from EncodeRouteCursor; times come back in
-// UTC (compare them with time.Time.Equal). Anything else is a *FieldError for
-// "cursor" wrapping ErrInvalid.
+// UTC (compare them with time.Time.Equal). Anything else is an *errs.FieldError for
+// "cursor" of kind errs.Invalid.
 func DecodeRouteCursor(s string) (RouteCursor, error) {
 	bad := invalid("cursor", "malformed")
 	if len(s) > maxCursorLen {

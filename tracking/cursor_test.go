@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/usersync/usersync/errs"
 )
 
 func TestRouteCursorRoundTrip(t *testing.T) {
@@ -111,9 +112,9 @@ func TestDecodeRouteCursorGarbage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := DecodeRouteCursor(tt.in)
-			var fe *FieldError
-			if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) || fe.Field != "cursor" {
-				t.Errorf("DecodeRouteCursor(%q) = %+v, %v; want a cursor *FieldError wrapping ErrInvalid", tt.in, got, err)
+			var fe *errs.FieldError
+			if !errors.As(err, &fe) || !errors.Is(err, errs.Invalid) || fe.Field != "cursor" {
+				t.Errorf("DecodeRouteCursor(%q) = %+v, %v; want a cursor *errs.FieldError", tt.in, got, err)
 			}
 		})
 	}
@@ -126,8 +127,8 @@ func FuzzDecodeRouteCursor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := DecodeRouteCursor(s)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("DecodeRouteCursor() error = %v, want ErrInvalid", err)
+			if !errors.Is(err, errs.Invalid) {
+				t.Fatalf("DecodeRouteCursor() error = %v, want errs.Invalid", err)
 			}
 			return
 		}

@@ -64,8 +64,8 @@ type NewDevice struct {
 
 // Normalize trims the name's surrounding spaces and checks both fields: a
 // name of 1–100 characters without control characters, a hardware id of
-// 1–64 characters of [A-Za-z0-9._:-]. It returns a *FieldError wrapping
-// ErrInvalid for the first rule broken.
+// 1–64 characters of [A-Za-z0-9._:-]. It returns an *errs.FieldError
+// for the first rule broken.
 func (d *NewDevice) Normalize() error {
 	name, err := NormalizeDeviceName(d.Name)
 	if err != nil {

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/usersync/usersync/errs"
 )
 
 // CreateDevice registers a device for the user ownerID (a users.id) and
 // returns it with its ingest token: the token is shown this once and only
-// its hash is stored. It fails with a *ConflictError when the user already
+// its hash is stored. It fails with an error of kind errs.Conflict when the user already
 // has a device with this hardware id or has MaxDevicesPerUser devices, and
-// with ErrGone when the user is (or is concurrently being) deleted.
+// with errs.UserDeleted when the user is (or is concurrently being) deleted.
 func (s *Service) CreateDevice(ctx context.Context, ownerID int64, in NewDevice) (Device, string, error) {
 	if err := in.Normalize(); err != nil {
 		return Device{}, "", err
@@ -42,7 +43,7 @@ func (s *Service) CreateDevice(ctx context.Context, ownerID int64, in NewDevice)
 			return fmt.Errorf("count devices: %w", err)
 		}
 		if n >= MaxDevicesPerUser {
-			return &ConflictError{Msg: fmt.Sprintf("device limit reached: a user may register at most %d devices", MaxDevicesPerUser)}
+			return errs.New(errs.Conflict, "device limit reached: a user may register at most %d devices", MaxDevicesPerUser)
 		}
 		err = tx.NewInsert().
 			Model(&row).
@@ -52,7 +53,7 @@ func (s *Service) CreateDevice(ctx context.Context, ownerID int64, in NewDevice)
 			Scan(ctx)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return &ConflictError{Msg: "hardware_id is already registered to one of your devices"}
+			return errs.New(errs.Conflict, "hardware_id is already registered to one of your devices")
 		case err != nil:
 			return fmt.Errorf("insert device: %w", err)
 		}
@@ -67,7 +68,7 @@ func (s *Service) CreateDevice(ctx context.Context, ownerID int64, in NewDevice)
 // lockLiveOwner holds the owner's users row until the transaction ends, so
 // that creates for one user take turns (the device cap holds under
 // concurrency) and none slips past a concurrent tombstone, which must
-// update that row. ErrGone if the user is deleted.
+// update that row. errs.UserDeleted if the user is deleted.
 func (s *Service) lockLiveOwner(ctx context.Context, tx bun.Tx, ownerID int64) error {
 	q := tx.NewSelect().Table("users").Column("id").Where("id = ? AND deleted_at IS NULL", ownerID)
 	if s.rowLocks() {
@@ -78,7 +79,7 @@ func (s *Service) lockLiveOwner(ctx context.Context, tx bun.Tx, ownerID int64) e
 	err := q.Scan(ctx, &id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("user %d: %w", ownerID, ErrGone)
+		return fmt.Errorf("user %d: %w", ownerID, errs.UserDeleted)
 	case err != nil:
 		return fmt.Errorf("lock user: %w", err)
 	}
@@ -99,7 +100,7 @@ func (s *Service) ListDevices(ctx context.Context, ownerID int64) ([]Device, err
 	return out, nil
 }
 
-// GetDevice returns device id of ownerID; ErrNotFound if there is none or
+// GetDevice returns device id of ownerID; ErrDeviceNotFound if there is none or
 // it is another user's. Its LastLocation is the "latest" of the contract.
 func (s *Service) GetDevice(ctx context.Context, ownerID, id int64) (Device, error) {
 	var row deviceRow
@@ -112,7 +113,7 @@ func (s *Service) GetDevice(ctx context.Context, ownerID, id int64) (Device, err
 
 // UserDevice is GetDevice for the live user whose Clerk id is clerkUserID,
 // resolving user and device in one query: the path of a map polling its
-// device's latest fix. ErrNotFound also when there is no such live user
+// device's latest fix. ErrDeviceNotFound also when there is no such live user
 // (no row, or a tombstone); a caller that must tell those apart resolves
 // the user itself.
 func (s *Service) UserDevice(ctx context.Context, clerkUserID string, id int64) (Device, error) {
@@ -184,7 +185,7 @@ func (s *Service) DeleteDevice(ctx context.Context, ownerID, id int64) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("delete device: %w", err)
 	} else if n == 0 {
-		return fmt.Errorf("device %d: %w", id, ErrNotFound)
+		return fmt.Errorf("device %d: %w", id, ErrDeviceNotFound)
 	}
 	return nil
 }
@@ -217,10 +218,10 @@ func (s *Service) deviceIDForToken(ctx context.Context, db bun.IDB, token string
 	return id, nil
 }
 
-// deviceError turns "no row" into ErrNotFound and wraps the rest.
+// deviceError turns "no row" into ErrDeviceNotFound and wraps the rest.
 func deviceError(op string, id int64, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("device %d: %w", id, ErrNotFound)
+		return fmt.Errorf("device %d: %w", id, ErrDeviceNotFound)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
@@ -77,10 +78,10 @@ func TestDeviceLifecycle(t *testing.T) {
 		if err := f.svc.DeleteDevice(ctx, ann, d.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.GetDevice(ctx, ann, d.ID); !errors.Is(err, tracking.ErrNotFound) {
+		if _, err := f.svc.GetDevice(ctx, ann, d.ID); !errors.Is(err, tracking.ErrDeviceNotFound) {
 			t.Errorf("GetDevice after delete: %v, want ErrNotFound", err)
 		}
-		if err := f.svc.DeleteDevice(ctx, ann, d.ID); !errors.Is(err, tracking.ErrNotFound) {
+		if err := f.svc.DeleteDevice(ctx, ann, d.ID); !errors.Is(err, tracking.ErrDeviceNotFound) {
 			t.Errorf("second delete: %v, want ErrNotFound", err)
 		}
 	})
@@ -113,7 +114,7 @@ func TestAnotherUsersDeviceIsNotFound(t *testing.T) {
 				return nil
 			})
 			for name, err := range checks {
-				if !errors.Is(err, tracking.ErrNotFound) {
+				if !errors.Is(err, tracking.ErrDeviceNotFound) {
 					t.Errorf("%s(bob, %d) = %v, want ErrNotFound", name, id, err)
 				}
 			}
@@ -127,7 +128,7 @@ func TestAnotherUsersDeviceIsNotFound(t *testing.T) {
 		if byClerk, err := f.svc.UserDevice(ctx, "user_ann", d.ID); err != nil || !cmp.Equal(byClerk, got) {
 			t.Errorf("UserDevice(user_ann) = %+v, %v; want %+v", byClerk, err, got)
 		}
-		if _, err := f.svc.UserDevice(ctx, "user_nobody", d.ID); !errors.Is(err, tracking.ErrNotFound) {
+		if _, err := f.svc.UserDevice(ctx, "user_nobody", d.ID); !errors.Is(err, tracking.ErrDeviceNotFound) {
 			t.Errorf("UserDevice(user_nobody) = %v, want ErrNotFound", err)
 		}
 	})
@@ -144,10 +145,10 @@ func TestCreateDeviceConflicts(t *testing.T) {
 		if _, _, err := f.svc.CreateDevice(ctx, ann, tracking.NewDevice{Name: "a", HardwareID: imei}); err != nil {
 			t.Fatal(err)
 		}
-		var ce *tracking.ConflictError
+		var ce *errs.Error
 		_, _, err := f.svc.CreateDevice(ctx, ann, tracking.NewDevice{Name: "b", HardwareID: imei})
-		if !errors.As(err, &ce) || !errors.Is(err, tracking.ErrConflict) || !strings.Contains(ce.Msg, "hardware_id") {
-			t.Errorf("duplicate hardware id for one user: %v, want a ConflictError naming hardware_id", err)
+		if !errors.As(err, &ce) || !errors.Is(err, errs.Conflict) || !strings.Contains(ce.Msg, "hardware_id") {
+			t.Errorf("duplicate hardware id for one user: %v, want a conflict naming hardware_id", err)
 		}
 		// Unique per user only: another user may label a device alike.
 		if _, _, err := f.svc.CreateDevice(ctx, bob, tracking.NewDevice{Name: "b", HardwareID: imei}); err != nil {
@@ -164,7 +165,7 @@ func TestCreateDeviceConflicts(t *testing.T) {
 		if _, err := f.users.Delete(ctx, "user_bob", now0); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := f.svc.CreateDevice(ctx, bob, tracking.NewDevice{Name: "late"}); !errors.Is(err, tracking.ErrGone) {
+		if _, _, err := f.svc.CreateDevice(ctx, bob, tracking.NewDevice{Name: "late"}); !errors.Is(err, errs.UserDeleted) {
 			t.Errorf("create for a deleted user: %v, want ErrGone", err)
 		}
 	})
@@ -196,7 +197,7 @@ func TestDeviceCapHoldsUnderConcurrency(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
-				case errors.Is(err, tracking.ErrConflict):
+				case errors.Is(err, errs.Conflict):
 					conflicts++
 				case err != nil:
 					t.Errorf("create %d: %v", i, err)
@@ -238,7 +239,7 @@ func TestNewDeviceValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := tt.in
 			err := in.Normalize()
-			var fe *tracking.FieldError
+			var fe *errs.FieldError
 			switch {
 			case tt.wantField == "" && err != nil:
 				t.Errorf("Normalize() = %v, want nil", err)

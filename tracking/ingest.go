@@ -28,7 +28,7 @@ type IngestResult struct {
 // Rejection is a point that failed validation.
 type Rejection struct {
 	Index int
-	Err   error // a *FieldError, fit for the client
+	Err   error // an *errs.FieldError, fit for the client
 }
 
 // Ingest stores points for the device whose ingest token is token

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
@@ -207,7 +208,7 @@ func TestIngestValidation(t *testing.T) {
 				d, token := f.device(t, ann, tt.name)
 				res := f.ingest(t, token, tt.in)
 				if tt.wantField != "" {
-					var fe *tracking.FieldError
+					var fe *errs.FieldError
 					if res.Stored != 0 || len(res.Rejected) != 1 || res.Rejected[0].Index != 0 ||
 						!errors.As(res.Rejected[0].Err, &fe) || fe.Field != tt.wantField {
 						t.Errorf("Ingest = %+v, want point 0 rejected for %s", res, tt.wantField)

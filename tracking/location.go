@@ -56,7 +56,7 @@ func (lim Limits) maxFuture() time.Duration {
 // time now: RecordedAt (and ReceivedAt, if set) become UTC truncated to the
 // millisecond, the key of idempotent ingest; platform "unknown" sentinels
 // (negative accuracy, speed or course) become nil; a course of 360 becomes 0.
-// It returns a *FieldError wrapping ErrInvalid for the first rule broken, and
+// It returns a *errs.FieldError for the first rule broken, and
 // then leaves l untouched.
 func (l *Location) Normalize(now time.Time, lim Limits) error {
 	n := *l

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/usersync/usersync/errs"
 )
 
 func TestNormalize(t *testing.T) {
@@ -139,9 +140,9 @@ func TestNormalize(t *testing.T) {
 			err := got.Normalize(now, tt.lim)
 
 			if tt.wantField != "" {
-				var fe *FieldError
-				if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) {
-					t.Fatalf("Normalize() error = %v, want a *FieldError wrapping ErrInvalid", err)
+				var fe *errs.FieldError
+				if !errors.As(err, &fe) || !errors.Is(err, errs.Invalid) {
+					t.Fatalf("Normalize() error = %v, want a *errs.FieldError", err)
 				}
 				if fe.Field != tt.wantField {
 					t.Errorf("Normalize() error field = %q, want %q (error %q)", fe.Field, tt.wantField, err)

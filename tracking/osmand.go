@@ -64,8 +64,8 @@ var osmAndFlatKeys = [...]string{
 // "unknown" and becomes nil; the other sentinels are Normalize's job.
 //
 // A malformed value, a missing lat or lon, an unparsable timestamp or body is a
-// *FieldError wrapping ErrInvalid naming the parameter ("[3].lat" in an
-// array). An unknown speedUnit is a programming error, not ErrInvalid.
+// *errs.FieldError naming the parameter ("[3].lat" in an
+// array). An unknown speedUnit is a programming error, not errs.Invalid.
 func ParseOsmAnd(query url.Values, contentType string, body []byte, speedUnit SpeedUnit, now time.Time) ([]OsmAndReport, error) {
 	factor, err := speedUnit.metersPerSecond()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/usersync/usersync/errs"
 )
 
 const testToken = "trk_0J5M8ZQ3RT6VW9XY2ABCDEFGHJ"
@@ -260,9 +261,9 @@ func TestParseOsmAndErrors(t *testing.T) {
 				t.Fatalf("bad test query: %v", err)
 			}
 			got, err := ParseOsmAnd(query, tt.contentType, []byte(tt.body), SpeedKnots, osmAndNow)
-			var fe *FieldError
-			if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) {
-				t.Fatalf("ParseOsmAnd() = %v, %v; want a *FieldError wrapping ErrInvalid", got, err)
+			var fe *errs.FieldError
+			if !errors.As(err, &fe) || !errors.Is(err, errs.Invalid) {
+				t.Fatalf("ParseOsmAnd() = %v, %v; want a *errs.FieldError", got, err)
 			}
 			if fe.Field != tt.wantField {
 				t.Errorf("ParseOsmAnd() error field = %q, want %q (error %q)", fe.Field, tt.wantField, err)
@@ -286,8 +287,8 @@ func TestParseOsmAndErrorsDoNotEchoValues(t *testing.T) {
 func TestParseOsmAndUnknownSpeedUnit(t *testing.T) {
 	q := url.Values{"lat": {"1"}, "lon": {"1"}}
 	_, err := ParseOsmAnd(q, "", nil, SpeedUnit("furlong/fortnight"), osmAndNow)
-	if err == nil || errors.Is(err, ErrInvalid) {
-		t.Errorf("ParseOsmAnd() error = %v, want a non-ErrInvalid error (a bug, not bad input)", err)
+	if err == nil || errors.Is(err, errs.Invalid) {
+		t.Errorf("ParseOsmAnd() error = %v, want a non-errs.Invalid error (a bug, not bad input)", err)
 	}
 }
 
@@ -309,8 +310,8 @@ func TestParseSpeedUnit(t *testing.T) {
 		t.Run(fmt.Sprintf("%q", tt.in), func(t *testing.T) {
 			got, err := ParseSpeedUnit(tt.in)
 			if tt.wantErr {
-				if !errors.Is(err, ErrInvalid) {
-					t.Errorf("ParseSpeedUnit(%q) = %q, %v; want an error wrapping ErrInvalid", tt.in, got, err)
+				if !errors.Is(err, errs.Invalid) {
+					t.Errorf("ParseSpeedUnit(%q) = %q, %v; want an error wrapping errs.Invalid", tt.in, got, err)
 				}
 				return
 			}
@@ -332,8 +333,8 @@ func FuzzParseOsmAnd(f *testing.F) {
 		query, _ := url.ParseQuery(rawQuery) // keeps what parsed
 		reports, err := ParseOsmAnd(query, contentType, body, SpeedKnots, osmAndNow)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("ParseOsmAnd() error = %v, want it to wrap ErrInvalid", err)
+			if !errors.Is(err, errs.Invalid) {
+				t.Fatalf("ParseOsmAnd() error = %v, want it to wrap errs.Invalid", err)
 			}
 			return
 		}

@@ -40,7 +40,7 @@ type RoutePlan struct {
 }
 
 // PlanRoute checks q for the device deviceID and resolves its defaults,
-// without reading anything: a *FieldError naming the parameter for a bad
+// without reading anything: an *errs.FieldError naming the parameter for a bad
 // one. A cursor must come from a page of this device and this range; when
 // q leaves from or to out, the cursor's are used, so that a client can
 // follow next_cursor without repeating them.
@@ -113,7 +113,7 @@ type RoutePage struct {
 // Route passes the points of the page p of ownerID's device to emit, in
 // ascending recorded_at, as they are read (all at once after reading when
 // the page is simplified: Douglas–Peucker needs the whole page). It returns
-// ErrNotFound, before any emit, when the device is absent or another
+// ErrDeviceNotFound, before any emit, when the device is absent or another
 // user's. An error of emit ends the page and is returned.
 //
 // A page holds at most p.Limit points; NextCursor continues after the last
@@ -127,7 +127,7 @@ func (s *Service) Route(ctx context.Context, ownerID int64, p RoutePlan, emit fu
 	case err != nil:
 		return RoutePage{}, fmt.Errorf("find device: %w", err)
 	case !exists:
-		return RoutePage{}, fmt.Errorf("device %d: %w", p.DeviceID, ErrNotFound)
+		return RoutePage{}, fmt.Errorf("device %d: %w", p.DeviceID, ErrDeviceNotFound)
 	}
 
 	q := s.db.NewSelect().

@@ -9,6 +9,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
@@ -111,8 +112,8 @@ func TestPlanRoute(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.svc.PlanRoute(7, tc.q)
-			var fe *tracking.FieldError
-			if !errors.As(err, &fe) || fe.Field != tc.wantField || !errors.Is(err, tracking.ErrInvalid) {
+			var fe *errs.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.wantField || !errors.Is(err, errs.Invalid) {
 				t.Errorf("PlanRoute() = %v, want a FieldError for %s", err, tc.wantField)
 			}
 		})

@@ -28,7 +28,7 @@ type Config struct {
 // Service stores devices and their locations. Every method that reads or
 // writes a device of a user takes the owner's users.id and matches the
 // device by id and owner in one query, so that "not yours" and "does not
-// exist" are the same ErrNotFound.
+// exist" are the same ErrDeviceNotFound.
 type Service struct {
 	db  bun.IDB
 	cfg Config

@@ -1,8 +1,9 @@
 package tracking
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/usersync/usersync/errs"
 )
 
 // SpeedUnit is the unit of the OsmAnd "speed" parameter (OSMAND_SPEED_UNIT).
@@ -19,7 +20,7 @@ const (
 
 // ParseSpeedUnit reads an OSMAND_SPEED_UNIT value: kn, mps, kmh or mph, case
 // and surrounding spaces ignored; empty means kn. Any other value is an error
-// wrapping ErrInvalid.
+// of kind errs.Invalid.
 func ParseSpeedUnit(s string) (SpeedUnit, error) {
 	u := SpeedUnit(strings.ToLower(strings.TrimSpace(s)))
 	if u == "" {
@@ -43,5 +44,5 @@ func (u SpeedUnit) metersPerSecond() (float64, error) {
 	case SpeedMPH:
 		return 1609.344 / 3600, nil
 	}
-	return 0, fmt.Errorf("%w: speed unit %q: must be kn, mps, kmh or mph", ErrInvalid, string(u))
+	return 0, errs.Field("speed unit", "must be kn, mps, kmh or mph")
 }

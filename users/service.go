@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/usersync/usersync/errs"
 )
 
 // Service is the one writer of users. Every write is a single
@@ -165,14 +166,14 @@ func purgeOwnedData(ctx context.Context, tx bun.Tx, userID int64) error {
 }
 
 // Get returns the live user with clerkUserID: ErrNotFound if there is
-// none, ErrGone if it was deleted.
+// none, errs.UserDeleted if it was deleted.
 func (s *Service) Get(ctx context.Context, clerkUserID string) (User, error) {
 	u, err := s.get(ctx, clerkUserID)
 	if err != nil {
 		return User{}, err
 	}
 	if u.Deleted() {
-		return User{}, ErrGone
+		return User{}, errs.UserDeleted
 	}
 	return u, nil
 }
@@ -193,6 +194,9 @@ func (s *Service) getIn(ctx context.Context, db bun.IDB, clerkUserID string) (Us
 	return u, nil
 }
 
+// ErrNotFound: no user has that Clerk id (yet).
+var ErrNotFound = errs.New(errs.NotFound, "user not found")
+
 func writeOutcome(row User, now time.Time) Outcome {
 	switch {
 	case row.CreatedAt.Equal(now):
@@ -206,7 +210,7 @@ func writeOutcome(row User, now time.Time) Outcome {
 
 func validateID(clerkUserID string) error {
 	if strings.TrimSpace(clerkUserID) == "" {
-		return fmt.Errorf("clerk_user_id is empty: %w", ErrInvalid)
+		return errs.Field("clerk_user_id", "must not be empty")
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/users"
 )
@@ -112,7 +113,7 @@ func TestUpsertRules(t *testing.T) {
 			t.Errorf("new user with KeepName: name = %s", str(got.Name))
 		}
 
-		if _, err := s.Upsert(ctx, users.Write{ClerkUserID: " ", Version: t0}); !errors.Is(err, users.ErrInvalid) {
+		if _, err := s.Upsert(ctx, users.Write{ClerkUserID: " ", Version: t0}); !errors.Is(err, errs.Invalid) {
 			t.Errorf("empty id: err = %v, want ErrInvalid", err)
 		}
 	})
@@ -148,7 +149,7 @@ func TestDeleteIsATombstone(t *testing.T) {
 		if err != nil || again.Outcome != users.Unchanged {
 			t.Errorf("second delete: %s, %v; want unchanged", again.Outcome, err)
 		}
-		if _, err := s.Get(ctx, "user_d"); !errors.Is(err, users.ErrGone) {
+		if _, err := s.Get(ctx, "user_d"); !errors.Is(err, errs.UserDeleted) {
 			t.Errorf("Get deleted user: %v, want ErrGone", err)
 		}
 		if _, err := s.Get(ctx, "user_nobody"); !errors.Is(err, users.ErrNotFound) {

@@ -3,18 +3,9 @@
 package users
 
 import (
-	"errors"
 	"time"
 
 	"github.com/uptrace/bun"
-)
-
-// Domain errors; callers test them with errors.Is.
-var (
-	ErrInvalid  = errors.New("invalid")
-	ErrNotFound = errors.New("not found")
-	// ErrGone: the user was deleted in Clerk; the tombstone is permanent.
-	ErrGone = errors.New("user has been deleted")
 )
 
 // User is a stored Clerk user. Deleted users keep their row as a tombstone

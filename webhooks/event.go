@@ -3,12 +3,13 @@ package webhooks
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/usersync/usersync/errs"
 )
 
 // Clerk event types this package interprets. Any other type still decodes,
@@ -24,12 +25,17 @@ const (
 var (
 	// ErrNotClerkEvent marks a body that is not a well-formed Clerk event
 	// envelope, or a user event whose data lacks required fields.
-	ErrNotClerkEvent = errors.New("webhooks: not a Clerk event")
+	ErrNotClerkEvent = errs.New(errs.Unprocessable, "not a Clerk event")
 
 	// ErrMissingUserID marks a user.created/updated/deleted event without a
-	// non-empty string data.id. It wraps ErrNotClerkEvent.
-	ErrMissingUserID = fmt.Errorf("%w: user event without a non-empty string \"data.id\"", ErrNotClerkEvent)
+	// non-empty string data.id. It is an ErrNotClerkEvent.
+	ErrMissingUserID = notClerkEvent("user event without a non-empty string \"data.id\"")
 )
+
+// notClerkEvent returns an ErrNotClerkEvent whose message says what is wrong.
+func notClerkEvent(format string, args ...any) *errs.Error {
+	return errs.New(ErrNotClerkEvent, "not a Clerk event: "+format, args...)
+}
 
 // Event is a decoded Clerk webhook envelope.
 type Event struct {
@@ -82,19 +88,19 @@ type UserData struct {
 func DecodeEvent(body []byte) (Event, error) {
 	env, ok := asObject(body, "")
 	if !ok {
-		return Event{}, fmt.Errorf("%w: body is not a JSON object", ErrNotClerkEvent)
+		return Event{}, notClerkEvent("body is not a JSON object")
 	}
 	typ, err := env.str("type")
 	if err != nil {
 		return Event{}, err
 	}
 	if typ == nil || *typ == "" {
-		return Event{}, fmt.Errorf("%w: missing or empty field \"type\"", ErrNotClerkEvent)
+		return Event{}, notClerkEvent("missing or empty field \"type\"")
 	}
 	rawData, _ := env.value("data")
 	data, ok := memberObject(rawData, "data.")
 	if !ok {
-		return Event{}, fmt.Errorf("%w: field \"data\" is missing or not an object", ErrNotClerkEvent)
+		return Event{}, notClerkEvent("field \"data\" is missing or not an object")
 	}
 
 	ev := Event{Type: *typ}
@@ -125,7 +131,7 @@ func DecodeEvent(body []byte) (Event, error) {
 
 	if ev.Type == TypeUserDeleted {
 		if ev.Timestamp.IsZero() {
-			return Event{}, fmt.Errorf("%w: user.deleted without envelope \"timestamp\"", ErrNotClerkEvent)
+			return Event{}, notClerkEvent("user.deleted without envelope \"timestamp\"")
 		}
 		return ev, nil
 	}
@@ -145,7 +151,7 @@ func decodeUser(data object) (*UserData, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: user event without \"data.updated_at\"", ErrNotClerkEvent)
+		return nil, notClerkEvent("user event without \"data.updated_at\"")
 	}
 	u := &UserData{UpdatedAt: time.UnixMilli(ms).UTC()}
 
@@ -196,7 +202,7 @@ func primaryEmail(data object) (*string, error) {
 	var entries []json.RawMessage
 	if raw, ok := data.value("email_addresses"); ok && !isNull(raw) {
 		if first(raw) != '[' {
-			return nil, fmt.Errorf("%w: field \"data.email_addresses\" is not an array", ErrNotClerkEvent)
+			return nil, notClerkEvent("field \"data.email_addresses\" is not an array")
 		}
 		entries = splitArray(raw)
 	}
@@ -206,7 +212,7 @@ func primaryEmail(data object) (*string, error) {
 	for i, raw := range entries {
 		entry, ok := memberObject(raw, fmt.Sprintf("data.email_addresses[%d].", i))
 		if !ok {
-			return nil, fmt.Errorf("%w: \"data.email_addresses[%d]\" is not an object", ErrNotClerkEvent, i)
+			return nil, notClerkEvent("\"data.email_addresses[%d]\" is not an object", i)
 		}
 		id, err := entry.str("id")
 		if err != nil {
@@ -282,7 +288,7 @@ func (o object) str(key string) (*string, error) {
 	}
 	s, ok := unquote(raw)
 	if !ok {
-		return nil, fmt.Errorf("%w: field %q is not a string", ErrNotClerkEvent, o.path+key)
+		return nil, notClerkEvent("field %q is not a string", o.path+key)
 	}
 	return &s, nil
 }
@@ -405,10 +411,10 @@ func (o object) millis(key string) (ms int64, ok bool, err error) {
 	}
 	ms, perr := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
 	if perr != nil {
-		return 0, false, fmt.Errorf("%w: field %q is not an integer Unix millisecond time", ErrNotClerkEvent, o.path+key)
+		return 0, false, notClerkEvent("field %q is not an integer Unix millisecond time", o.path+key)
 	}
 	if ms <= 0 {
-		return 0, false, fmt.Errorf("%w: field %q must be a positive Unix millisecond time", ErrNotClerkEvent, o.path+key)
+		return 0, false, notClerkEvent("field %q must be a positive Unix millisecond time", o.path+key)
 	}
 	return ms, true, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/usersync/usersync/errs"
 )
 
 // Page sizes of List.
@@ -31,13 +32,13 @@ type Filter struct {
 
 func (f Filter) check() error {
 	if f.Outcome != "" && !Outcome(f.Outcome).Valid() {
-		return fmt.Errorf("outcome must be one of applied, unchanged, stale, ignored, failed: %w", ErrInvalid)
+		return errs.New(errs.Invalid, "outcome must be one of applied, unchanged, stale, ignored, failed")
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
-		return fmt.Errorf("until must be after since: %w", ErrInvalid)
+		return errs.New(errs.Invalid, "until must be after since")
 	}
 	if f.Limit < 0 {
-		return fmt.Errorf("limit must not be negative: %w", ErrInvalid)
+		return errs.New(errs.Invalid, "limit must not be negative")
 	}
 	return nil
 }
@@ -82,7 +83,7 @@ func ceilMicro(t time.Time) time.Time {
 // List returns the events matching f, newest first by first_received_at,
 // without their payloads. nextCursor is "" on the last page; otherwise pass
 // it as f.Cursor, with the same filters, for the next page. A malformed
-// cursor or an unknown outcome gives an error wrapping [ErrInvalid].
+// cursor or an unknown outcome gives an error of kind errs.Invalid.
 func (s *Service) List(ctx context.Context, f Filter) (events []StoredEvent, nextCursor string, err error) {
 	if err := f.check(); err != nil {
 		return nil, "", err
@@ -120,7 +121,7 @@ func (s *Service) Get(ctx context.Context, svixID string) (StoredEvent, error) {
 	err := s.db.NewSelect().Model(&row).Where("we.svix_id = ?", svixID).Scan(ctx)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return StoredEvent{}, fmt.Errorf("%w: %q", ErrNotFound, svixID)
+		return StoredEvent{}, ErrNotFound
 	case err != nil:
 		return StoredEvent{}, fmt.Errorf("get webhook event: %w", err)
 	}
@@ -153,7 +154,7 @@ func encodeCursor(p position) string {
 }
 
 func decodeCursor(s string) (position, error) {
-	bad := fmt.Errorf("malformed cursor: %w", ErrInvalid)
+	bad := errs.New(errs.Invalid, "malformed cursor")
 	if len(s) > maxCursorLen {
 		return position{}, bad
 	}

@@ -12,16 +12,12 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/users"
 )
 
-// Event log errors, tested with errors.Is.
-var (
-	// ErrNotFound: no event with that svix id is stored.
-	ErrNotFound = errors.New("webhook event not found")
-	// ErrInvalid: a filter, cursor or svix id the caller passed is unusable.
-	ErrInvalid = errors.New("invalid")
-)
+// ErrNotFound: no event with that svix id is stored.
+var ErrNotFound = errs.New(errs.NotFound, "webhook event not found")
 
 // Service applies Clerk webhook events to users and keeps the event log.
 // The caller verifies the Svix signature first; Service trusts the body.
@@ -108,7 +104,7 @@ func (s *Service) replay(ctx context.Context, svixID string) (processed, error) 
 		err := tx.NewSelect().Model(&row).Column("svix_id", "payload").Where("we.svix_id = ?", svixID).Scan(ctx)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("%w: %q", ErrNotFound, svixID)
+			return ErrNotFound
 		case err != nil:
 			return fmt.Errorf("load webhook event: %w", err)
 		}
@@ -157,10 +153,10 @@ func (s *Service) process(ctx context.Context, tx bun.Tx, body []byte) (processe
 		p.Outcome = OutcomeIgnored
 		return p, nil
 	}
-	if errors.Is(err, users.ErrInvalid) {
+	if errors.Is(err, errs.Invalid) {
 		// The users service refused the event's data (a blank id): a
 		// defect of the event, not of the database, so it is not retried.
-		p.Outcome, p.Failure = OutcomeFailed, fmt.Errorf("%w: %v", ErrNotClerkEvent, err)
+		p.Outcome, p.Failure = OutcomeFailed, notClerkEvent("%v", err)
 		return p, nil
 	}
 	if err != nil {
@@ -197,7 +193,7 @@ func checkText(ev Event) error {
 	}
 	for _, f := range fields {
 		if strings.ContainsRune(f, 0) {
-			return fmt.Errorf("%w: a field contains a NUL character", ErrNotClerkEvent)
+			return notClerkEvent("a field contains a NUL character")
 		}
 	}
 	return nil
@@ -229,7 +225,7 @@ func peek(body []byte) (eventType, clerkUserID string) {
 
 func checkSvixID(svixID string) error {
 	if strings.TrimSpace(svixID) == "" || !utf8.ValidString(svixID) || strings.ContainsRune(svixID, 0) {
-		return fmt.Errorf("svix id must be non-empty UTF-8 text: %w", ErrInvalid)
+		return errs.Field("svix id", "must be non-empty UTF-8 text")
 	}
 	return nil
 }

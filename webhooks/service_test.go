@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
@@ -568,7 +569,7 @@ func TestList(t *testing.T) {
 				{Since: t0, Until: t0},
 				{Limit: -1},
 			} {
-				if _, _, err := s.List(ctx, f); !errors.Is(err, webhooks.ErrInvalid) {
+				if _, _, err := s.List(ctx, f); !errors.Is(err, errs.Invalid) {
 					t.Errorf("List(%+v) error = %v, want ErrInvalid", f, err)
 				}
 			}
@@ -732,7 +733,7 @@ func TestReplayMatching(t *testing.T) {
 			if diff := cmp.Diff(want, sum); diff != "" {
 				t.Errorf("Summary (-want +got):\n%s", diff)
 			}
-			if _, err := s.ReplayMatching(ctx, webhooks.Filter{Outcome: "bogus"}, true, nil); !errors.Is(err, webhooks.ErrInvalid) {
+			if _, err := s.ReplayMatching(ctx, webhooks.Filter{Outcome: "bogus"}, true, nil); !errors.Is(err, errs.Invalid) {
 				t.Errorf("bad outcome: %v, want ErrInvalid", err)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	svix "github.com/svix/svix-webhooks/go"
+	"github.com/usersync/usersync/errs"
 )
 
 // secretPrefix is the prefix of every Svix endpoint signing secret.
@@ -37,22 +38,27 @@ var (
 	// ErrInvalidSignature marks a request that failed authentication. The
 	// HTTP layer should answer 400 and may show err.Error() to the client:
 	// messages never contain secrets.
-	ErrInvalidSignature = errors.New("webhooks: invalid signature")
+	ErrInvalidSignature = errs.New(errs.Invalid, "webhooks: invalid signature")
 
 	// ErrMissingHeaders: no complete svix-* or webhook-* header set.
-	ErrMissingHeaders = fmt.Errorf("%w: missing required headers", ErrInvalidSignature)
+	ErrMissingHeaders = refine(ErrInvalidSignature, "missing required headers")
 
 	// ErrMalformedTimestamp: the timestamp header is not Unix seconds.
-	ErrMalformedTimestamp = fmt.Errorf("%w: timestamp header is not an integer Unix time", ErrInvalidSignature)
+	ErrMalformedTimestamp = refine(ErrInvalidSignature, "timestamp header is not an integer Unix time")
 
 	// ErrTimestampOutOfTolerance: the timestamp is more than 5 minutes
 	// away from now (a replay, or a badly skewed clock).
-	ErrTimestampOutOfTolerance = fmt.Errorf("%w: timestamp outside the 5 minute tolerance", ErrInvalidSignature)
+	ErrTimestampOutOfTolerance = refine(ErrInvalidSignature, "timestamp outside the 5 minute tolerance")
 
 	// ErrNoMatchingSignature: headers are well-formed but no v1 signature
 	// matches the body under any configured secret.
-	ErrNoMatchingSignature = fmt.Errorf("%w: no matching signature", ErrInvalidSignature)
+	ErrNoMatchingSignature = refine(ErrInvalidSignature, "no matching signature")
 )
+
+// refine returns an error of kind that adds detail to its message.
+func refine(kind *errs.Error, detail string) *errs.Error {
+	return errs.New(kind, "%s: %s", kind.Msg, detail)
+}
 
 // Verifier checks Svix webhook signatures against one or more endpoint
 // secrets. Several secrets allow rotation: a message passes if any of its
@@ -208,7 +214,7 @@ func selectHeaders(h http.Header) (headerSet, error) {
 		prefix, set = "webhook-", wh
 	}
 	if set.count() == 0 {
-		return headerSet{}, fmt.Errorf("%w: need svix-id, svix-timestamp and svix-signature (or the webhook-* equivalents)", ErrMissingHeaders)
+		return headerSet{}, refine(ErrMissingHeaders, "need svix-id, svix-timestamp and svix-signature (or the webhook-* equivalents)")
 	}
 	var missing []string
 	if set.id == "" {
@@ -220,7 +226,7 @@ func selectHeaders(h http.Header) (headerSet, error) {
 	if set.signature == "" {
 		missing = append(missing, prefix+"signature")
 	}
-	return headerSet{}, fmt.Errorf("%w: %s", ErrMissingHeaders, strings.Join(missing, ", "))
+	return headerSet{}, refine(ErrMissingHeaders, strings.Join(missing, ", "))
 }
 
 func (s headerSet) complete() bool { return s.count() == 3 }
@@ -239,10 +245,10 @@ func (s headerSet) count() int {
 // whole seconds for future timestamps.
 func checkTolerance(ts, now time.Time) error {
 	if now.Sub(ts) > tolerance {
-		return fmt.Errorf("%w: message is too old", ErrTimestampOutOfTolerance)
+		return refine(ErrTimestampOutOfTolerance, "message is too old")
 	}
 	if ts.Unix() > now.Add(tolerance).Unix() {
-		return fmt.Errorf("%w: message is too new", ErrTimestampOutOfTolerance)
+		return refine(ErrTimestampOutOfTolerance, "message is too new")
 	}
 	return nil
 }
