@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usersync/usersync/clerk"
+
 	"github.com/usersync/usersync/bench"
-	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/webhooks"
 )
 
@@ -17,16 +18,16 @@ import (
 // would measure a 401 or a 400.
 
 func TestMintedTokenVerifies(t *testing.T) {
-	clerk, err := bench.NewClerk()
+	fakeClerk, err := bench.NewClerk()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: clerk.PublicPEM()})
+	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: fakeClerk.PublicPEM()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	iat := time.Now().Add(-time.Second).Truncate(time.Second)
-	token, err := clerk.Token("user_bench_1", iat, time.Hour)
+	token, err := fakeClerk.Token("user_bench_1", iat, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

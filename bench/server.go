@@ -11,6 +11,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
@@ -31,7 +32,7 @@ type ServerConfig struct {
 // the in-process benchmarks and the pprof build of cmd/pprofserver. Keep it
 // in step with cmd/usersync/serve.go.
 func NewServer(cfg ServerConfig) (http.Handler, error) {
-	sessions, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: cfg.JWTKeyPEM})
+	sessions, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: cfg.JWTKeyPEM})
 	if err != nil {
 		return nil, err
 	}

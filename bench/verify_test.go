@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usersync/usersync/clerk"
+
 	"github.com/usersync/usersync/bench"
-	"github.com/usersync/usersync/httpapi"
 )
 
 // BenchmarkVerifySession is the session check of every authenticated
@@ -22,11 +23,11 @@ import (
 // verification), then one verified before (the verifier's cache). Tokens
 // are minted before the timer starts, one per iteration of "fresh".
 func BenchmarkVerifySession(b *testing.B) {
-	clerk, err := bench.NewClerk()
+	fakeClerk, err := bench.NewClerk()
 	if err != nil {
 		b.Fatal(err)
 	}
-	v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: clerk.PublicPEM()})
+	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: fakeClerk.PublicPEM()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func BenchmarkVerifySession(b *testing.B) {
 		tokens := make([]string, n)
 		for i := range tokens {
 			minted++
-			if tokens[i], err = clerk.Token("user_bench_"+strconv.Itoa(minted), time.Now(), time.Hour); err != nil {
+			if tokens[i], err = fakeClerk.Token("user_bench_"+strconv.Itoa(minted), time.Now(), time.Hour); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -64,7 +65,7 @@ func BenchmarkVerifySession(b *testing.B) {
 		i := strings.LastIndexByte(token, '.')
 		sig, _ := base64.RawURLEncoding.DecodeString(token[i+1:])
 		sum := sha256.Sum256([]byte(token[:i]))
-		block, _ := pem.Decode([]byte(clerk.PublicPEM()))
+		block, _ := pem.Decode([]byte(fakeClerk.PublicPEM()))
 		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 		if err != nil {
 			b.Fatal(err)

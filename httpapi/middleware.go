@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/errs"
 )
 
@@ -149,7 +151,7 @@ func bearerToken(r *http.Request) string {
 
 // requireSession answers 503 while no Clerk key is configured and 401 for
 // any token that does not verify; otherwise the session is in the context.
-func requireSession(logger *slog.Logger, v *SessionVerifier) mux.MiddlewareFunc {
+func requireSession(logger *slog.Logger, v *clerk.SessionVerifier) mux.MiddlewareFunc {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if v == nil {
@@ -164,15 +166,15 @@ func requireSession(logger *slog.Logger, v *SessionVerifier) mux.MiddlewareFunc 
 				return
 			}
 			s, err := v.Verify(r.Context(), token)
-			if err != nil {
-				if errors.Is(err, errVerifierUnavailable) {
-					writeError(w, r, logger, errs.New(errs.Unavailable, "session verification is unavailable, try again"))
-					logger.WarnContext(r.Context(), "jwks fetch failed", "request_id", requestID(r.Context()), "err", err)
-					return
-				}
+			switch {
+			case errors.Is(err, clerk.ErrUnavailable):
+				logger.WarnContext(r.Context(), "jwks fetch failed", "request_id", requestID(r.Context()), "err", err)
+			case err != nil:
 				logger.DebugContext(r.Context(), "session token rejected", "request_id", requestID(r.Context()), "reason", err.Error())
 				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-				writeError(w, r, logger, errs.New(errs.Unauthorized, "invalid or expired session token"))
+			}
+			if err != nil {
+				writeError(w, r, logger, err)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, s)))
@@ -180,7 +182,7 @@ func requireSession(logger *slog.Logger, v *SessionVerifier) mux.MiddlewareFunc 
 	}
 }
 
-func sessionFrom(ctx context.Context) Session {
-	s, _ := ctx.Value(sessionKey).(Session)
+func sessionFrom(ctx context.Context) clerk.Session {
+	s, _ := ctx.Value(sessionKey).(clerk.Session)
 	return s
 }

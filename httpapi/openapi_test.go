@@ -27,6 +27,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
@@ -305,7 +306,7 @@ type oaConfig struct {
 // oaServer is the whole API, as usersync serve wires it, on db.
 func oaServer(t *testing.T, db *bun.DB, cfg oaConfig) *httptest.Server {
 	t.Helper()
-	var sessions *httpapi.SessionVerifier
+	var sessions *clerk.SessionVerifier
 	if cfg.key != nil {
 		sessions = jwtKeyVerifier(t, cfg.key)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
@@ -55,7 +56,7 @@ func TestRouteFailure(t *testing.T) {
 			h := handleRoute(logger, oneUser{}, failingRoute{pointsBeforeFailure: tc.points})
 			srv := httptest.NewServer(observe(logger, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				r = mux.SetURLVars(r, map[string]string{"deviceId": "7"})
-				h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, Session{UserID: "user_x"})))
+				h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, clerk.Session{UserID: "user_x"})))
 			})))
 			defer srv.Close()
 

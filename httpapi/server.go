@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/cors"
 
+	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -18,7 +19,7 @@ type Deps struct {
 	Logger   *slog.Logger
 	DB       pinger
 	Users    userService
-	Sessions *SessionVerifier
+	Sessions *clerk.SessionVerifier
 	// Webhooks is the event log service; WebhookVerifier nil means no
 	// signing secret is configured (the webhook route answers 503).
 	Webhooks        webhookService

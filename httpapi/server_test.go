@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
@@ -53,7 +54,7 @@ type testServer struct {
 
 // startServer serves httpapi.NewServer on db with sessions (nil: no
 // Clerk key configured). The server's log is shown when the test fails.
-func startServer(t *testing.T, db *bun.DB, sessions *httpapi.SessionVerifier) *testServer {
+func startServer(t *testing.T, db *bun.DB, sessions *clerk.SessionVerifier) *testServer {
 	t.Helper()
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -82,9 +83,9 @@ func sqliteDB(t *testing.T) *bun.DB {
 }
 
 // jwtKeyVerifier verifies tokens networklessly against key, as with CLERK_JWT_KEY.
-func jwtKeyVerifier(t *testing.T, key *signingKey, parties ...string) *httpapi.SessionVerifier {
+func jwtKeyVerifier(t *testing.T, key *signingKey, parties ...string) *clerk.SessionVerifier {
 	t.Helper()
-	v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: key.publicPEM(t), AuthorizedParties: parties})
+	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: key.publicPEM(t), AuthorizedParties: parties})
 	if err != nil {
 		t.Fatalf("NewSessionVerifier: %v", err)
 	}

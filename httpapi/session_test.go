@@ -14,7 +14,7 @@ import (
 
 	"github.com/go-jose/go-jose/v3"
 
-	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/clerk"
 )
 
 const (
@@ -182,7 +182,7 @@ func TestSessionJWTKeyForms(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: jwtKey})
+			v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: jwtKey})
 			if err != nil || v == nil {
 				t.Fatalf("NewSessionVerifier = %v, %v", v, err)
 			}
@@ -202,7 +202,7 @@ func TestSessionJWTKeyForms(t *testing.T) {
 	} {
 		t.Run("invalid "+name, func(t *testing.T) {
 			t.Parallel()
-			if v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: jwtKey}); err == nil {
+			if v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: jwtKey}); err == nil {
 				t.Errorf("NewSessionVerifier(%q) = %v, nil; want an error", jwtKey, v)
 			}
 		})
@@ -256,9 +256,9 @@ func startFakeClerk(t *testing.T, keys ...*signingKey) *fakeClerk {
 	return f
 }
 
-func (f *fakeClerk) verifier(t *testing.T, secretKey string) *httpapi.SessionVerifier {
+func (f *fakeClerk) verifier(t *testing.T, secretKey string) *clerk.SessionVerifier {
 	t.Helper()
-	v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{SecretKey: secretKey, APIURL: f.URL + "/v1"})
+	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{SecretKey: secretKey, APIURL: f.URL + "/v1"})
 	if err != nil || v == nil {
 		t.Fatalf("NewSessionVerifier(secret key) = %v, %v", v, err)
 	}
@@ -279,8 +279,8 @@ func TestSessionJWKS(t *testing.T) {
 
 	t.Run("fetches once per kid", func(t *testing.T) {
 		t.Parallel()
-		clerk := startFakeClerk(t, key)
-		srv := startServer(t, sqliteDB(t), clerk.verifier(t, testSecretKey))
+		fc := startFakeClerk(t, key)
+		srv := startServer(t, sqliteDB(t), fc.verifier(t, testSecretKey))
 		t.Run("concurrently", func(t *testing.T) {
 			for i := range 10 {
 				t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -294,86 +294,86 @@ func TestSessionJWKS(t *testing.T) {
 			id := fmt.Sprintf("user_jwks_seq_%d", i)
 			wantUser(t, srv.sync(t, key.sign(t, sessionClaims(id)), syncBody(id, "j@example.com", "")))
 		}
-		clerk.wantFetches(t, 1)
-		clerk.mu.Lock()
-		defer clerk.mu.Unlock()
-		if len(clerk.badAuths) != 0 {
-			t.Errorf("JWKS requested with Authorization %q, want %q", clerk.badAuths, "Bearer "+testSecretKey)
+		fc.wantFetches(t, 1)
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		if len(fc.badAuths) != 0 {
+			t.Errorf("JWKS requested with Authorization %q, want %q", fc.badAuths, "Bearer "+testSecretKey)
 		}
 	})
 
 	t.Run("unknown kid", func(t *testing.T) {
 		t.Parallel()
-		clerk := startFakeClerk(t, key)
-		srv := startServer(t, sqliteDB(t), clerk.verifier(t, testSecretKey))
+		fc := startFakeClerk(t, key)
+		srv := startServer(t, sqliteDB(t), fc.verifier(t, testSecretKey))
 		res := srv.sync(t, stranger.sign(t, sessionClaims("user_kid")), syncBody("user_kid", "k@example.com", ""))
 		wantError(t, res, http.StatusUnauthorized, msgInvalidToken)
-		clerk.wantFetches(t, 1)
+		fc.wantFetches(t, 1)
 		// Forged kids do not make every request a fetch.
 		for range 3 {
 			res := srv.sync(t, stranger.sign(t, sessionClaims("user_kid")), syncBody("user_kid", "k@example.com", ""))
 			wantError(t, res, http.StatusUnauthorized, msgInvalidToken)
 		}
-		clerk.wantFetches(t, 1)
+		fc.wantFetches(t, 1)
 		// The known kid is still served from the cache.
 		wantUser(t, srv.sync(t, key.sign(t, sessionClaims("user_kid")), syncBody("user_kid", "k@example.com", "")))
-		clerk.wantFetches(t, 1)
+		fc.wantFetches(t, 1)
 	})
 
 	t.Run("a key of the set does not verify another key's token", func(t *testing.T) {
 		t.Parallel()
-		clerk := startFakeClerk(t, key)
-		srv := startServer(t, sqliteDB(t), clerk.verifier(t, testSecretKey))
+		fc := startFakeClerk(t, key)
+		srv := startServer(t, sqliteDB(t), fc.verifier(t, testSecretKey))
 		forged := signToken(t, jose.SigningKey{Algorithm: jose.RS256, Key: stranger.private}, key.kid, sessionClaims("user_forged"))
 		wantError(t, srv.sync(t, forged, syncBody("user_forged", "f@example.com", "")), http.StatusUnauthorized, msgInvalidToken)
 	})
 
 	t.Run("token without kid", func(t *testing.T) {
 		t.Parallel()
-		clerk := startFakeClerk(t, key)
-		srv := startServer(t, sqliteDB(t), clerk.verifier(t, testSecretKey))
+		fc := startFakeClerk(t, key)
+		srv := startServer(t, sqliteDB(t), fc.verifier(t, testSecretKey))
 		tok := signToken(t, jose.SigningKey{Algorithm: jose.RS256, Key: key.private}, "", sessionClaims("user_nokid"))
 		wantError(t, srv.sync(t, tok, syncBody("user_nokid", "n@example.com", "")), http.StatusUnauthorized, msgInvalidToken)
-		clerk.wantFetches(t, 0)
+		fc.wantFetches(t, 0)
 	})
 
 	t.Run("JWKS server error is 503", func(t *testing.T) {
 		t.Parallel()
-		clerk := startFakeClerk(t, key)
-		clerk.status.Store(http.StatusInternalServerError)
-		srv := startServer(t, sqliteDB(t), clerk.verifier(t, testSecretKey))
+		fc := startFakeClerk(t, key)
+		fc.status.Store(http.StatusInternalServerError)
+		srv := startServer(t, sqliteDB(t), fc.verifier(t, testSecretKey))
 		res := srv.sync(t, key.sign(t, sessionClaims("user_down")), syncBody("user_down", "d@example.com", ""))
 		wantError(t, res, http.StatusServiceUnavailable, "session verification is unavailable, try again")
 		srv.wantNoUser(t, "user_down")
 		// Right after a failure requests answer 503 without asking Clerk again.
-		clerk.status.Store(0)
+		fc.status.Store(0)
 		res = srv.sync(t, key.sign(t, sessionClaims("user_down")), syncBody("user_down", "d@example.com", ""))
 		wantError(t, res, http.StatusServiceUnavailable, "session verification is unavailable, try again")
-		clerk.wantFetches(t, 1)
+		fc.wantFetches(t, 1)
 		// After the back-off the same token verifies.
-		time.Sleep(httpapi.JWKSFailureBackoff + 100*time.Millisecond)
+		time.Sleep(clerk.JWKSFailureBackoff + 100*time.Millisecond)
 		wantUser(t, srv.sync(t, key.sign(t, sessionClaims("user_down")), syncBody("user_down", "d@example.com", "")))
-		clerk.wantFetches(t, 2)
+		fc.wantFetches(t, 2)
 	})
 
 	t.Run("wrong secret key is 503", func(t *testing.T) {
 		t.Parallel()
-		clerk := startFakeClerk(t, key)
-		srv := startServer(t, sqliteDB(t), clerk.verifier(t, "sk_test_wrong"))
+		fc := startFakeClerk(t, key)
+		srv := startServer(t, sqliteDB(t), fc.verifier(t, "sk_test_wrong"))
 		res := srv.sync(t, key.sign(t, sessionClaims("user_sk")), syncBody("user_sk", "s@example.com", ""))
 		wantError(t, res, http.StatusServiceUnavailable, "session verification is unavailable, try again")
-		clerk.mu.Lock()
-		defer clerk.mu.Unlock()
-		if want := []string{"Bearer sk_test_wrong"}; fmt.Sprint(clerk.badAuths) != fmt.Sprint(want) {
-			t.Errorf("Authorization headers seen = %q, want %q", clerk.badAuths, want)
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		if want := []string{"Bearer sk_test_wrong"}; fmt.Sprint(fc.badAuths) != fmt.Sprint(want) {
+			t.Errorf("Authorization headers seen = %q, want %q", fc.badAuths, want)
 		}
 	})
 
 	t.Run("Clerk unreachable is 503", func(t *testing.T) {
 		t.Parallel()
-		clerk := startFakeClerk(t, key)
-		v := clerk.verifier(t, testSecretKey)
-		clerk.Close()
+		fc := startFakeClerk(t, key)
+		v := fc.verifier(t, testSecretKey)
+		fc.Close()
 		srv := startServer(t, sqliteDB(t), v)
 		res := srv.sync(t, key.sign(t, sessionClaims("user_gone_clerk")), syncBody("user_gone_clerk", "g@example.com", ""))
 		wantError(t, res, http.StatusServiceUnavailable, "session verification is unavailable, try again")

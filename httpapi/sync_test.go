@@ -12,8 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations/dbtest"
 )
 
@@ -512,7 +512,7 @@ func TestSyncDatabaseFailure(t *testing.T) {
 
 func TestSyncNotConfigured(t *testing.T) {
 	t.Parallel()
-	v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{})
+	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{})
 	if v != nil || err != nil {
 		t.Fatalf("NewSessionVerifier(no keys) = %v, %v; want nil, nil", v, err)
 	}

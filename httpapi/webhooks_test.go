@@ -30,6 +30,7 @@ import (
 	svix "github.com/svix/svix-webhooks/go"
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations/dbtest"
@@ -71,10 +72,10 @@ func whStart(t *testing.T, db *bun.DB, cfg whConfig) *whHarness {
 			t.Fatalf("NewVerifier: %v", err)
 		}
 	}
-	var sessions *httpapi.SessionVerifier
+	var sessions *clerk.SessionVerifier
 	if cfg.sessionKey != nil {
 		var err error
-		sessions, err = httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: cfg.sessionKey.publicPEM(t)})
+		sessions, err = clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: cfg.sessionKey.publicPEM(t)})
 		if err != nil || sessions == nil {
 			t.Fatalf("NewSessionVerifier = %v, %v", sessions, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
 	"github.com/usersync/usersync/errs"
 )
 

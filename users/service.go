@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
 	"github.com/usersync/usersync/errs"
 )
 

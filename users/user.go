@@ -3,6 +3,7 @@
 package users
 
 import (
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -64,4 +65,24 @@ type Write struct {
 type Result struct {
 	User    User
 	Outcome Outcome
+}
+
+// JoinName is a user's name from Clerk's first and last name, the same for
+// every writer: each part trimmed, the non-empty ones joined with one space
+// ("Ada " and null give "Ada", never "Ada " or " Ada"); nil when none is left.
+func JoinName(parts ...*string) *string {
+	var kept []string
+	for _, p := range parts {
+		if p == nil {
+			continue
+		}
+		if s := strings.TrimSpace(*p); s != "" {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	name := strings.Join(kept, " ")
+	return &name
 }

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/usersync/usersync/errs"
+	"github.com/usersync/usersync/users"
 )
 
 // Clerk event types this package interprets. Any other type still decodes,
@@ -163,32 +164,13 @@ func decodeUser(data object) (*UserData, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.Name = joinName(firstName, lastName)
+	u.Name = users.JoinName(firstName, lastName)
 
 	u.Email, err = primaryEmail(data)
 	if err != nil {
 		return nil, err
 	}
 	return u, nil
-}
-
-// joinName trims each part and joins the non-empty ones with one space, so
-// "Ada " + null gives "Ada", never "Ada " or " Ada".
-func joinName(parts ...*string) *string {
-	var kept []string
-	for _, p := range parts {
-		if p == nil {
-			continue
-		}
-		if s := strings.TrimSpace(*p); s != "" {
-			kept = append(kept, s)
-		}
-	}
-	if len(kept) == 0 {
-		return nil
-	}
-	name := strings.Join(kept, " ")
-	return &name
 }
 
 // primaryEmail returns the email_address of the email_addresses entry whose

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/usersync/usersync/users"
 )
 
 // The decoder as it was before it read objects in one pass: a
@@ -93,7 +95,7 @@ func refDecodeUser(data refObject) (*UserData, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.Name = joinName(firstName, lastName)
+	u.Name = users.JoinName(firstName, lastName)
 
 	u.Email, err = refPrimaryEmail(data)
 	if err != nil {

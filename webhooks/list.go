@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
 	"github.com/usersync/usersync/errs"
 )
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	svix "github.com/svix/svix-webhooks/go"
+
 	"github.com/usersync/usersync/errs"
 )
 

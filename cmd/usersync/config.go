@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/webhooks"
@@ -84,7 +84,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 	cfg.ClerkJWTKey = getenv("CLERK_JWT_KEY")
 	if cfg.ClerkJWTKey != "" {
-		if _, err := httpapi.ParseJWTKey(cfg.ClerkJWTKey); err != nil {
+		if _, err := clerk.ParseJWTKey(cfg.ClerkJWTKey); err != nil {
 			bad("CLERK_JWT_KEY", "%v", err)
 		}
 	}

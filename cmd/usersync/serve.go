@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/tracking"
@@ -39,7 +40,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer db.Close()
 
-	sessions, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{
+	sessions, err := clerk.NewSessionVerifier(clerk.SessionConfig{
 		JWTKey:            cfg.ClerkJWTKey,
 		SecretKey:         cfg.ClerkSecretKey,
 		APIURL:            cfg.ClerkAPIURL,

@@ -1,4 +1,4 @@
-package httpapi
+package clerk
 
 import (
 	"crypto/sha256"

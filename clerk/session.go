@@ -1,4 +1,8 @@
-package httpapi
+// Package clerk is usersync's adapter to Clerk: session-token verification
+// (networkless with CLERK_JWT_KEY, or with the instance's JWKS), the Backend
+// API client that backfill uses, and the development key and tokens of
+// `usersync dev`. It is built on clerk-sdk-go (imported here as sdk).
+package clerk
 
 import (
 	"context"
@@ -11,9 +15,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clerk/clerk-sdk-go/v2"
+	sdk "github.com/clerk/clerk-sdk-go/v2"
 	"github.com/clerk/clerk-sdk-go/v2/jwks"
 	"github.com/clerk/clerk-sdk-go/v2/jwt"
+
+	"github.com/usersync/usersync/errs"
 )
 
 // Session is what a verified Clerk session token says about its user.
@@ -44,17 +50,23 @@ const jwksRefetchInterval = time.Minute
 // once for this long instead of each trying Clerk again.
 const JWKSFailureBackoff = 2 * time.Second
 
-// errVerifierUnavailable: the JWKS could not be fetched; the token may be fine.
-var errVerifierUnavailable = errors.New("session verification is unavailable")
+// Verification errors, in the vocabulary of package errs. Verify wraps the
+// reason (for a debug log line, never for the client) behind one of them.
+var (
+	// ErrInvalidSession: the token is not a valid session token (401).
+	ErrInvalidSession = errs.New(errs.Unauthorized, "invalid or expired session token")
+	// ErrUnavailable: the JWKS could not be fetched; the token may be fine (503).
+	ErrUnavailable = errs.New(errs.Unavailable, "session verification is unavailable, try again")
+)
 
 // SessionVerifier verifies Clerk session tokens with clerk-sdk-go.
 type SessionVerifier struct {
-	key        *clerk.JSONWebKey // networkless mode
-	jwksClient *jwks.Client      // JWKS mode
+	key        *sdk.JSONWebKey // networkless mode
+	jwksClient *jwks.Client    // JWKS mode
 	parties    []string
 
 	mu          sync.Mutex
-	keys        map[string]*clerk.JSONWebKey // by kid
+	keys        map[string]*sdk.JSONWebKey // by kid
 	lastFetch   time.Time
 	lastFailure time.Time
 
@@ -66,7 +78,7 @@ type SessionVerifier struct {
 func NewSessionVerifier(cfg SessionConfig) (*SessionVerifier, error) {
 	v := &SessionVerifier{
 		parties:  cfg.AuthorizedParties,
-		keys:     map[string]*clerk.JSONWebKey{},
+		keys:     map[string]*sdk.JSONWebKey{},
 		verified: verifiedTokens{entries: map[[sha256.Size]byte]verifiedToken{}},
 	}
 	switch {
@@ -77,11 +89,11 @@ func NewSessionVerifier(cfg SessionConfig) (*SessionVerifier, error) {
 		}
 		v.key = key
 	case cfg.SecretKey != "":
-		bc := clerk.BackendConfig{Key: clerk.String(cfg.SecretKey), HTTPClient: cfg.HTTPClient}
+		bc := sdk.BackendConfig{Key: sdk.String(cfg.SecretKey), HTTPClient: cfg.HTTPClient}
 		if cfg.APIURL != "" {
-			bc.URL = clerk.String(cfg.APIURL)
+			bc.URL = sdk.String(cfg.APIURL)
 		}
-		v.jwksClient = jwks.NewClient(&clerk.ClientConfig{BackendConfig: bc})
+		v.jwksClient = jwks.NewClient(&sdk.ClientConfig{BackendConfig: bc})
 	default:
 		return nil, nil
 	}
@@ -90,12 +102,12 @@ func NewSessionVerifier(cfg SessionConfig) (*SessionVerifier, error) {
 
 // ParseJWTKey reads CLERK_JWT_KEY: a full PEM public key, or its bare
 // base64 body; literal "\n" sequences (as .env files hold them) are newlines.
-func ParseJWTKey(s string) (*clerk.JSONWebKey, error) {
+func ParseJWTKey(s string) (*sdk.JSONWebKey, error) {
 	s = strings.TrimSpace(strings.ReplaceAll(s, `\n`, "\n"))
 	if !strings.HasPrefix(s, "-----BEGIN") {
 		s = "-----BEGIN PUBLIC KEY-----\n" + s + "\n-----END PUBLIC KEY-----\n"
 	}
-	key, err := clerk.JSONWebKeyFromPEM(s)
+	key, err := sdk.JSONWebKeyFromPEM(s)
 	if err != nil {
 		return nil, fmt.Errorf("not an RSA public key in PEM: %w", err)
 	}
@@ -109,7 +121,16 @@ type sessionClaims struct {
 // Verify checks the token's signature (RS256), exp/nbf/iat with Leeway,
 // the issuer (the SDK's own check) and azp; it returns the session. A
 // token that verified before is answered from v.verified until it expires.
+// A failure is ErrUnavailable, or ErrInvalidSession with the reason.
 func (v *SessionVerifier) Verify(ctx context.Context, token string) (Session, error) {
+	s, err := v.verify(ctx, token)
+	if err != nil && !errors.Is(err, ErrUnavailable) {
+		err = fmt.Errorf("%w: %v", ErrInvalidSession, err)
+	}
+	return s, err
+}
+
+func (v *SessionVerifier) verify(ctx context.Context, token string) (Session, error) {
 	sum := sha256.Sum256([]byte(token))
 	now := time.Now()
 	if s, ok := v.verified.get(sum, now); ok {
@@ -152,7 +173,7 @@ func (v *SessionVerifier) authorizedParty(azp string) bool {
 
 // keyFor returns the JWKS key named by the token's kid, fetching the
 // JWKS when the kid is not cached (at most once per jwksRefetchInterval).
-func (v *SessionVerifier) keyFor(ctx context.Context, token string) (*clerk.JSONWebKey, error) {
+func (v *SessionVerifier) keyFor(ctx context.Context, token string) (*sdk.JSONWebKey, error) {
 	decoded, err := jwt.Decode(ctx, &jwt.DecodeParams{Token: token})
 	if err != nil {
 		return nil, err
@@ -169,12 +190,12 @@ func (v *SessionVerifier) keyFor(ctx context.Context, token string) (*clerk.JSON
 		return nil, fmt.Errorf("unknown kid %q", decoded.KeyID)
 	}
 	if time.Since(v.lastFailure) < JWKSFailureBackoff {
-		return nil, fmt.Errorf("%w: JWKS fetch failed moments ago", errVerifierUnavailable)
+		return nil, fmt.Errorf("%w: JWKS fetch failed moments ago", ErrUnavailable)
 	}
 	set, err := v.jwksClient.Get(ctx, &jwks.GetParams{})
 	if err != nil {
 		v.lastFailure = time.Now()
-		return nil, fmt.Errorf("%w: fetch JWKS: %v", errVerifierUnavailable, err)
+		return nil, fmt.Errorf("%w: fetch JWKS: %v", ErrUnavailable, err)
 	}
 	v.lastFetch = time.Now()
 	clear(v.keys)
