@@ -3,7 +3,6 @@ package bench_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +12,10 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/app"
 	"github.com/usersync/usersync/bench"
 	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
@@ -126,21 +127,23 @@ func newEnv(dialect string) (*env, error) {
 		return e, err
 	}
 	e.closers = append(e.closers, func() { logFile.Close(); os.Remove(logFile.Name()) })
-	h, err := bench.NewServer(bench.ServerConfig{
-		DB: db, JWTKeyPEM: e.clerk.PublicPEM(),
-		Logger: slog.New(slog.NewJSONHandler(logFile, nil)),
-	})
+	// The service as serve assembles it, rate limits off.
+	cfg, err := app.LoadConfig(testkit.Env(map[string]string{"CLERK_JWT_KEY": e.clerk.PublicPEM(), "RATE_LIMIT_RPS": "0"}))
 	if err != nil {
 		return e, err
 	}
-	base, stop, err := bench.Serve("127.0.0.1:0", h)
+	a, err := app.New(cfg, db, app.NewLogger(cfg, logFile))
+	if err != nil {
+		return e, err
+	}
+	base, stop, err := bench.Serve("127.0.0.1:0", a.Handler)
 	if err != nil {
 		return e, err
 	}
 	e.addr = strings.TrimPrefix(base, "http://")
 	e.closers = append(e.closers, stop)
-	e.users = users.NewService(db)
-	e.track = tracking.NewService(db, tracking.Config{})
+	e.users = a.Users
+	e.track = a.Tracking
 	return e, nil
 }
 

@@ -48,7 +48,9 @@ func TestSvixSignatureVerifies(t *testing.T) {
 	}
 	body := []byte(`{"type":"user.updated","data":{}}`)
 	h := http.Header{}
-	svix.Sign(h, "msg_1", time.Now(), body)
+	if err := svix.Sign(h, "msg_1", time.Now(), body); err != nil {
+		t.Fatal(err)
+	}
 	if err := v.Verify(body, h); err != nil {
 		t.Fatal(err)
 	}

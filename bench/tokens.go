@@ -1,23 +1,19 @@
 package bench
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
-	"fmt"
 	"time"
+
+	"github.com/usersync/usersync/clerk"
 )
 
 // Issuer passes clerk-sdk-go's issuer check (an https://clerk.… issuer).
 const Issuer = "https://clerk.bench.example"
 
-// Clerk plays Clerk's instance key: it mints RS256 session tokens that the
-// server verifies networklessly against PublicPEM (CLERK_JWT_KEY).
+// Clerk plays Clerk's instance key: it mints RS256 session tokens (with
+// clerk.SignToken, as `usersync dev token` does) that the server verifies
+// networklessly against PublicPEM (CLERK_JWT_KEY).
 type Clerk struct {
 	key *rsa.PrivateKey
 }
@@ -33,34 +29,17 @@ func NewClerk() (*Clerk, error) {
 
 // PublicPEM is the public key as CLERK_JWT_KEY holds it.
 func (c *Clerk) PublicPEM() string {
-	der, err := x509.MarshalPKIXPublicKey(&c.key.PublicKey)
+	s, err := clerk.PublicKeyPEM(&c.key.PublicKey)
 	if err != nil {
 		panic(err) // an RSA public key always marshals
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	return s
 }
-
-var tokenHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"ins_bench","typ":"JWT"}`))
 
 // Token returns a session token for user sub issued at iat and valid for
 // ttl, shaped like Clerk's (sid, azp absent as from a native app).
 func (c *Clerk) Token(sub string, iat time.Time, ttl time.Duration) (string, error) {
-	claims, err := json.Marshal(map[string]any{
-		"iss": Issuer,
-		"sub": sub,
-		"sid": "sess_bench",
-		"iat": iat.Unix(),
-		"nbf": iat.Unix() - 10,
-		"exp": iat.Add(ttl).Unix(),
-	})
-	if err != nil {
-		return "", err
-	}
-	signed := tokenHeader + "." + base64.RawURLEncoding.EncodeToString(claims)
-	sum := sha256.Sum256([]byte(signed))
-	sig, err := rsa.SignPKCS1v15(nil, c.key, crypto.SHA256, sum[:])
-	if err != nil {
-		return "", fmt.Errorf("sign token: %w", err)
-	}
-	return signed + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+	claims := clerk.SessionClaims(sub, "", iat, ttl)
+	claims["iss"] = Issuer
+	return clerk.SignToken(c.key, "ins_bench", claims)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -497,7 +498,7 @@ func TestAdminReplayOne(t *testing.T) {
 
 func TestAdminReplayKeepsNewerSync(t *testing.T) {
 	t.Parallel()
-	key := whNewSessionKey(t)
+	key := testkit.NewKey(t, "ins_wh")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		h := whStart(t, db, whConfig{secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_"), sessionKey: key})

@@ -12,11 +12,12 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/tracking"
 )
 
 func TestDeviceRoutes(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -122,7 +123,7 @@ func TestDeviceRoutes(t *testing.T) {
 // TestAnotherUsersDeviceIs404: on every user route, another user's device
 // answers byte for byte as an absent id and as a malformed one.
 func TestAnotherUsersDeviceIs404(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -169,12 +170,12 @@ func TestAnotherUsersDeviceIs404(t *testing.T) {
 // TestUserStates: a user without a row has no devices and cannot create
 // one (409); a deleted user gets 410 on every user route.
 func TestUserStates(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
 
-		stranger := key.sign(t, sessionClaims("user_unsynced"))
+		stranger := key.Sign(t, testkit.SessionClaims("user_unsynced"))
 		s.do(t, http.MethodGet, "/api/devices", stranger, "").want(t, http.StatusOK)
 		if res := s.do(t, http.MethodGet, "/api/devices", stranger, ""); string(res.body) != `{"devices":[]}`+"\n" {
 			t.Errorf("devices of a user without a row = %q", res.body)
@@ -214,7 +215,7 @@ func TestUserStates(t *testing.T) {
 }
 
 func TestCreateDeviceErrors(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
 )
 
@@ -18,15 +19,15 @@ import (
 // whose responses come back as sent: no transparent gzip.
 type trackingServer struct {
 	*testServer
-	key    *signingKey
+	key    *testkit.Key
 	client *http.Client
 }
 
 // startTrackingServer serves the whole API on db, with sessions signed by key.
-func startTrackingServer(t *testing.T, db *bun.DB, key *signingKey) *trackingServer {
+func startTrackingServer(t *testing.T, db *bun.DB, key *testkit.Key) *trackingServer {
 	t.Helper()
 	return &trackingServer{
-		testServer: startServer(t, db, jwtKeyVerifier(t, key)),
+		testServer: startServer(t, db, jwtKeyEnv(t, key)),
 		key:        key,
 		client:     &http.Client{Transport: &http.Transport{DisableCompression: true}},
 	}
@@ -39,7 +40,7 @@ func (s *trackingServer) user(t *testing.T, sub string) string {
 	if _, err := s.users.Upsert(context.Background(), users.Write{ClerkUserID: sub, Email: &email, Version: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	return s.key.sign(t, sessionClaims(sub))
+	return s.key.Sign(t, testkit.SessionClaims(sub))
 }
 
 // do sends a request; token goes in a Bearer header when not empty, and

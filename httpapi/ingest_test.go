@@ -12,6 +12,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -42,7 +43,7 @@ func f64(v float64) *float64 { return &v }
 // POST /api/ingest/locations: each point is stored as normalized, or
 // rejected with its index and the field, never failing the batch.
 func TestIngestValidationHTTP(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -124,7 +125,7 @@ func TestIngestValidationHTTP(t *testing.T) {
 // TestIngestDuplicatesHTTP: within a batch and across batches, a point's
 // (device, recorded_at) is stored once, by its first write.
 func TestIngestDuplicatesHTTP(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -163,7 +164,7 @@ func TestIngestDuplicatesHTTP(t *testing.T) {
 // TestIngestLateOlderFixHTTP: an older fix arriving later is stored and
 // marks the device seen, but does not move latest.
 func TestIngestLateOlderFixHTTP(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -212,7 +213,7 @@ func TestIngestLateOlderFixHTTP(t *testing.T) {
 // TestIngestAuthentication: the token is checked before the body, and
 // every bad token answers the same 401.
 func TestIngestAuthentication(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)

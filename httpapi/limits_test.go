@@ -2,39 +2,25 @@ package httpapi_test
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/usersync/usersync/httpapi"
-	"github.com/usersync/usersync/tracking"
-	"github.com/usersync/usersync/users"
+	"github.com/usersync/usersync/testkit"
 )
 
 // limitedServer serves the API with a rate limit of burst requests.
-func limitedServer(t *testing.T, key *signingKey, burst int, metrics *httpapi.Metrics, origins ...string) *httptest.Server {
+func limitedServer(t *testing.T, key *testkit.Key, burst int, origins ...string) *testkit.Server {
 	t.Helper()
-	db := sqliteDB(t)
-	svc := users.NewService(db)
-	if metrics != nil {
-		svc.Observer = metrics.ObserveUpsert
-	}
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Deps{
-		Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		DB:          db,
-		Users:       svc,
-		Sessions:    jwtKeyVerifier(t, key),
-		Metrics:     metrics,
-		RateLimiter: httpapi.NewRateLimiter(0.001, burst),
-		CORSOrigins: origins,
-		Tracking:    tracking.NewService(db, tracking.Config{}),
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	return testkit.Start(t, sqliteDB(t), map[string]string{
+		"CLERK_JWT_KEY":        key.PublicPEM(t),
+		"RATE_LIMIT_RPS":       "0.001",
+		"RATE_LIMIT_BURST":     strconv.Itoa(burst),
+		"CORS_ALLOWED_ORIGINS": strings.Join(origins, ","),
+	})
 }
 
 func doSync(t *testing.T, url, token, sub string) *http.Response {
@@ -52,9 +38,9 @@ func doSync(t *testing.T, url, token, sub string) *http.Response {
 }
 
 func TestRateLimitPerUser(t *testing.T) {
-	key := newSigningKey(t, "ins_rl")
-	srv := limitedServer(t, key, 3, nil)
-	alice, bob := key.sign(t, sessionClaims("user_alice")), key.sign(t, sessionClaims("user_bob"))
+	key := testkit.NewKey(t, "ins_rl")
+	srv := limitedServer(t, key, 3)
+	alice, bob := key.Sign(t, testkit.SessionClaims("user_alice")), key.Sign(t, testkit.SessionClaims("user_bob"))
 
 	for i := range 3 {
 		if resp := doSync(t, srv.URL, alice, "user_alice"); resp.StatusCode != http.StatusOK {
@@ -82,7 +68,7 @@ func TestRateLimitPerUser(t *testing.T) {
 // on both ingest routes, whichever way the token is sent; the limit
 // answers before the body is read or the token looked up.
 func TestRateLimitPerDeviceToken(t *testing.T) {
-	srv := limitedServer(t, newSigningKey(t, "ins_dev"), 2, nil)
+	srv := limitedServer(t, testkit.NewKey(t, "ins_dev"), 2)
 	tokenA, tokenB := "trk_"+strings.Repeat("A", 26), "trk_"+strings.Repeat("B", 26)
 	send := func(method, path, bearer string) int {
 		t.Helper()
@@ -114,7 +100,7 @@ func TestRateLimitPerDeviceToken(t *testing.T) {
 }
 
 func TestRateLimitPerIPOnPublicRoutes(t *testing.T) {
-	srv := limitedServer(t, newSigningKey(t, "ins_ip"), 2, nil)
+	srv := limitedServer(t, testkit.NewKey(t, "ins_ip"), 2)
 	var codes []int
 	for range 3 {
 		resp, err := http.Get(srv.URL + "/healthz")
@@ -136,8 +122,8 @@ func TestRateLimitOff(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
-	key := newSigningKey(t, "ins_cors")
-	srv := limitedServer(t, key, 100, nil, "https://app.example.com")
+	key := testkit.NewKey(t, "ins_cors")
+	srv := limitedServer(t, key, 100, "https://app.example.com")
 
 	req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/api/auth/sync", nil)
 	req.Header.Set("Origin", "https://app.example.com")
@@ -164,7 +150,7 @@ func TestCORS(t *testing.T) {
 	}
 
 	// No origins configured: no CORS headers at all.
-	plain := limitedServer(t, key, 100, nil)
+	plain := limitedServer(t, key, 100)
 	req, _ = http.NewRequest(http.MethodGet, plain.URL+"/healthz", nil)
 	req.Header.Set("Origin", "https://app.example.com")
 	resp, err = http.DefaultClient.Do(req)
@@ -178,10 +164,10 @@ func TestCORS(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	key := newSigningKey(t, "ins_metrics")
-	metrics := httpapi.NewMetrics(nil)
-	srv := limitedServer(t, key, 100, metrics)
-	token := key.sign(t, sessionClaims("user_m"))
+	key := testkit.NewKey(t, "ins_metrics")
+	srv := limitedServer(t, key, 100)
+	metrics := srv.App.Metrics
+	token := key.Sign(t, testkit.SessionClaims("user_m"))
 	doSync(t, srv.URL, token, "user_m")
 	doSync(t, srv.URL, token, "user_m")
 	metrics.ObserveWebhook("user.created", "applied")
@@ -215,12 +201,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestMetricsDatabasePool(t *testing.T) {
-	db := sqliteDB(t)
-	metrics := httpapi.NewMetrics(db.DB)
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Deps{
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), DB: db, Metrics: metrics,
-	}))
-	defer srv.Close()
+	srv := testkit.Start(t, sqliteDB(t), nil)
 	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 )
 
 // routePage is the JSON answer of the route route.
@@ -38,7 +39,7 @@ type routePage struct {
 // TestRoutePagingHTTP: 2,500 points paged with limit=1000 come back each
 // exactly once, in order, in three pages, following next_cursor alone.
 func TestRoutePagingHTTP(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -97,7 +98,7 @@ func TestRoutePagingHTTP(t *testing.T) {
 }
 
 func TestRouteCursorMisuse(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -138,7 +139,7 @@ func TestRouteCursorMisuse(t *testing.T) {
 }
 
 func TestRouteBadParameters(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -200,7 +201,7 @@ type geoJSON struct {
 }
 
 func TestRouteGeoJSON(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -288,7 +289,7 @@ func TestRouteGeoJSON(t *testing.T) {
 // TestRouteSimplifyHTTP: a straight walk north with one 50 m detour east,
 // read with simplify=5, keeps its ends and the detour's corner only.
 func TestRouteSimplifyHTTP(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -333,7 +334,7 @@ func TestRouteSimplifyHTTP(t *testing.T) {
 }
 
 func TestRouteGzip(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -394,7 +395,7 @@ func TestRouteGzip(t *testing.T) {
 }
 
 func TestLatestETag(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)

@@ -11,14 +11,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/usersync/usersync/testkit"
 )
 
 var generatedRequestID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func TestRequestID(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, "ins_test")
-	srv := startServer(t, sqliteDB(t), jwtKeyVerifier(t, key))
+	key := testkit.NewKey(t, "ins_test")
+	srv := startServer(t, sqliteDB(t), jwtKeyEnv(t, key))
 	unconfigured := startServer(t, sqliteDB(t), nil)
 
 	// Each request answers with a different status: the id is on all of them.
@@ -31,12 +33,12 @@ func TestRequestID(t *testing.T) {
 		body   string
 		status int
 	}{
-		{"200 sync", srv, http.MethodPost, "/api/auth/sync", key.sign(t, sessionClaims("user_rid")),
+		{"200 sync", srv, http.MethodPost, "/api/auth/sync", key.Sign(t, testkit.SessionClaims("user_rid")),
 			syncBody("user_rid", "rid@example.com", ""), http.StatusOK},
 		{"200 healthz", srv, http.MethodGet, "/healthz", "", "", http.StatusOK},
-		{"400 sync", srv, http.MethodPost, "/api/auth/sync", key.sign(t, sessionClaims("user_rid")), `{`, http.StatusBadRequest},
+		{"400 sync", srv, http.MethodPost, "/api/auth/sync", key.Sign(t, testkit.SessionClaims("user_rid")), `{`, http.StatusBadRequest},
 		{"401 sync", srv, http.MethodPost, "/api/auth/sync", "", syncBody("user_rid", "rid@example.com", ""), http.StatusUnauthorized},
-		{"403 sync", srv, http.MethodPost, "/api/auth/sync", key.sign(t, sessionClaims("user_other")),
+		{"403 sync", srv, http.MethodPost, "/api/auth/sync", key.Sign(t, testkit.SessionClaims("user_other")),
 			syncBody("user_rid", "rid@example.com", ""), http.StatusForbidden},
 		{"404", srv, http.MethodGet, "/nope", "", "", http.StatusNotFound},
 		{"405", srv, http.MethodGet, "/api/auth/sync", "", "", http.StatusMethodNotAllowed},
@@ -123,14 +125,14 @@ func (s *testServer) accessLog(t *testing.T, requestID string) logLine {
 
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, "ins_test")
-	other := newSigningKey(t, "ins_test")
-	srv := startServer(t, sqliteDB(t), jwtKeyVerifier(t, key, appOrigin))
+	key := testkit.NewKey(t, "ins_test")
+	other := testkit.NewKey(t, "ins_test")
+	srv := startServer(t, sqliteDB(t), jwtKeyEnv(t, key, appOrigin))
 
-	good := key.sign(t, sessionClaims("user_log").with("email", "log@example.com"))
+	good := key.Sign(t, testkit.SessionClaims("user_log").With("email", "log@example.com"))
 	tokens := []string{good}
-	sign := func(k *signingKey, c claims) string {
-		tok := k.sign(t, c)
+	sign := func(k *testkit.Key, c testkit.Claims) string {
+		tok := k.Sign(t, c)
 		tokens = append(tokens, tok)
 		return tok
 	}
@@ -144,20 +146,20 @@ func TestAccessLog(t *testing.T) {
 	}{
 		{"200", http.MethodPost, "/api/auth/sync", good, syncBody("user_log", "log@example.com", "Log"),
 			logLine{Method: "POST", Route: "/api/auth/sync", Status: 200}},
-		{"401 wrong key", http.MethodPost, "/api/auth/sync", sign(other, sessionClaims("user_log")),
+		{"401 wrong key", http.MethodPost, "/api/auth/sync", sign(other, testkit.SessionClaims("user_log")),
 			syncBody("user_log", "log@example.com", ""), logLine{Method: "POST", Route: "/api/auth/sync", Status: 401}},
 		{"401 wrong issuer", http.MethodPost, "/api/auth/sync",
-			sign(key, sessionClaims("user_log").with("iss", "https://evil.example.com")),
+			sign(key, testkit.SessionClaims("user_log").With("iss", "https://evil.example.com")),
 			syncBody("user_log", "log@example.com", ""), logLine{Method: "POST", Route: "/api/auth/sync", Status: 401}},
 		{"401 azp", http.MethodPost, "/api/auth/sync",
-			sign(key, sessionClaims("user_log").with("azp", "https://evil.example.com")),
+			sign(key, testkit.SessionClaims("user_log").With("azp", "https://evil.example.com")),
 			syncBody("user_log", "log@example.com", ""), logLine{Method: "POST", Route: "/api/auth/sync", Status: 401}},
 		{"401 expired", http.MethodPost, "/api/auth/sync",
-			sign(key, sessionClaims("user_log").with("exp", time.Now().Add(-time.Minute))),
+			sign(key, testkit.SessionClaims("user_log").With("exp", time.Now().Add(-time.Minute))),
 			syncBody("user_log", "log@example.com", ""), logLine{Method: "POST", Route: "/api/auth/sync", Status: 401}},
-		{"403", http.MethodPost, "/api/auth/sync", sign(key, sessionClaims("user_other")),
+		{"403", http.MethodPost, "/api/auth/sync", sign(key, testkit.SessionClaims("user_other")),
 			syncBody("user_log", "log@example.com", ""), logLine{Method: "POST", Route: "/api/auth/sync", Status: 403}},
-		{"400", http.MethodPost, "/api/auth/sync", sign(key, sessionClaims("user_log")), `{"clerk_user_id":`,
+		{"400", http.MethodPost, "/api/auth/sync", sign(key, testkit.SessionClaims("user_log")), `{"clerk_user_id":`,
 			logLine{Method: "POST", Route: "/api/auth/sync", Status: 400}},
 		{"404 with a token in the path", http.MethodGet, "/api/users/" + good, good, "",
 			logLine{Method: "GET", Route: "unmatched", Status: 404}},

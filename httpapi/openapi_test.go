@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
@@ -27,11 +25,8 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/uptrace/bun"
 
-	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/httpapi"
-	"github.com/usersync/usersync/tracking"
-	"github.com/usersync/usersync/users"
-	"github.com/usersync/usersync/webhooks"
+	"github.com/usersync/usersync/testkit"
 )
 
 // The helpers of the OpenAPI tests are prefixed oa so that they stay clear
@@ -105,8 +100,11 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	t.Parallel()
 	doc, _ := oaSpec(t)
 
-	// With metrics, so that /metrics is served too.
-	router := httpapi.RouterForTest(httpapi.Deps{Metrics: httpapi.NewMetrics(nil)})
+	// The fully configured service: a route registered only when its
+	// setting is present must be documented too.
+	full := oaServer(t, sqliteDB(t), oaConfig{key: testkit.NewKey(t, "ins_oa_walk"), secret: testkit.NewWebhookSecret(t),
+		adminToken: strings.Repeat("a", 32), burst: 10})
+	router := httpapi.RouterForTest(full.App.Deps)
 	served := map[string]bool{}
 	err := router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		tpl, err := route.GetPathTemplate()
@@ -186,7 +184,7 @@ type oaCall struct {
 
 // do sends call to srv and checks that the request (unless call.invalid)
 // and the response match openapi.yaml, and that the status is call.want.
-func (c *oaChecker) do(t *testing.T, srv *httptest.Server, call oaCall) response {
+func (c *oaChecker) do(t *testing.T, srv *testkit.Server, call oaCall) response {
 	t.Helper()
 	newRequest := func() *http.Request {
 		var body io.Reader
@@ -297,53 +295,23 @@ func (c *oaChecker) wantAllStatuses(t *testing.T) {
 // oaConfig is how an oaServer is configured; zero values leave a
 // dependency unconfigured, as an unset environment variable does.
 type oaConfig struct {
-	key        *signingKey          // CLERK_JWT_KEY
-	secret     string               // CLERK_WEBHOOK_SIGNING_SECRET
-	adminToken string               // ADMIN_TOKEN
-	limiter    *httpapi.RateLimiter // RATE_LIMIT_*
+	key        *testkit.Key // CLERK_JWT_KEY
+	secret     string       // CLERK_WEBHOOK_SIGNING_SECRET
+	adminToken string       // ADMIN_TOKEN
+	burst      int          // RATE_LIMIT_BURST, at a rate that never refills; 0: no limit
 }
 
-// oaServer is the whole API, as usersync serve wires it, on db.
-func oaServer(t *testing.T, db *bun.DB, cfg oaConfig) *httptest.Server {
+// oaServer is the whole API, as usersync serve assembles it, on db.
+func oaServer(t *testing.T, db *bun.DB, cfg oaConfig) *testkit.Server {
 	t.Helper()
-	var sessions *clerk.SessionVerifier
+	env := map[string]string{"CLERK_WEBHOOK_SIGNING_SECRET": cfg.secret, "ADMIN_TOKEN": cfg.adminToken}
 	if cfg.key != nil {
-		sessions = jwtKeyVerifier(t, cfg.key)
+		env["CLERK_JWT_KEY"] = cfg.key.PublicPEM(t)
 	}
-	var verifier *webhooks.Verifier
-	if cfg.secret != "" {
-		secrets, err := webhooks.ParseSecrets(cfg.secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if verifier, err = webhooks.NewVerifier(secrets); err != nil {
-			t.Fatal(err)
-		}
+	if cfg.burst > 0 {
+		env["RATE_LIMIT_RPS"], env["RATE_LIMIT_BURST"] = "0.001", strconv.Itoa(cfg.burst)
 	}
-	logs := &lockedBuffer{}
-	metrics := httpapi.NewMetrics(db.DB)
-	usersSvc := users.NewService(db)
-	usersSvc.Observer = metrics.ObserveUpsert
-	events := webhooks.NewService(db, usersSvc)
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Deps{
-		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		DB:              db,
-		Users:           usersSvc,
-		Sessions:        sessions,
-		Webhooks:        events,
-		WebhookVerifier: verifier,
-		AdminToken:      cfg.adminToken,
-		Metrics:         metrics,
-		RateLimiter:     cfg.limiter,
-		Tracking:        tracking.NewService(db, tracking.Config{}),
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs)
-		}
-	})
-	return srv
+	return testkit.Start(t, db, env)
 }
 
 // oaOp is one operation with a request that passes its own checks, so
@@ -433,13 +401,13 @@ func (op oaOp) call(t *testing.T, creds oaCreds, want int) oaCall {
 func TestOpenAPIResponses(t *testing.T) {
 	t.Parallel()
 	c := oaNewChecker(t)
-	key := newSigningKey(t, "ins_openapi")
+	key := testkit.NewKey(t, "ins_openapi")
 	secret := whNewSecret(t)
 	adminToken := whRandom(t, "adm_")
 	srv := oaServer(t, sqliteDB(t), oaConfig{key: key, secret: secret, adminToken: adminToken})
 
 	const ann = "user_oa_ann"
-	annSession := key.sign(t, sessionClaims(ann))
+	annSession := key.Sign(t, testkit.SessionClaims(ann))
 	do := func(call oaCall) response {
 		t.Helper()
 		return c.do(t, srv, call)
@@ -489,7 +457,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	token := created.IngestToken
 	do(oaCall{method: http.MethodPost, path: "/api/devices", token: annSession,
 		body: `{"name":"Again","hardware_id":"353861053849681"}`, want: http.StatusConflict})
-	do(oaCall{method: http.MethodPost, path: "/api/devices", token: key.sign(t, sessionClaims("user_oa_no_row")),
+	do(oaCall{method: http.MethodPost, path: "/api/devices", token: key.Sign(t, testkit.SessionClaims("user_oa_no_row")),
 		body: `{"name":"Too early"}`, want: http.StatusConflict})
 	do(oaCall{method: http.MethodPost, path: "/api/devices", token: annSession, body: `{"name":""}`, invalid: true, want: http.StatusBadRequest})
 	do(oaCall{method: http.MethodPost, path: "/api/devices", token: annSession,
@@ -596,7 +564,7 @@ func TestOpenAPIResponses(t *testing.T) {
 
 	// A user deleted in Clerk: 410 everywhere.
 	const gone = "user_oa_gone"
-	goneSession := key.sign(t, sessionClaims(gone))
+	goneSession := key.Sign(t, testkit.SessionClaims(gone))
 	do(syncCall(goneSession, `{"clerk_user_id":"user_oa_gone","email":"gone@example.com"}`, http.StatusOK))
 	webhook("msg_oa_deleted", whDeletedEvent(t, gone, time.Now()), true, false, http.StatusOK)
 
@@ -648,7 +616,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	t.Run("rate limited", func(t *testing.T) {
 		// A bucket of one request that refills in 1000 s.
 		limited := oaServer(t, sqliteDB(t), oaConfig{key: key, secret: secret, adminToken: adminToken,
-			limiter: httpapi.NewRateLimiter(0.001, 1)})
+			burst: 1})
 		creds := oaCreds{user: ann, session: annSession, device: "trk_" + strings.Repeat("1", 26),
 			admin: adminToken, secret: secret, deviceID: 1, eventID: "msg_oa_created"}
 		// The first request of each bucket: per IP, per user, per device token.

@@ -14,12 +14,13 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 )
 
 // TestOsmAnd sends what Traccar Client and OsmAnd send, in each of the
 // protocol's forms, and reads back what was stored.
 func TestOsmAnd(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)
@@ -140,7 +141,7 @@ func TestOsmAnd(t *testing.T) {
 }
 
 func TestOsmAndErrors(t *testing.T) {
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		s := startTrackingServer(t, db, key)

@@ -1,78 +1,43 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/uptrace/bun"
 
-	"github.com/usersync/usersync/clerk"
-	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/tracking"
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
 )
 
 // lockedBuffer is an io.Writer that a test may read while the server writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type lockedBuffer = testkit.LockedBuffer
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// testServer is the real HTTP surface over a real, migrated database.
+// testServer is the real service, assembled as serve assembles it, over a
+// real, migrated database.
 type testServer struct {
-	*httptest.Server
+	*testkit.Server
 	db    *bun.DB
 	users *users.Service
 	logs  *lockedBuffer // the JSON log at debug level
 }
 
-// startServer serves httpapi.NewServer on db with sessions (nil: no
+// startServer serves the service on db with the settings env (nil: no
 // Clerk key configured). The server's log is shown when the test fails.
-func startServer(t *testing.T, db *bun.DB, sessions *clerk.SessionVerifier) *testServer {
+func startServer(t *testing.T, db *bun.DB, env map[string]string) *testServer {
 	t.Helper()
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := users.NewService(db)
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Deps{
-		Logger:   logger,
-		DB:       db,
-		Users:    svc,
-		Sessions: sessions,
-		Tracking: tracking.NewService(db, tracking.Config{}),
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs)
-		}
-	})
-	return &testServer{Server: srv, db: db, users: svc, logs: logs}
+	srv := testkit.Start(t, db, env)
+	return &testServer{Server: srv, db: db, users: srv.App.Users, logs: srv.Logs}
 }
 
 // sqliteDB is a fresh SQLite database for tests in which the database
@@ -82,17 +47,11 @@ func sqliteDB(t *testing.T) *bun.DB {
 	return dbtest.Open(t, dbtest.SQLiteURL(t))
 }
 
-// jwtKeyVerifier verifies tokens networklessly against key, as with CLERK_JWT_KEY.
-func jwtKeyVerifier(t *testing.T, key *signingKey, parties ...string) *clerk.SessionVerifier {
+// jwtKeyEnv has tokens verified networklessly against key (CLERK_JWT_KEY),
+// with the authorized parties given (CLERK_AUTHORIZED_PARTIES).
+func jwtKeyEnv(t *testing.T, key *testkit.Key, parties ...string) map[string]string {
 	t.Helper()
-	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: key.publicPEM(t), AuthorizedParties: parties})
-	if err != nil {
-		t.Fatalf("NewSessionVerifier: %v", err)
-	}
-	if v == nil {
-		t.Fatal("NewSessionVerifier returned nil with a JWT key")
-	}
-	return v
+	return map[string]string{"CLERK_JWT_KEY": key.PublicPEM(t), "CLERK_AUTHORIZED_PARTIES": strings.Join(parties, ",")}
 }
 
 type response struct {

@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
 
 	"github.com/usersync/usersync/clerk"
+	"github.com/usersync/usersync/testkit"
 )
 
 const (
@@ -25,26 +23,26 @@ const (
 
 func TestSessionTokens(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, "ins_test")
-	other := newSigningKey(t, "ins_test")
-	pemBytes := key.publicPEM(t)
-	srv := startServer(t, sqliteDB(t), jwtKeyVerifier(t, key, appOrigin, "https://admin.example.com"))
+	key := testkit.NewKey(t, "ins_test")
+	other := testkit.NewKey(t, "ins_test")
+	pemBytes := key.PublicPEM(t)
+	srv := startServer(t, sqliteDB(t), jwtKeyEnv(t, key, appOrigin, "https://admin.example.com"))
 
 	// A header is built right before its request is sent: the leeway
 	// cases have seconds of margin, and parallel subtests may wait longer.
 	type header func(t *testing.T, now time.Time) string
 	fixed := func(h string) header { return func(*testing.T, time.Time) string { return h } }
-	bearer := func(k *signingKey, sub string, edit func(c claims, now time.Time) claims) header {
+	bearer := func(k *testkit.Key, sub string, edit func(c testkit.Claims, now time.Time) testkit.Claims) header {
 		return func(t *testing.T, now time.Time) string {
-			c := sessionClaims(sub)
+			c := testkit.SessionClaims(sub)
 			if edit != nil {
 				c = edit(c, now)
 			}
-			return "Bearer " + k.sign(t, c)
+			return "Bearer " + k.Sign(t, c)
 		}
 	}
-	set := func(key string, v any) func(claims, time.Time) claims {
-		return func(c claims, _ time.Time) claims { return c.with(key, v) }
+	set := func(key string, v any) func(testkit.Claims, time.Time) testkit.Claims {
+		return func(c testkit.Claims, _ time.Time) testkit.Claims { return c.With(key, v) }
 	}
 
 	rejected := []struct {
@@ -56,40 +54,40 @@ func TestSessionTokens(t *testing.T) {
 		{"no Authorization header", fixed(""), msgMissingToken, "Bearer"},
 		{"Basic scheme", fixed("Basic dXNlcjpwYXNz"), msgMissingToken, "Bearer"},
 		{"valid token under another scheme", func(t *testing.T, _ time.Time) string {
-			return "Token " + key.sign(t, sessionClaims("user_tok"))
+			return "Token " + key.Sign(t, testkit.SessionClaims("user_tok"))
 		}, msgMissingToken, "Bearer"},
 		{"raw token without a scheme", func(t *testing.T, _ time.Time) string {
-			return key.sign(t, sessionClaims("user_tok"))
+			return key.Sign(t, testkit.SessionClaims("user_tok"))
 		}, msgMissingToken, "Bearer"},
 		{"Bearer without a token", fixed("Bearer"), msgMissingToken, "Bearer"},
 		{"Bearer with blanks", fixed("Bearer   "), msgMissingToken, "Bearer"},
 		{"malformed token", fixed("Bearer not-a-jwt"), msgInvalidToken, `Bearer error="invalid_token"`},
 		{"three garbage segments", fixed("Bearer a.b.c"), msgInvalidToken, `Bearer error="invalid_token"`},
 		{"alg none", func(t *testing.T, _ time.Time) string {
-			return "Bearer " + unsignedToken(t, key.kid, sessionClaims("user_tok"))
+			return "Bearer " + testkit.Unsigned(t, key.KID, testkit.SessionClaims("user_tok"))
 		}, msgInvalidToken, `Bearer error="invalid_token"`},
 		{"HS256 keyed with the public key PEM", func(t *testing.T, _ time.Time) string {
 			hmac := jose.SigningKey{Algorithm: jose.HS256, Key: []byte(pemBytes)}
-			return "Bearer " + signToken(t, hmac, key.kid, sessionClaims("user_tok"))
+			return "Bearer " + testkit.SignWith(t, hmac, key.KID, testkit.SessionClaims("user_tok"))
 		}, msgInvalidToken, `Bearer error="invalid_token"`},
 		{"signed by another key", bearer(other, "user_tok", nil), msgInvalidToken, `Bearer error="invalid_token"`},
 		{"payload tampered", func(t *testing.T, _ time.Time) string {
-			parts := strings.Split(key.sign(t, sessionClaims("user_tok")), ".")
-			payload, err := json.Marshal(sessionClaims("user_other"))
+			parts := strings.Split(key.Sign(t, testkit.SessionClaims("user_tok")), ".")
+			payload, err := json.Marshal(testkit.SessionClaims("user_other"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			parts[1] = base64.RawURLEncoding.EncodeToString(payload)
 			return "Bearer " + strings.Join(parts, ".")
 		}, msgInvalidToken, `Bearer error="invalid_token"`},
-		{"expired beyond the leeway", bearer(key, "user_tok", func(c claims, now time.Time) claims {
-			return c.with("iat", now.Add(-2*time.Minute)).with("nbf", now.Add(-2*time.Minute)).with("exp", now.Add(-10*time.Second))
+		{"expired beyond the leeway", bearer(key, "user_tok", func(c testkit.Claims, now time.Time) testkit.Claims {
+			return c.With("iat", now.Add(-2*time.Minute)).With("nbf", now.Add(-2*time.Minute)).With("exp", now.Add(-10*time.Second))
 		}), msgInvalidToken, `Bearer error="invalid_token"`},
-		{"not yet valid beyond the leeway", bearer(key, "user_tok", func(c claims, now time.Time) claims {
-			return c.with("nbf", now.Add(time.Minute))
+		{"not yet valid beyond the leeway", bearer(key, "user_tok", func(c testkit.Claims, now time.Time) testkit.Claims {
+			return c.With("nbf", now.Add(time.Minute))
 		}), msgInvalidToken, `Bearer error="invalid_token"`},
-		{"issued in the future beyond the leeway", bearer(key, "user_tok", func(c claims, now time.Time) claims {
-			return c.with("iat", now.Add(time.Minute))
+		{"issued in the future beyond the leeway", bearer(key, "user_tok", func(c testkit.Claims, now time.Time) testkit.Claims {
+			return c.With("iat", now.Add(time.Minute))
 		}), msgInvalidToken, `Bearer error="invalid_token"`},
 		{"wrong issuer", bearer(key, "user_tok", set("iss", "https://evil.example.com")),
 			msgInvalidToken, `Bearer error="invalid_token"`},
@@ -121,24 +119,24 @@ func TestSessionTokens(t *testing.T) {
 		sub           string
 		authorization header
 	}{
-		{"expired 3 s ago, within the leeway", "user_exp3", bearer(key, "user_exp3", func(c claims, now time.Time) claims {
-			return c.with("iat", now.Add(-time.Minute)).with("nbf", now.Add(-time.Minute)).with("exp", now.Add(-3*time.Second))
+		{"expired 3 s ago, within the leeway", "user_exp3", bearer(key, "user_exp3", func(c testkit.Claims, now time.Time) testkit.Claims {
+			return c.With("iat", now.Add(-time.Minute)).With("nbf", now.Add(-time.Minute)).With("exp", now.Add(-3*time.Second))
 		})},
-		{"valid in 3 s, within the leeway", "user_nbf3", bearer(key, "user_nbf3", func(c claims, now time.Time) claims {
-			return c.with("nbf", now.Add(3*time.Second))
+		{"valid in 3 s, within the leeway", "user_nbf3", bearer(key, "user_nbf3", func(c testkit.Claims, now time.Time) testkit.Claims {
+			return c.With("nbf", now.Add(3*time.Second))
 		})},
-		{"issued 3 s ahead, within the leeway", "user_iat3", bearer(key, "user_iat3", func(c claims, now time.Time) claims {
-			return c.with("iat", now.Add(3*time.Second))
+		{"issued 3 s ahead, within the leeway", "user_iat3", bearer(key, "user_iat3", func(c testkit.Claims, now time.Time) testkit.Claims {
+			return c.With("iat", now.Add(3*time.Second))
 		})},
 		{"allowed azp", "user_azp", bearer(key, "user_azp", set("azp", appOrigin))},
 		{"no azp (native app)", "user_noazp", bearer(key, "user_noazp", nil)},
 		{"accounts issuer", "user_acc", bearer(key, "user_acc", set("iss", "https://happy-hippo-1.clerk.accounts.dev"))},
 		{"no kid header", "user_nokid", func(t *testing.T, _ time.Time) string {
-			rs := jose.SigningKey{Algorithm: jose.RS256, Key: key.private}
-			return "Bearer " + signToken(t, rs, "", sessionClaims("user_nokid"))
+			rs := jose.SigningKey{Algorithm: jose.RS256, Key: key.Private}
+			return "Bearer " + testkit.SignWith(t, rs, "", testkit.SessionClaims("user_nokid"))
 		}},
 		{"lower-case scheme", "user_lower", func(t *testing.T, _ time.Time) string {
-			return "bearer " + key.sign(t, sessionClaims("user_lower"))
+			return "bearer " + key.Sign(t, testkit.SessionClaims("user_lower"))
 		}},
 	}
 	for _, tt := range accepted {
@@ -160,9 +158,9 @@ func TestSessionTokens(t *testing.T) {
 // TestSessionAnyAzpWithoutList: with no CLERK_AUTHORIZED_PARTIES, azp is not checked.
 func TestSessionAnyAzpWithoutList(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, "ins_test")
-	srv := startServer(t, sqliteDB(t), jwtKeyVerifier(t, key))
-	tok := key.sign(t, sessionClaims("user_azp").with("azp", "https://anything.example.com"))
+	key := testkit.NewKey(t, "ins_test")
+	srv := startServer(t, sqliteDB(t), jwtKeyEnv(t, key))
+	tok := key.Sign(t, testkit.SessionClaims("user_azp").With("azp", "https://anything.example.com"))
 	wantUser(t, srv.sync(t, tok, syncBody("user_azp", "azp@example.com", "")))
 }
 
@@ -170,8 +168,8 @@ func TestSessionAnyAzpWithoutList(t *testing.T) {
 // body the dashboard shows, and with literal \n as .env files hold it.
 func TestSessionJWTKeyForms(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, "ins_test")
-	full := key.publicPEM(t)
+	key := testkit.NewKey(t, "ins_test")
+	full := key.PublicPEM(t)
 	lines := strings.Split(strings.TrimSpace(full), "\n")
 	bare := strings.Join(lines[1:len(lines)-1], "")
 
@@ -186,7 +184,7 @@ func TestSessionJWTKeyForms(t *testing.T) {
 			if err != nil || v == nil {
 				t.Fatalf("NewSessionVerifier = %v, %v", v, err)
 			}
-			s, err := v.Verify(t.Context(), key.sign(t, sessionClaims("user_forms").with("email", "f@example.com")))
+			s, err := v.Verify(t.Context(), key.Sign(t, testkit.SessionClaims("user_forms").With("email", "f@example.com")))
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -209,173 +207,118 @@ func TestSessionJWTKeyForms(t *testing.T) {
 	}
 }
 
-// fakeClerk is Clerk's Backend API as far as the JWKS goes.
-type fakeClerk struct {
-	*httptest.Server
-	fetches atomic.Int64
-	status  atomic.Int64 // the status /v1/jwks answers; 0 is 200
-
-	mu       sync.Mutex
-	keys     []jose.JSONWebKey
-	badAuths []string // Authorization headers that were not the secret key
+// jwksEnv has tokens verified against fc's JWKS, fetched with secretKey.
+func jwksEnv(fc *testkit.FakeClerk, secretKey string) map[string]string {
+	return map[string]string{"CLERK_SECRET_KEY": secretKey, "CLERK_API_URL": fc.APIURL()}
 }
 
-const testSecretKey = "sk_test_x"
-
-func startFakeClerk(t *testing.T, keys ...*signingKey) *fakeClerk {
+func wantFetches(t *testing.T, fc *testkit.FakeClerk, want int64) {
 	t.Helper()
-	f := &fakeClerk{}
-	for _, k := range keys {
-		f.keys = append(f.keys, k.jwk())
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/jwks", func(w http.ResponseWriter, r *http.Request) {
-		f.fetches.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		if got := r.Header.Get("Authorization"); got != "Bearer "+testSecretKey {
-			f.mu.Lock()
-			f.badAuths = append(f.badAuths, got)
-			f.mu.Unlock()
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"errors":[{"message":"Unauthorized","code":"authentication_invalid"}]}`)
-			return
-		}
-		if s := f.status.Load(); s != 0 {
-			w.WriteHeader(int(s))
-			fmt.Fprint(w, `{"errors":[{"message":"Internal error","code":"internal_clerk_error"}]}`)
-			return
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if err := json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: f.keys}); err != nil {
-			t.Errorf("encode JWKS: %v", err)
-		}
-	})
-	f.Server = httptest.NewServer(mux)
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeClerk) verifier(t *testing.T, secretKey string) *clerk.SessionVerifier {
-	t.Helper()
-	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{SecretKey: secretKey, APIURL: f.URL + "/v1"})
-	if err != nil || v == nil {
-		t.Fatalf("NewSessionVerifier(secret key) = %v, %v", v, err)
-	}
-	return v
-}
-
-func (f *fakeClerk) wantFetches(t *testing.T, want int64) {
-	t.Helper()
-	if got := f.fetches.Load(); got != want {
+	if got := fc.JWKSFetches.Load(); got != want {
 		t.Errorf("JWKS fetched %d times, want %d", got, want)
 	}
 }
 
 func TestSessionJWKS(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, "ins_jwks")
-	stranger := newSigningKey(t, "ins_unknown")
+	key := testkit.NewKey(t, "ins_jwks")
+	stranger := testkit.NewKey(t, "ins_unknown")
 
 	t.Run("fetches once per kid", func(t *testing.T) {
 		t.Parallel()
-		fc := startFakeClerk(t, key)
-		srv := startServer(t, sqliteDB(t), fc.verifier(t, testSecretKey))
+		fc := testkit.StartFakeClerk(t, key)
+		srv := startServer(t, sqliteDB(t), jwksEnv(fc, fc.SecretKey))
 		t.Run("concurrently", func(t *testing.T) {
 			for i := range 10 {
 				t.Run(fmt.Sprint(i), func(t *testing.T) {
 					t.Parallel()
 					id := fmt.Sprintf("user_jwks_%d", i)
-					wantUser(t, srv.sync(t, key.sign(t, sessionClaims(id)), syncBody(id, "j@example.com", "")))
+					wantUser(t, srv.sync(t, key.Sign(t, testkit.SessionClaims(id)), syncBody(id, "j@example.com", "")))
 				})
 			}
 		})
 		for i := range 5 {
 			id := fmt.Sprintf("user_jwks_seq_%d", i)
-			wantUser(t, srv.sync(t, key.sign(t, sessionClaims(id)), syncBody(id, "j@example.com", "")))
+			wantUser(t, srv.sync(t, key.Sign(t, testkit.SessionClaims(id)), syncBody(id, "j@example.com", "")))
 		}
-		fc.wantFetches(t, 1)
-		fc.mu.Lock()
-		defer fc.mu.Unlock()
-		if len(fc.badAuths) != 0 {
-			t.Errorf("JWKS requested with Authorization %q, want %q", fc.badAuths, "Bearer "+testSecretKey)
+		wantFetches(t, fc, 1)
+		if bad := fc.BadAuths(); len(bad) != 0 {
+			t.Errorf("JWKS requested with Authorization %q, want %q", bad, "Bearer "+fc.SecretKey)
 		}
 	})
 
 	t.Run("unknown kid", func(t *testing.T) {
 		t.Parallel()
-		fc := startFakeClerk(t, key)
-		srv := startServer(t, sqliteDB(t), fc.verifier(t, testSecretKey))
-		res := srv.sync(t, stranger.sign(t, sessionClaims("user_kid")), syncBody("user_kid", "k@example.com", ""))
+		fc := testkit.StartFakeClerk(t, key)
+		srv := startServer(t, sqliteDB(t), jwksEnv(fc, fc.SecretKey))
+		res := srv.sync(t, stranger.Sign(t, testkit.SessionClaims("user_kid")), syncBody("user_kid", "k@example.com", ""))
 		wantError(t, res, http.StatusUnauthorized, msgInvalidToken)
-		fc.wantFetches(t, 1)
+		wantFetches(t, fc, 1)
 		// Forged kids do not make every request a fetch.
 		for range 3 {
-			res := srv.sync(t, stranger.sign(t, sessionClaims("user_kid")), syncBody("user_kid", "k@example.com", ""))
+			res := srv.sync(t, stranger.Sign(t, testkit.SessionClaims("user_kid")), syncBody("user_kid", "k@example.com", ""))
 			wantError(t, res, http.StatusUnauthorized, msgInvalidToken)
 		}
-		fc.wantFetches(t, 1)
+		wantFetches(t, fc, 1)
 		// The known kid is still served from the cache.
-		wantUser(t, srv.sync(t, key.sign(t, sessionClaims("user_kid")), syncBody("user_kid", "k@example.com", "")))
-		fc.wantFetches(t, 1)
+		wantUser(t, srv.sync(t, key.Sign(t, testkit.SessionClaims("user_kid")), syncBody("user_kid", "k@example.com", "")))
+		wantFetches(t, fc, 1)
 	})
 
 	t.Run("a key of the set does not verify another key's token", func(t *testing.T) {
 		t.Parallel()
-		fc := startFakeClerk(t, key)
-		srv := startServer(t, sqliteDB(t), fc.verifier(t, testSecretKey))
-		forged := signToken(t, jose.SigningKey{Algorithm: jose.RS256, Key: stranger.private}, key.kid, sessionClaims("user_forged"))
+		fc := testkit.StartFakeClerk(t, key)
+		srv := startServer(t, sqliteDB(t), jwksEnv(fc, fc.SecretKey))
+		forged := testkit.SignWith(t, jose.SigningKey{Algorithm: jose.RS256, Key: stranger.Private}, key.KID, testkit.SessionClaims("user_forged"))
 		wantError(t, srv.sync(t, forged, syncBody("user_forged", "f@example.com", "")), http.StatusUnauthorized, msgInvalidToken)
 	})
 
 	t.Run("token without kid", func(t *testing.T) {
 		t.Parallel()
-		fc := startFakeClerk(t, key)
-		srv := startServer(t, sqliteDB(t), fc.verifier(t, testSecretKey))
-		tok := signToken(t, jose.SigningKey{Algorithm: jose.RS256, Key: key.private}, "", sessionClaims("user_nokid"))
+		fc := testkit.StartFakeClerk(t, key)
+		srv := startServer(t, sqliteDB(t), jwksEnv(fc, fc.SecretKey))
+		tok := testkit.SignWith(t, jose.SigningKey{Algorithm: jose.RS256, Key: key.Private}, "", testkit.SessionClaims("user_nokid"))
 		wantError(t, srv.sync(t, tok, syncBody("user_nokid", "n@example.com", "")), http.StatusUnauthorized, msgInvalidToken)
-		fc.wantFetches(t, 0)
+		wantFetches(t, fc, 0)
 	})
 
 	t.Run("JWKS server error is 503", func(t *testing.T) {
 		t.Parallel()
-		fc := startFakeClerk(t, key)
-		fc.status.Store(http.StatusInternalServerError)
-		srv := startServer(t, sqliteDB(t), fc.verifier(t, testSecretKey))
-		res := srv.sync(t, key.sign(t, sessionClaims("user_down")), syncBody("user_down", "d@example.com", ""))
+		fc := testkit.StartFakeClerk(t, key)
+		fc.JWKSStatus.Store(http.StatusInternalServerError)
+		srv := startServer(t, sqliteDB(t), jwksEnv(fc, fc.SecretKey))
+		res := srv.sync(t, key.Sign(t, testkit.SessionClaims("user_down")), syncBody("user_down", "d@example.com", ""))
 		wantError(t, res, http.StatusServiceUnavailable, "session verification is unavailable, try again")
 		srv.wantNoUser(t, "user_down")
 		// Right after a failure requests answer 503 without asking Clerk again.
-		fc.status.Store(0)
-		res = srv.sync(t, key.sign(t, sessionClaims("user_down")), syncBody("user_down", "d@example.com", ""))
+		fc.JWKSStatus.Store(0)
+		res = srv.sync(t, key.Sign(t, testkit.SessionClaims("user_down")), syncBody("user_down", "d@example.com", ""))
 		wantError(t, res, http.StatusServiceUnavailable, "session verification is unavailable, try again")
-		fc.wantFetches(t, 1)
+		wantFetches(t, fc, 1)
 		// After the back-off the same token verifies.
 		time.Sleep(clerk.JWKSFailureBackoff + 100*time.Millisecond)
-		wantUser(t, srv.sync(t, key.sign(t, sessionClaims("user_down")), syncBody("user_down", "d@example.com", "")))
-		fc.wantFetches(t, 2)
+		wantUser(t, srv.sync(t, key.Sign(t, testkit.SessionClaims("user_down")), syncBody("user_down", "d@example.com", "")))
+		wantFetches(t, fc, 2)
 	})
 
 	t.Run("wrong secret key is 503", func(t *testing.T) {
 		t.Parallel()
-		fc := startFakeClerk(t, key)
-		srv := startServer(t, sqliteDB(t), fc.verifier(t, "sk_test_wrong"))
-		res := srv.sync(t, key.sign(t, sessionClaims("user_sk")), syncBody("user_sk", "s@example.com", ""))
+		fc := testkit.StartFakeClerk(t, key)
+		srv := startServer(t, sqliteDB(t), jwksEnv(fc, "sk_test_wrong"))
+		res := srv.sync(t, key.Sign(t, testkit.SessionClaims("user_sk")), syncBody("user_sk", "s@example.com", ""))
 		wantError(t, res, http.StatusServiceUnavailable, "session verification is unavailable, try again")
-		fc.mu.Lock()
-		defer fc.mu.Unlock()
-		if want := []string{"Bearer sk_test_wrong"}; fmt.Sprint(fc.badAuths) != fmt.Sprint(want) {
-			t.Errorf("Authorization headers seen = %q, want %q", fc.badAuths, want)
+		if want, bad := []string{"Bearer sk_test_wrong"}, fc.BadAuths(); fmt.Sprint(bad) != fmt.Sprint(want) {
+			t.Errorf("Authorization headers seen = %q, want %q", bad, want)
 		}
 	})
 
 	t.Run("Clerk unreachable is 503", func(t *testing.T) {
 		t.Parallel()
-		fc := startFakeClerk(t, key)
-		v := fc.verifier(t, testSecretKey)
+		fc := testkit.StartFakeClerk(t, key)
+		env := jwksEnv(fc, fc.SecretKey)
 		fc.Close()
-		srv := startServer(t, sqliteDB(t), v)
-		res := srv.sync(t, key.sign(t, sessionClaims("user_gone_clerk")), syncBody("user_gone_clerk", "g@example.com", ""))
+		srv := startServer(t, sqliteDB(t), env)
+		res := srv.sync(t, key.Sign(t, testkit.SessionClaims("user_gone_clerk")), syncBody("user_gone_clerk", "g@example.com", ""))
 		wantError(t, res, http.StatusServiceUnavailable, "session verification is unavailable, try again")
 	})
 }

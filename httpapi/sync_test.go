@@ -12,9 +12,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/uptrace/bun"
 
-	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 )
 
 const msgMissing = "Missing required fields: clerk_user_id and email are required"
@@ -59,14 +59,14 @@ func (s *testServer) wantStored(t *testing.T, u apiUser, iat time.Time) {
 
 func TestSyncWrites(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		srv := startServer(t, db, jwtKeyVerifier(t, key))
+		srv := startServer(t, db, jwtKeyEnv(t, key))
 		now := time.Now()
 		// tokenAt is a valid token for sub issued at iat.
 		tokenAt := func(t *testing.T, sub string, iat time.Time) string {
-			return key.sign(t, sessionClaims(sub).with("iat", iat))
+			return key.Sign(t, testkit.SessionClaims(sub).With("iat", iat))
 		}
 
 		t.Run("created", func(t *testing.T) {
@@ -180,7 +180,7 @@ func TestSyncWrites(t *testing.T) {
 
 		t.Run("email claim equal case-insensitively", func(t *testing.T) {
 			t.Parallel()
-			tok := key.sign(t, sessionClaims("user_claim").with("email", "Gus@Example.com"))
+			tok := key.Sign(t, testkit.SessionClaims("user_claim").With("email", "Gus@Example.com"))
 			got := wantUser(t, srv.sync(t, tok, syncBody("user_claim", "gus@EXAMPLE.com", "Gus")))
 			if got, want := *got.Email, "gus@EXAMPLE.com"; got != want {
 				t.Errorf("email = %q, want %q (the body's, as given)", got, want)
@@ -279,7 +279,7 @@ func bodyWith(field, value string) string {
 
 func TestSyncRejectsBodies(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 
 	type badBody struct {
 		name string
@@ -360,12 +360,12 @@ func TestSyncRejectsBodies(t *testing.T) {
 
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		srv := startServer(t, db, jwtKeyVerifier(t, key))
+		srv := startServer(t, db, jwtKeyEnv(t, key))
 		t.Run("400", func(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					t.Parallel()
-					res := srv.sync(t, key.sign(t, sessionClaims("user_body")), tt.body)
+					res := srv.sync(t, key.Sign(t, testkit.SessionClaims("user_body")), tt.body)
 					wantError(t, res, http.StatusBadRequest, tt.msg)
 				})
 			}
@@ -373,14 +373,14 @@ func TestSyncRejectsBodies(t *testing.T) {
 		t.Run("413", func(t *testing.T) {
 			body := bodyWith("", "")
 			body = body[:len(body)-1] + `,"pad":"` + strings.Repeat("p", 64<<10) + `"}`
-			res := srv.sync(t, key.sign(t, sessionClaims("user_body")), body)
+			res := srv.sync(t, key.Sign(t, testkit.SessionClaims("user_body")), body)
 			wantError(t, res, http.StatusRequestEntityTooLarge, "request body is larger than 65536 bytes")
 		})
 		t.Run("413 by one byte", func(t *testing.T) {
 			body := bodyWith("", "")
 			body = body[:len(body)-1] + `,"pad":"`
 			body += strings.Repeat("p", 64<<10+1-len(body)-2) + `"}`
-			res := srv.sync(t, key.sign(t, sessionClaims("user_body")), body)
+			res := srv.sync(t, key.Sign(t, testkit.SessionClaims("user_body")), body)
 			wantError(t, res, http.StatusRequestEntityTooLarge, "request body is larger than 65536 bytes")
 		})
 		srv.wantNoUser(t, "user_body")
@@ -389,14 +389,14 @@ func TestSyncRejectsBodies(t *testing.T) {
 
 func TestSyncForbidden(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		srv := startServer(t, db, jwtKeyVerifier(t, key))
+		srv := startServer(t, db, jwtKeyEnv(t, key))
 
 		t.Run("sub is not clerk_user_id", func(t *testing.T) {
 			t.Parallel()
-			res := srv.sync(t, key.sign(t, sessionClaims("user_mallory")), syncBody("user_new_victim", "v@example.com", "V"))
+			res := srv.sync(t, key.Sign(t, testkit.SessionClaims("user_mallory")), syncBody("user_new_victim", "v@example.com", "V"))
 			wantError(t, res, http.StatusForbidden, "clerk_user_id does not match the session token")
 			srv.wantNoUser(t, "user_new_victim")
 			srv.wantNoUser(t, "user_mallory")
@@ -404,9 +404,9 @@ func TestSyncForbidden(t *testing.T) {
 
 		t.Run("sub is not the stored user's", func(t *testing.T) {
 			t.Parallel()
-			before := wantUser(t, srv.sync(t, key.sign(t, sessionClaims("user_victim")),
+			before := wantUser(t, srv.sync(t, key.Sign(t, testkit.SessionClaims("user_victim")),
 				syncBody("user_victim", "victim@example.com", "Victim")))
-			res := srv.sync(t, key.sign(t, sessionClaims("user_attacker")),
+			res := srv.sync(t, key.Sign(t, testkit.SessionClaims("user_attacker")),
 				syncBody("user_victim", "attacker@example.com", "Pwned"))
 			wantError(t, res, http.StatusForbidden, "clerk_user_id does not match the session token")
 			after, err := srv.users.Get(t.Context(), "user_victim")
@@ -420,7 +420,7 @@ func TestSyncForbidden(t *testing.T) {
 
 		t.Run("email claim differs", func(t *testing.T) {
 			t.Parallel()
-			tok := key.sign(t, sessionClaims("user_email").with("email", "real@example.com"))
+			tok := key.Sign(t, testkit.SessionClaims("user_email").With("email", "real@example.com"))
 			res := srv.sync(t, tok, syncBody("user_email", "other@example.com", "E"))
 			wantError(t, res, http.StatusForbidden, "email does not match the session token")
 			srv.wantNoUser(t, "user_email")
@@ -432,11 +432,11 @@ func TestSyncForbidden(t *testing.T) {
 // then authorization (403), then state (410).
 func TestSyncCheckOrder(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, "ins_test")
-	other := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
+	other := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		srv := startServer(t, db, jwtKeyVerifier(t, key))
+		srv := startServer(t, db, jwtKeyEnv(t, key))
 		if _, err := srv.users.Delete(t.Context(), "user_deleted", time.Now().Add(-time.Hour)); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
@@ -450,30 +450,30 @@ func TestSyncCheckOrder(t *testing.T) {
 			msg    string
 		}{
 			{"no token and a malformed body", "", `{"clerk_user_id":`, http.StatusUnauthorized, "missing bearer token"},
-			{"bad token and a malformed body", other.sign(t, sessionClaims("user_a")), `{"clerk_user_id":`,
+			{"bad token and a malformed body", other.Sign(t, testkit.SessionClaims("user_a")), `{"clerk_user_id":`,
 				http.StatusUnauthorized, "invalid or expired session token"},
-			{"bad token and a body over the limit", other.sign(t, sessionClaims("user_a")), huge,
+			{"bad token and a body over the limit", other.Sign(t, testkit.SessionClaims("user_a")), huge,
 				http.StatusUnauthorized, "invalid or expired session token"},
-			{"bad token, missing fields, another user", other.sign(t, sessionClaims("user_a")), `{"clerk_user_id":"user_b"}`,
+			{"bad token, missing fields, another user", other.Sign(t, testkit.SessionClaims("user_a")), `{"clerk_user_id":"user_b"}`,
 				http.StatusUnauthorized, "invalid or expired session token"},
-			{"bad token on a deleted user", other.sign(t, sessionClaims("user_deleted")),
+			{"bad token on a deleted user", other.Sign(t, testkit.SessionClaims("user_deleted")),
 				syncBody("user_deleted", "d@example.com", ""), http.StatusUnauthorized, "invalid or expired session token"},
-			{"good token, invalid email, another user", key.sign(t, sessionClaims("user_a")),
+			{"good token, invalid email, another user", key.Sign(t, testkit.SessionClaims("user_a")),
 				syncBody("user_b", "not-an-email", ""), http.StatusBadRequest, "email is not a valid address"},
-			{"good token, missing email, another user", key.sign(t, sessionClaims("user_a")),
+			{"good token, missing email, another user", key.Sign(t, testkit.SessionClaims("user_a")),
 				`{"clerk_user_id":"user_b"}`, http.StatusBadRequest, msgMissing},
-			{"good token, malformed body", key.sign(t, sessionClaims("user_a")),
+			{"good token, malformed body", key.Sign(t, testkit.SessionClaims("user_a")),
 				`{"clerk_user_id":`, http.StatusBadRequest, "request body is not valid JSON"},
-			{"good token, body over the limit, another user", key.sign(t, sessionClaims("user_a")), huge,
+			{"good token, body over the limit, another user", key.Sign(t, testkit.SessionClaims("user_a")), huge,
 				http.StatusRequestEntityTooLarge, "request body is larger than 65536 bytes"},
-			{"good token, bad body, deleted user", key.sign(t, sessionClaims("user_deleted")),
+			{"good token, bad body, deleted user", key.Sign(t, testkit.SessionClaims("user_deleted")),
 				syncBody("user_deleted", "not-an-email", ""), http.StatusBadRequest, "email is not a valid address"},
-			{"another sub on a deleted user", key.sign(t, sessionClaims("user_a")),
+			{"another sub on a deleted user", key.Sign(t, testkit.SessionClaims("user_a")),
 				syncBody("user_deleted", "d@example.com", ""), http.StatusForbidden, "clerk_user_id does not match the session token"},
 			{"email claim differs on a deleted user",
-				key.sign(t, sessionClaims("user_deleted").with("email", "x@example.com")),
+				key.Sign(t, testkit.SessionClaims("user_deleted").With("email", "x@example.com")),
 				syncBody("user_deleted", "d@example.com", ""), http.StatusForbidden, "email does not match the session token"},
-			{"the deleted user itself", key.sign(t, sessionClaims("user_deleted")),
+			{"the deleted user itself", key.Sign(t, testkit.SessionClaims("user_deleted")),
 				syncBody("user_deleted", "d@example.com", ""), http.StatusGone, "user has been deleted"},
 		}
 		for _, tt := range tests {
@@ -487,14 +487,14 @@ func TestSyncCheckOrder(t *testing.T) {
 
 func TestSyncDatabaseFailure(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, "ins_test")
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		srv := startServer(t, db, jwtKeyVerifier(t, key))
+		srv := startServer(t, db, jwtKeyEnv(t, key))
 		if err := db.Close(); err != nil {
 			t.Fatalf("close: %v", err)
 		}
-		tok := key.sign(t, sessionClaims("user_db"))
+		tok := key.Sign(t, testkit.SessionClaims("user_db"))
 		res := srv.sync(t, tok, syncBody("user_db", "db@example.com", "Db"))
 		wantError(t, res, http.StatusInternalServerError, "Database error occurred")
 		if strings.Contains(string(res.body), "sql") {
@@ -512,13 +512,9 @@ func TestSyncDatabaseFailure(t *testing.T) {
 
 func TestSyncNotConfigured(t *testing.T) {
 	t.Parallel()
-	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{})
-	if v != nil || err != nil {
-		t.Fatalf("NewSessionVerifier(no keys) = %v, %v; want nil, nil", v, err)
-	}
-	key := newSigningKey(t, "ins_test")
-	srv := startServer(t, sqliteDB(t), v)
-	for _, tok := range []string{"", key.sign(t, sessionClaims("user_503"))} {
+	key := testkit.NewKey(t, "ins_test")
+	srv := startServer(t, sqliteDB(t), nil) // neither CLERK_JWT_KEY nor CLERK_SECRET_KEY
+	for _, tok := range []string{"", key.Sign(t, testkit.SessionClaims("user_503"))} {
 		res := srv.sync(t, tok, syncBody("user_503", "a@example.com", ""))
 		wantErrorContaining(t, res, http.StatusServiceUnavailable, "is not configured")
 	}

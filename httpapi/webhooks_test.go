@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -24,16 +20,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v3"
-	"github.com/go-jose/go-jose/v3/jwt"
 	"github.com/google/go-cmp/cmp"
-	svix "github.com/svix/svix-webhooks/go"
 	"github.com/uptrace/bun"
 
-	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -45,7 +37,7 @@ import (
 type whConfig struct {
 	secrets    []string // CLERK_WEBHOOK_SIGNING_SECRET; none: the route answers 503
 	adminToken string   // ADMIN_TOKEN; "": the admin routes do not exist
-	sessionKey *whSessionKey
+	sessionKey *testkit.Key
 }
 
 // whHarness is the real HTTP surface over a real, migrated database, with
@@ -61,45 +53,16 @@ type whHarness struct {
 
 func whStart(t *testing.T, db *bun.DB, cfg whConfig) *whHarness {
 	t.Helper()
-	var verifier *webhooks.Verifier
-	if len(cfg.secrets) > 0 {
+	env := map[string]string{
 		// The secrets go through the same parsing as the environment's.
-		secrets, err := webhooks.ParseSecrets(strings.Join(cfg.secrets, ", "))
-		if err != nil {
-			t.Fatalf("ParseSecrets: %v", err)
-		}
-		if verifier, err = webhooks.NewVerifier(secrets); err != nil {
-			t.Fatalf("NewVerifier: %v", err)
-		}
+		"CLERK_WEBHOOK_SIGNING_SECRET": strings.Join(cfg.secrets, ", "),
+		"ADMIN_TOKEN":                  cfg.adminToken,
 	}
-	var sessions *clerk.SessionVerifier
 	if cfg.sessionKey != nil {
-		var err error
-		sessions, err = clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: cfg.sessionKey.publicPEM(t)})
-		if err != nil || sessions == nil {
-			t.Fatalf("NewSessionVerifier = %v, %v", sessions, err)
-		}
+		env["CLERK_JWT_KEY"] = cfg.sessionKey.PublicPEM(t)
 	}
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	usersSvc := users.NewService(db)
-	eventsSvc := webhooks.NewService(db, usersSvc)
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Deps{
-		Logger:          logger,
-		DB:              db,
-		Users:           usersSvc,
-		Sessions:        sessions,
-		Webhooks:        eventsSvc,
-		WebhookVerifier: verifier,
-		AdminToken:      cfg.adminToken,
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs)
-		}
-	})
-	return &whHarness{srv: srv, db: db, users: usersSvc, events: eventsSvc, cfg: cfg, logs: logs}
+	srv := testkit.Start(t, db, env)
+	return &whHarness{srv: srv.Server, db: db, users: srv.App.Users, events: srv.App.Webhooks, cfg: cfg, logs: srv.Logs}
 }
 
 // whStartDefault is a harness with one signing secret and an admin token.
@@ -117,39 +80,19 @@ func whRandom(t *testing.T, prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
-// whNewSecret is a fresh Svix endpoint secret: whsec_ + base64 of 24 bytes.
-func whNewSecret(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return "whsec_" + base64.StdEncoding.EncodeToString(b)
-}
+// whNewSecret is a fresh Svix endpoint secret.
+func whNewSecret(t *testing.T) string { return testkit.NewWebhookSecret(t) }
 
 // whSign is the v1 signature Svix sends for body, made by the svix library.
 func whSign(t *testing.T, secret, msgID string, ts time.Time, body []byte) string {
 	t.Helper()
-	hook, err := svix.NewWebhook(secret)
-	if err != nil {
-		t.Fatalf("svix.NewWebhook: %v", err)
-	}
-	sig, err := hook.Sign(msgID, ts, body)
-	if err != nil {
-		t.Fatalf("Sign: %v", err)
-	}
-	return sig
+	return whHeaders(t, secret, msgID, ts, body).Get("svix-signature")
 }
 
 // whHeaders are the svix-* headers of body signed with secret at ts.
 func whHeaders(t *testing.T, secret, msgID string, ts time.Time, body []byte) http.Header {
 	t.Helper()
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("svix-id", msgID)
-	h.Set("svix-timestamp", strconv.FormatInt(ts.Unix(), 10))
-	h.Set("svix-signature", whSign(t, secret, msgID, ts, body))
-	return h
+	return testkit.SignedHeaders(t, secret, msgID, ts, body)
 }
 
 // whResponse is a response, read whole.
@@ -310,95 +253,17 @@ func whFixture(t *testing.T, name string) []byte {
 // whUserEvent is a user.created or user.updated body as Clerk sends it;
 // an empty email gives a user without email addresses.
 func whUserEvent(t *testing.T, eventType, id, email, firstName, lastName string, updatedAt time.Time) []byte {
-	t.Helper()
-	data := map[string]any{
-		"object":                   "user",
-		"id":                       id,
-		"first_name":               nilIfEmpty(firstName),
-		"last_name":                nilIfEmpty(lastName),
-		"primary_email_address_id": nil,
-		"email_addresses":          []any{},
-		"phone_numbers":            []any{},
-		"created_at":               updatedAt.Add(-time.Hour).UnixMilli(),
-		"updated_at":               updatedAt.UnixMilli(),
-		"public_metadata":          map[string]any{},
-	}
-	if email != "" {
-		emailID := "idn_" + strings.TrimPrefix(id, "user_") + "e"
-		data["primary_email_address_id"] = emailID
-		data["email_addresses"] = []any{
-			map[string]any{"id": "idn_other", "object": "email_address", "email_address": "other-" + email},
-			map[string]any{"id": emailID, "object": "email_address", "email_address": email},
-		}
-	}
-	return whEnvelope(t, eventType, data, updatedAt.Add(time.Millisecond))
+	return testkit.UserEvent(eventType, id, email, firstName, lastName, updatedAt)
 }
 
 // whDeletedEvent is a user.deleted body with envelope timestamp at.
 func whDeletedEvent(t *testing.T, id string, at time.Time) []byte {
-	t.Helper()
-	return whEnvelope(t, webhooks.TypeUserDeleted, map[string]any{"object": "user", "id": id, "deleted": true}, at)
+	return testkit.DeletedEvent(id, at)
 }
 
 func whEnvelope(t *testing.T, eventType string, data map[string]any, at time.Time) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{
-		"object":      "event",
-		"type":        eventType,
-		"instance_id": "ins_2fTq0ZkPz8Rm3Xc5Vb7Nw1Ly4Hd",
-		"timestamp":   at.UnixMilli(),
-		"data":        data,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func nilIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// whSessionKey plays Clerk's instance key for the session tokens of a sync.
-type whSessionKey struct{ private *rsa.PrivateKey }
-
-func whNewSessionKey(t *testing.T) *whSessionKey {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &whSessionKey{private: k}
-}
-
-func (k *whSessionKey) publicPEM(t *testing.T) string {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(&k.private.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
-}
-
-// token is a Clerk session token for sub issued at iat.
-func (k *whSessionKey) token(t *testing.T, sub string, iat time.Time) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k.private},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "ins_wh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jwt.Signed(signer).Claims(map[string]any{
-		"iss": "https://clerk.example.com", "sub": sub, "sid": "sess_wh",
-		"iat": iat.Unix(), "nbf": iat.Add(-10 * time.Second).Unix(), "exp": iat.Add(time.Minute).Unix(),
-	}).CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return testkit.Envelope(t, eventType, data, at)
 }
 
 // sync posts to /api/auth/sync as the app does.
@@ -406,7 +271,7 @@ func (h *whHarness) sync(t *testing.T, clerkUserID, email string, iat time.Time)
 	t.Helper()
 	header := http.Header{}
 	header.Set("Content-Type", "application/json")
-	header.Set("Authorization", "Bearer "+h.cfg.sessionKey.token(t, clerkUserID, iat))
+	header.Set("Authorization", "Bearer "+h.cfg.sessionKey.TokenAt(t, clerkUserID, iat))
 	body := fmt.Sprintf(`{"clerk_user_id":%q,"email":%q}`, clerkUserID, email)
 	return h.do(t, http.MethodPost, "/api/auth/sync", header, []byte(body))
 }
@@ -538,7 +403,7 @@ func TestWebhookOutOfOrder(t *testing.T) {
 
 func TestWebhookDeleteThenLateUpdate(t *testing.T) {
 	t.Parallel()
-	key := whNewSessionKey(t)
+	key := testkit.NewKey(t, "ins_wh")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
 		h := whStart(t, db, whConfig{secrets: []string{whNewSecret(t)}, sessionKey: key})
@@ -868,7 +733,7 @@ func TestWebhookDatabaseClosed(t *testing.T) {
 func TestWebhookIsPublic(t *testing.T) {
 	t.Parallel()
 	h := whStart(t, dbtest.Open(t, dbtest.SQLiteURL(t)), whConfig{
-		secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_"), sessionKey: whNewSessionKey(t),
+		secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_"), sessionKey: testkit.NewKey(t, "ins_wh"),
 	})
 	version := time.Now().Add(-time.Hour)
 	for i, auth := range []string{"", "Bearer not-a-session-token", "Bearer " + h.cfg.adminToken} {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -41,30 +42,16 @@ func fixture(t *testing.T, name string) []byte {
 // userEvent is a minimal user.created/updated body. An empty email gives a
 // user without addresses; version is data.updated_at in Unix ms.
 func userEvent(t *testing.T, typ, id, email, firstName string, version int64) []byte {
-	t.Helper()
-	data := map[string]any{
-		"id": id, "object": "user", "first_name": firstName, "last_name": nil,
-		"updated_at": version, "email_addresses": []any{}, "primary_email_address_id": nil,
-	}
-	if email != "" {
-		data["email_addresses"] = []any{map[string]any{"id": "idn_1", "email_address": email}}
-		data["primary_email_address_id"] = "idn_1"
-	}
-	return envelope(t, typ, data, version+5)
+	return testkit.UserEvent(typ, id, email, firstName, "", time.UnixMilli(version))
 }
 
 func deletedEvent(t *testing.T, id string, timestamp int64) []byte {
-	t.Helper()
-	return envelope(t, webhooks.TypeUserDeleted, map[string]any{"id": id, "object": "user", "deleted": true}, timestamp)
+	return testkit.DeletedEvent(id, time.UnixMilli(timestamp))
 }
 
 func envelope(t *testing.T, typ string, data map[string]any, timestamp int64) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{"type": typ, "object": "event", "timestamp": timestamp, "data": data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testkit.Envelope(t, typ, data, time.UnixMilli(timestamp))
 }
 
 func newService(db *bun.DB) *webhooks.Service {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/app"
 	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/users"
 )
@@ -34,7 +35,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 	if cfg.ClerkSecretKey == "" {
 		return errors.New("backfill: CLERK_SECRET_KEY is not configured")
 	}
-	db, err := openDB(ctx, cfg, logger)
+	db, err := app.OpenDB(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
 )
 
@@ -288,7 +289,7 @@ func bfStoredUsers(t *testing.T, db *bun.DB) map[string]bfStored {
 func bfRun(t *testing.T, f *bfClerk, databaseURL string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	env := envFrom(map[string]string{
+	env := testkit.Env(map[string]string{
 		"DATABASE_URL":     databaseURL,
 		"CLERK_SECRET_KEY": f.secretKey,
 		"CLERK_API_URL":    f.URL + "/v1",
@@ -447,7 +448,7 @@ func TestBackfillConfiguration(t *testing.T) {
 	db := dbtest.Open(t, databaseURL)
 
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"backfill"}, envFrom(map[string]string{
+	err := run(context.Background(), []string{"backfill"}, testkit.Env(map[string]string{
 		"DATABASE_URL": databaseURL, "CLERK_API_URL": f.URL + "/v1",
 	}), &out, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "CLERK_SECRET_KEY") {
@@ -460,7 +461,7 @@ func TestBackfillConfiguration(t *testing.T) {
 		t.Errorf("%d requests to Clerk without a secret key, want none", requests)
 	}
 
-	err = run(context.Background(), []string{"backfill"}, envFrom(map[string]string{
+	err = run(context.Background(), []string{"backfill"}, testkit.Env(map[string]string{
 		"DATABASE_URL": databaseURL, "CLERK_API_URL": f.URL + "/v1", "CLERK_SECRET_KEY": "sk_test_wrong",
 	}), &out, &bytes.Buffer{})
 	if err == nil {
@@ -471,7 +472,7 @@ func TestBackfillConfiguration(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := run(context.Background(), []string{"backfill", "-h"}, envFrom(nil), &out, &bytes.Buffer{}); err != nil {
+	if err := run(context.Background(), []string{"backfill", "-h"}, testkit.Env(nil), &out, &bytes.Buffer{}); err != nil {
 		t.Errorf("backfill -h: %v, want exit 0", err)
 	}
 	if !strings.Contains(out.String(), "dry-run") {

@@ -14,6 +14,9 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/usersync/usersync/app"
+	"github.com/usersync/usersync/testkit"
 )
 
 // knownVariables are the settings loadConfig reads (README's table).
@@ -64,24 +67,24 @@ func TestComposeWiring(t *testing.T) {
 	if len(pg.Healthcheck.Test) == 0 || !strings.Contains(strings.Join(pg.Healthcheck.Test, " "), "pg_isready") {
 		t.Errorf("postgres has no pg_isready healthcheck: %v", pg.Healthcheck.Test)
 	}
-	app, ok := c.Services["usersync"]
+	svc, ok := c.Services["usersync"]
 	if !ok {
 		t.Fatal("no usersync service")
 	}
-	if app.Build.Context != "." || app.Build.Dockerfile != "Dockerfile" {
-		t.Errorf("usersync build = %+v, want context . and Dockerfile", app.Build)
+	if svc.Build.Context != "." || svc.Build.Dockerfile != "Dockerfile" {
+		t.Errorf("usersync build = %+v, want context . and Dockerfile", svc.Build)
 	}
-	if app.DependsOn["postgres"].Condition != "service_healthy" {
-		t.Errorf("usersync does not wait for a healthy postgres: %+v", app.DependsOn)
+	if svc.DependsOn["postgres"].Condition != "service_healthy" {
+		t.Errorf("usersync does not wait for a healthy postgres: %+v", svc.DependsOn)
 	}
-	if len(app.Ports) == 0 || !strings.HasSuffix(app.Ports[0], ":8000") {
-		t.Errorf("ports = %v, want the container's 8000 published", app.Ports)
+	if len(svc.Ports) == 0 || !strings.HasSuffix(svc.Ports[0], ":8000") {
+		t.Errorf("ports = %v, want the container's 8000 published", svc.Ports)
 	}
-	if app.Environment["MIGRATE_ON_START"] != "true" {
-		t.Errorf("MIGRATE_ON_START = %q, want true", app.Environment["MIGRATE_ON_START"])
+	if svc.Environment["MIGRATE_ON_START"] != "true" {
+		t.Errorf("MIGRATE_ON_START = %q, want true", svc.Environment["MIGRATE_ON_START"])
 	}
 
-	u, err := url.Parse(app.Environment["DATABASE_URL"])
+	u, err := url.Parse(svc.Environment["DATABASE_URL"])
 	if err != nil {
 		t.Fatalf("DATABASE_URL: %v", err)
 	}
@@ -91,7 +94,7 @@ func TestComposeWiring(t *testing.T) {
 		strings.TrimPrefix(u.Path, "/") != pg.Environment["POSTGRES_DB"] {
 		t.Errorf("DATABASE_URL %q does not match the postgres service %v", u.Redacted(), pg.Environment)
 	}
-	for name := range app.Environment {
+	for name := range svc.Environment {
 		if !slices.Contains(knownVariables, name) {
 			t.Errorf("usersync environment sets %s, which usersync does not read", name)
 		}
@@ -99,12 +102,12 @@ func TestComposeWiring(t *testing.T) {
 
 	// The environment as compose would hand it over must start usersync's config.
 	env := map[string]string{}
-	for k, v := range app.Environment {
+	for k, v := range svc.Environment {
 		if !strings.HasPrefix(v, "${") {
 			env[k] = v
 		}
 	}
-	if _, err := loadConfig(envFrom(env)); err != nil {
+	if _, err := app.LoadConfig(testkit.Env(env)); err != nil {
 		t.Errorf("compose environment is not a valid configuration: %v", err)
 	}
 }
@@ -139,14 +142,14 @@ func TestHealthcheckCommand(t *testing.T) {
 	}))
 	defer ok.Close()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"healthcheck", "-url", ok.URL + "/healthz"}, envFrom(nil), &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"healthcheck", "-url", ok.URL + "/healthz"}, testkit.Env(nil), &out, io.Discard); err != nil {
 		t.Errorf("healthy server: %v", err)
 	}
-	if err := run(context.Background(), []string{"healthcheck", "-url", ok.URL + "/other"}, envFrom(nil), &out, io.Discard); err == nil {
+	if err := run(context.Background(), []string{"healthcheck", "-url", ok.URL + "/other"}, testkit.Env(nil), &out, io.Discard); err == nil {
 		t.Error("404 answered as healthy")
 	}
 	addr := strings.TrimPrefix(ok.URL, "http://")
-	if err := run(context.Background(), []string{"healthcheck"}, envFrom(map[string]string{"ADDR": addr}), &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"healthcheck"}, testkit.Env(map[string]string{"ADDR": addr}), &out, io.Discard); err != nil {
 		t.Errorf("healthcheck from ADDR: %v", err)
 	}
 }
@@ -154,15 +157,15 @@ func TestHealthcheckCommand(t *testing.T) {
 // TestExampleConfigs: the example environment files start usersync's config.
 func TestExampleConfigs(t *testing.T) {
 	for _, name := range []string{"local.env", "compose.env"} {
-		getenv, err := withEnvFile(envFrom(map[string]string{"ENV_FILE": "../../configs/" + name}))
+		getenv, err := app.WithEnvFile(testkit.Env(map[string]string{"ENV_FILE": "../../configs/" + name}))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if _, err := loadConfig(getenv); err != nil {
+		if _, err := app.LoadConfig(getenv); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	getenv, _ := withEnvFile(envFrom(map[string]string{"ENV_FILE": "../../configs/local.env", "LOG_FORMAT": "json"}))
+	getenv, _ := app.WithEnvFile(testkit.Env(map[string]string{"ENV_FILE": "../../configs/local.env", "LOG_FORMAT": "json"}))
 	if got := getenv("LOG_FORMAT"); got != "json" {
 		t.Errorf("the environment must win over the file: LOG_FORMAT = %q", got)
 	}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/usersync/usersync/app"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -60,7 +61,7 @@ func openWebhooks(ctx context.Context, getenv func(string) string, stderr io.Wri
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := openDB(ctx, cfg, logger)
+	db, err := app.OpenDB(ctx, cfg, logger)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -25,28 +26,12 @@ var evtT0 = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 
 // evtUserEvent is a user.created or user.updated body as Clerk sends it.
 func evtUserEvent(t *testing.T, eventType, id, email, name string, updatedAt time.Time) []byte {
-	t.Helper()
-	return evtEnvelope(t, eventType, map[string]any{
-		"object":                   "user",
-		"id":                       id,
-		"first_name":               name,
-		"last_name":                nil,
-		"primary_email_address_id": "idn_" + id,
-		"email_addresses": []any{
-			map[string]any{"id": "idn_" + id, "object": "email_address", "email_address": email},
-		},
-		"created_at": updatedAt.Add(-time.Hour).UnixMilli(),
-		"updated_at": updatedAt.UnixMilli(),
-	}, updatedAt)
+	return testkit.UserEvent(eventType, id, email, name, "", updatedAt)
 }
 
 func evtEnvelope(t *testing.T, eventType string, data map[string]any, at time.Time) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{"object": "event", "type": eventType, "timestamp": at.UnixMilli(), "data": data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testkit.Envelope(t, eventType, data, at)
 }
 
 // evtSeed migrates the database at databaseURL and delivers six events
@@ -84,7 +69,7 @@ func evtSeed(t *testing.T, databaseURL string) (*webhooks.Service, *bun.DB) {
 func evtRun(t *testing.T, databaseURL string, args ...string) (stdout string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err = run(context.Background(), args, envFrom(map[string]string{"DATABASE_URL": databaseURL}), &out, &errOut)
+	err = run(context.Background(), args, testkit.Env(map[string]string{"DATABASE_URL": databaseURL}), &out, &errOut)
 	if errOut.Len() > 0 {
 		t.Logf("%v stderr:\n%s", args, errOut.String())
 	}
@@ -417,7 +402,7 @@ func TestEventsReplay(t *testing.T) {
 func TestEventsHelpAndErrors(t *testing.T) {
 	t.Parallel()
 	// The database is never opened for these.
-	env := envFrom(map[string]string{"DATABASE_URL": "sqlite:" + t.TempDir() + "/never/opened.db"})
+	env := testkit.Env(map[string]string{"DATABASE_URL": "sqlite:" + t.TempDir() + "/never/opened.db"})
 	for _, tt := range []struct {
 		args []string
 		want string

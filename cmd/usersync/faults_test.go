@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v3"
-	"github.com/go-jose/go-jose/v3/jwt"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
 )
 
@@ -63,9 +63,9 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	defer admin.Close()
 
-	key := newTestKey(t)
+	key := testkit.NewKey(t, "ins_test")
 	base, stop, logs := startServer(t, map[string]string{
-		"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.pem, "RATE_LIMIT_RPS": "0",
+		"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.PublicPEM(t), "RATE_LIMIT_RPS": "0",
 	})
 	stopped := false
 	t.Cleanup(func() {
@@ -136,9 +136,9 @@ func TestSQLiteUnwritable(t *testing.T) {
 		}
 	})
 
-	key := newTestKey(t)
+	key := testkit.NewKey(t, "ins_test")
 	base, stop, logs := startServer(t, map[string]string{
-		"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.pem, "RATE_LIMIT_RPS": "0",
+		"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.PublicPEM(t), "RATE_LIMIT_RPS": "0",
 	})
 	stopped := false
 	t.Cleanup(func() {
@@ -171,7 +171,7 @@ func TestSQLiteUnwritable(t *testing.T) {
 // have been acknowledged and bringBack once the outage has been seen, and
 // checks every answer against the phase it fell in. It returns the
 // acknowledged syncs, user id → email.
-func runOutage(t *testing.T, base string, key testKey, prefix string, takeAway, bringBack func()) map[string]string {
+func runOutage(t *testing.T, base string, key *testkit.Key, prefix string, takeAway, bringBack func()) map[string]string {
 	t.Helper()
 	load := startSyncLoad(base, key, prefix, 6)
 	t.Cleanup(load.stop)
@@ -307,7 +307,7 @@ type syncLoad struct {
 	results []syncResult
 }
 
-func startSyncLoad(base string, key testKey, prefix string, workers int) *syncLoad {
+func startSyncLoad(base string, key *testkit.Key, prefix string, workers int) *syncLoad {
 	l := &syncLoad{
 		client: &http.Client{
 			Timeout:   2 * requestBound,
@@ -332,9 +332,9 @@ func startSyncLoad(base string, key testKey, prefix string, workers int) *syncLo
 	return l
 }
 
-func (l *syncLoad) sync(base string, key testKey, id string) syncResult {
+func (l *syncLoad) sync(base string, key *testkit.Key, id string) syncResult {
 	r := syncResult{user: id, email: strings.ReplaceAll(id, "_", "-") + "@example.com"}
-	token, err := signToken(key, id, time.Now().Add(-time.Second))
+	token, err := clerk.SignToken(key.Private, key.KID, testkit.SessionClaimsAt(id, time.Now().Add(-time.Second)))
 	if err != nil {
 		r.err = err
 		return r
@@ -395,22 +395,6 @@ func (l *syncLoad) stop() {
 	})
 }
 
-// signToken is testKey.token for goroutines other than the test's.
-func signToken(k testKey, sub string, iat time.Time) (string, error) {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k.private},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "ins_test"))
-	if err != nil {
-		return "", err
-	}
-	return jwt.Signed(signer).Claims(jwt.Claims{
-		Issuer:    "https://clerk.example.com",
-		Subject:   sub,
-		IssuedAt:  jwt.NewNumericDate(iat),
-		NotBefore: jwt.NewNumericDate(iat),
-		Expiry:    jwt.NewNumericDate(iat.Add(time.Minute)),
-	}).CompactSerialize()
-}
-
 // waitFor polls cond until it holds, failing the test after phaseBound.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -465,9 +449,9 @@ func problems(logs string, n int) string {
 func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	t.Parallel()
 	databaseURL := dbtest.SQLiteURL(t)
-	key := newTestKey(t)
+	key := testkit.NewKey(t, "ins_test")
 	p := startProcess(t, usersyncBinary(t), map[string]string{
-		"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.pem, "RATE_LIMIT_RPS": "0",
+		"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.PublicPEM(t), "RATE_LIMIT_RPS": "0",
 	})
 	addr := strings.TrimPrefix(p.base, "http://")
 
@@ -493,7 +477,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		f.conn, f.r = conn, bufio.NewReader(conn)
 		fmt.Fprintf(conn, "POST /api/auth/sync HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"+
 			"Content-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
-			addr, key.token(t, f.id, time.Now().Add(-time.Second)), len(f.body))
+			addr, key.TokenAt(t, f.id, time.Now().Add(-time.Second)), len(f.body))
 		resp, err := http.ReadResponse(f.r, nil)
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/usersync/usersync/app"
 )
 
 // cmdHealthcheck asks a running server's /healthz: the container image
@@ -23,7 +25,7 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 		return ignoreDone(err)
 	}
 	if *url == "" {
-		cfg, err := loadConfig(getenv)
+		cfg, err := app.LoadConfig(getenv)
 		if err != nil {
 			return err
 		}

@@ -13,9 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/uptrace/bun"
-
-	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/app"
 )
 
 func main() {
@@ -85,35 +83,22 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 var errDone = errors.New("done")
 
 // setup reads the configuration and opens the logger every command uses.
-func setup(getenv func(string) string, stderr io.Writer) (config, *slog.Logger, error) {
-	getenv, err := withEnvFile(getenv)
+func setup(getenv func(string) string, stderr io.Writer) (app.Config, *slog.Logger, error) {
+	getenv, err := app.WithEnvFile(getenv)
 	if err != nil {
-		return config{}, nil, err
+		return app.Config{}, nil, err
 	}
-	cfg, err := loadConfig(getenv)
+	cfg, err := app.LoadConfig(getenv)
 	if err != nil {
-		return config{}, nil, err
+		return app.Config{}, nil, err
 	}
-	return cfg, newLogger(cfg, stderr), nil
+	return cfg, app.NewLogger(cfg, stderr), nil
 }
 
-// openDB opens the configured database and, unless MIGRATE_ON_START is
-// false, applies pending migrations, so that every command works on a
-// fresh database with zero setup.
-func openDB(ctx context.Context, cfg config, logger *slog.Logger) (*bun.DB, error) {
-	db, err := migrations.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return nil, err
+// ignoreDone ends a command that printed its -h help successfully.
+func ignoreDone(err error) error {
+	if errors.Is(err, errDone) {
+		return nil
 	}
-	if cfg.MigrateOnStart {
-		applied, err := migrations.Up(ctx, db)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("migrate: %w", err)
-		}
-		if len(applied) > 0 {
-			logger.Info("migrations applied", "count", len(applied), "names", applied)
-		}
-	}
-	return db, nil
+	return err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,17 +11,16 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	svix "github.com/svix/svix-webhooks/go"
-
 	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
+	"github.com/usersync/usersync/webhooks"
 )
 
 const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -40,7 +40,7 @@ func usersyncBinary(t *testing.T) string {
 type process struct {
 	cmd  *exec.Cmd
 	base string
-	logs *lockedBuffer
+	logs *testkit.LockedBuffer
 }
 
 func startProcess(t *testing.T, bin string, env map[string]string) *process {
@@ -50,7 +50,7 @@ func startProcess(t *testing.T, bin string, env map[string]string) *process {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	logs := &lockedBuffer{}
+	logs := &testkit.LockedBuffer{}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -104,35 +104,16 @@ func (p *process) stop(t *testing.T) {
 
 func signedWebhook(t *testing.T, base, svixID string, body []byte) *http.Request {
 	t.Helper()
-	wh, err := svix.NewWebhook(testWebhookSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	sig, err := wh.Sign(svixID, now, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/webhooks/clerk", strings.NewReader(string(body)))
-	req.Header.Set("svix-id", svixID)
-	req.Header.Set("svix-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("svix-signature", sig)
-	req.Header.Set("Content-Type", "application/json")
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/webhooks/clerk", bytes.NewReader(body))
+	req.Header = testkit.SignedHeaders(t, testWebhookSecret, svixID, time.Now(), body)
 	return req
 }
 
 func userEventBody(eventType, id, email, name string, version time.Time) []byte {
-	data := map[string]any{
-		"id": id, "object": "user", "first_name": name, "last_name": nil,
-		"primary_email_address_id": "idn_" + id,
-		"email_addresses":          []map[string]any{{"id": "idn_" + id, "email_address": email, "object": "email_address"}},
-		"updated_at":               version.UnixMilli(), "created_at": version.UnixMilli(),
+	if eventType == webhooks.TypeUserDeleted {
+		return testkit.DeletedEvent(id, version)
 	}
-	if eventType == "user.deleted" {
-		data = map[string]any{"id": id, "object": "user", "deleted": true}
-	}
-	b, _ := json.Marshal(map[string]any{"type": eventType, "object": "event", "timestamp": version.UnixMilli(), "data": data})
-	return b
+	return testkit.UserEvent(eventType, id, email, name, "", version)
 }
 
 // TestReplicas: three `usersync serve` processes start together on one
@@ -142,9 +123,9 @@ func userEventBody(eventType, id, email, name string, version time.Time) []byte 
 func TestReplicas(t *testing.T) {
 	databaseURL := dbtest.PostgresURL(t)
 	bin := usersyncBinary(t)
-	key := newTestKey(t)
+	key := testkit.NewKey(t, "ins_test")
 	env := map[string]string{
-		"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.pem,
+		"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.PublicPEM(t),
 		"CLERK_WEBHOOK_SIGNING_SECRET": testWebhookSecret, "RATE_LIMIT_RPS": "0",
 	}
 
@@ -195,7 +176,7 @@ func TestReplicas(t *testing.T) {
 		id := fmt.Sprintf("user_rep%02d", u)
 		for v := 1; v <= nVersions; v++ {
 			iat := base.Add(time.Duration(v) * time.Second)
-			token := key.token(t, id, iat)
+			token := key.TokenAt(t, id, iat)
 			body := fmt.Sprintf(`{"clerk_user_id":%q,"email":"sync-v%d@example.com","name":"Sync %d"}`, id, v, v)
 			calls = append(calls, call{user: u, req: func(b string) *http.Request {
 				req, _ := http.NewRequest(http.MethodPost, b+"/api/auth/sync", strings.NewReader(body))

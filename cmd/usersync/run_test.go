@@ -4,95 +4,27 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v3"
-	"github.com/go-jose/go-jose/v3/jwt"
-
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 )
-
-// lockedBuffer is an io.Writer that tests may read while run writes to it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func envFrom(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
-// testKey is an RSA key pair with the public half as CLERK_JWT_KEY wants it.
-type testKey struct {
-	private *rsa.PrivateKey
-	pem     string
-}
-
-func newTestKey(t *testing.T) testKey {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testKey{private: k, pem: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}
-}
-
-func (k testKey) token(t *testing.T, sub string, iat time.Time) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k.private},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "ins_test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jwt.Signed(signer).Claims(jwt.Claims{
-		Issuer:    "https://clerk.example.com",
-		Subject:   sub,
-		IssuedAt:  jwt.NewNumericDate(iat),
-		NotBefore: jwt.NewNumericDate(iat),
-		Expiry:    jwt.NewNumericDate(iat.Add(10 * time.Minute)),
-	}).CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
 
 // startServer runs `usersync serve` in the background and returns its
 // base URL and a stop function that cancels it and returns run's error.
-func startServer(t *testing.T, env map[string]string) (string, func() error, *lockedBuffer) {
+func startServer(t *testing.T, env map[string]string) (string, func() error, *testkit.LockedBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &lockedBuffer{}
+	stderr := &testkit.LockedBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, envFrom(env), io.Discard, stderr) }()
+	go func() { done <- run(ctx, []string{"serve"}, testkit.Env(env), io.Discard, stderr) }()
 
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -135,13 +67,13 @@ func listeningAddr(logs string) string {
 // TestServeEndToEnd runs the binary's run function on each database,
 // syncs a user over real HTTP, and shuts it down cleanly.
 func TestServeEndToEnd(t *testing.T) {
-	key := newTestKey(t)
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.EachURL(t, func(t *testing.T, databaseURL string) {
 		t.Parallel()
 		base, stop, logs := startServer(t, map[string]string{
 			"ADDR":          "127.0.0.1:0",
 			"DATABASE_URL":  databaseURL,
-			"CLERK_JWT_KEY": key.pem,
+			"CLERK_JWT_KEY": key.PublicPEM(t),
 		})
 
 		for _, path := range []string{"/healthz", "/readyz"} {
@@ -155,7 +87,7 @@ func TestServeEndToEnd(t *testing.T) {
 			}
 		}
 
-		token := key.token(t, "user_e2e", time.Now().Add(-time.Second))
+		token := key.TokenAt(t, "user_e2e", time.Now().Add(-time.Second))
 		body := `{"clerk_user_id":"user_e2e","email":"e2e@example.com","name":"End To End"}`
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/auth/sync", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -190,7 +122,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 func TestMigrateCommand(t *testing.T) {
 	dbtest.EachURL(t, func(t *testing.T, databaseURL string) {
-		env := envFrom(map[string]string{"DATABASE_URL": databaseURL})
+		env := testkit.Env(map[string]string{"DATABASE_URL": databaseURL})
 		ctx := context.Background()
 		var out bytes.Buffer
 		for _, step := range []struct{ action, want string }{
@@ -218,14 +150,14 @@ func TestMigrateCommand(t *testing.T) {
 func TestHelpExitsZero(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"-h"}, {"serve", "-h"}, {"migrate", "-h"}} {
 		var out bytes.Buffer
-		if err := run(context.Background(), args, envFrom(nil), &out, io.Discard); err != nil {
+		if err := run(context.Background(), args, testkit.Env(nil), &out, io.Discard); err != nil {
 			t.Errorf("%v: %v", args, err)
 		}
 		if out.Len() == 0 {
 			t.Errorf("%v printed nothing", args)
 		}
 	}
-	if err := run(context.Background(), []string{"frobnicate"}, envFrom(nil), io.Discard, io.Discard); err == nil {
+	if err := run(context.Background(), []string{"frobnicate"}, testkit.Env(nil), io.Discard, io.Discard); err == nil {
 		t.Error("unknown command: no error")
 	}
 }
@@ -236,11 +168,11 @@ func TestCommandsMigrateAFreshDatabase(t *testing.T) {
 	databaseURL := dbtest.SQLiteURL(t)
 	var out bytes.Buffer
 	env := map[string]string{"DATABASE_URL": databaseURL, "MIGRATE_ON_START": "false"}
-	if err := run(context.Background(), []string{"events", "list"}, envFrom(env), &out, io.Discard); err == nil {
+	if err := run(context.Background(), []string{"events", "list"}, testkit.Env(env), &out, io.Discard); err == nil {
 		t.Fatal("events list on an unmigrated database with MIGRATE_ON_START=false: no error")
 	}
 	delete(env, "MIGRATE_ON_START")
-	if err := run(context.Background(), []string{"events", "list"}, envFrom(env), &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"events", "list"}, testkit.Env(env), &out, io.Discard); err != nil {
 		t.Fatalf("events list on a fresh database: %v", err)
 	}
 	if !strings.Contains(out.String(), "SVIX ID") {
@@ -266,5 +198,49 @@ func TestZeroSetupDefault(t *testing.T) {
 	}
 	if _, err := os.Stat("data/usersync.db"); err != nil {
 		t.Errorf("no database under ./data/: %v", err)
+	}
+}
+
+// TestInvalidSettingStopsStart: a present but invalid setting stops the
+// process with one line naming the variable, and never echoes a secret.
+func TestInvalidSettingStopsStart(t *testing.T) {
+	for _, tc := range []struct{ name, value string }{
+		{"CLERK_JWT_KEY", "not-a-pem-at-all"},
+		{"CLERK_JWT_KEY", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"},
+		{"CLERK_WEBHOOK_SIGNING_SECRET", "secret_without_prefix"},
+		{"CLERK_WEBHOOK_SIGNING_SECRET", "whsec_c2hvcnQ="},
+		{"DATABASE_URL", "mysql://root@localhost/db"},
+		{"DATABASE_URL", "postgres://u:hunter2@host:notaport/db"},
+		{"MIGRATE_ON_START", "perhaps"},
+		{"RATE_LIMIT_RPS", "fast"},
+		{"RATE_LIMIT_BURST", "-1"},
+		{"PORT", "eighty"},
+		{"LOG_LEVEL", "loud"},
+		{"LOG_FORMAT", "xml"},
+		{"CLERK_API_URL", "ftp://api.clerk.com"},
+		{"DEVICE_ONLINE_WINDOW", "5 minutes"},
+		{"DEVICE_ONLINE_WINDOW", "0s"},
+		{"ROUTE_MAX_SPAN", "31d"},
+		{"ROUTE_MAX_SPAN", "-1h"},
+		{"LOCATION_MAX_AGE", "forever"},
+		{"OSMAND_SPEED_UNIT", "knots"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr strings.Builder
+			err := run(context.Background(), []string{"serve"}, testkit.Env(map[string]string{tc.name: tc.value}), io.Discard, &stderr)
+			if err == nil {
+				t.Fatalf("%s=%q: serve started", tc.name, tc.value)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.name) {
+				t.Errorf("error %q does not name %s", msg, tc.name)
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error is not one line: %q", msg)
+			}
+			if strings.Contains(msg, "hunter2") || (strings.HasPrefix(tc.name, "CLERK_WEBHOOK") && strings.Contains(msg, tc.value)) {
+				t.Errorf("error echoes a secret: %q", msg)
+			}
+		})
 	}
 }

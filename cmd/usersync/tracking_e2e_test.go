@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/usersync/usersync/migrations/dbtest"
+	"github.com/usersync/usersync/testkit"
 )
 
 // TestServeTracking runs the binary with the tracking settings set and
@@ -18,18 +19,18 @@ import (
 // settings reach the service (OSMAND_SPEED_UNIT=kmh turns 36 into 10 m/s)
 // and the device token stays out of the logs.
 func TestServeTracking(t *testing.T) {
-	key := newTestKey(t)
+	key := testkit.NewKey(t, "ins_test")
 	dbtest.EachURL(t, func(t *testing.T, databaseURL string) {
 		t.Parallel()
 		base, stop, logs := startServer(t, map[string]string{
 			"ADDR":                 "127.0.0.1:0",
 			"DATABASE_URL":         databaseURL,
-			"CLERK_JWT_KEY":        key.pem,
+			"CLERK_JWT_KEY":        key.PublicPEM(t),
 			"OSMAND_SPEED_UNIT":    "kmh",
 			"DEVICE_ONLINE_WINDOW": "1h",
 			"LOG_LEVEL":            "debug",
 		})
-		session := key.token(t, "user_map", time.Now().Add(-time.Second))
+		session := key.TokenAt(t, "user_map", time.Now().Add(-time.Second))
 		call := func(method, path, auth, body string) (int, []byte) {
 			t.Helper()
 			req, err := http.NewRequest(method, base+path, strings.NewReader(body))

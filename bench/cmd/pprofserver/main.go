@@ -1,17 +1,13 @@
 // Command pprofserver is usersync's server with net/http/pprof on a
 // separate loopback listener, for profiling in the benchmarks only: the
-// production binary (cmd/usersync) never serves pprof. It is wired by
-// bench.NewServer, which follows cmd/usersync/serve.go.
-//
-// Environment: DATABASE_URL, ADDR, CLERK_JWT_KEY,
-// CLERK_WEBHOOK_SIGNING_SECRET, LOG_LEVEL (as cmd/usersync reads them) and
-// PPROF_ADDR, which must be a loopback address.
+// production binary (cmd/usersync) never serves pprof. The service is
+// assembled by package app, as `usersync serve` assembles it, from the same
+// environment, plus PPROF_ADDR, which must be a loopback address.
 package main
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -19,8 +15,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/usersync/usersync/app"
 	"github.com/usersync/usersync/bench"
-	"github.com/usersync/usersync/migrations"
 )
 
 func main() {
@@ -33,37 +29,21 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	var level slog.Level
-	if v := os.Getenv("LOG_LEVEL"); v != "" {
-		if err := level.UnmarshalText([]byte(v)); err != nil {
-			return fmt.Errorf("LOG_LEVEL: %w", err)
-		}
-	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
 	pprofAddr := os.Getenv("PPROF_ADDR")
 	host, _, err := net.SplitHostPort(pprofAddr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 		return fmt.Errorf("PPROF_ADDR must be a loopback host:port, got %q", pprofAddr)
 	}
-
-	db, err := migrations.Open(ctx, os.Getenv("DATABASE_URL"))
+	cfg, err := app.LoadConfig(os.Getenv)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if _, err := migrations.Up(ctx, db); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	h, err := bench.NewServer(bench.ServerConfig{
-		DB:            db,
-		JWTKeyPEM:     os.Getenv("CLERK_JWT_KEY"),
-		WebhookSecret: os.Getenv("CLERK_WEBHOOK_SIGNING_SECRET"),
-		Logger:        logger,
-	})
+	logger := app.NewLogger(cfg, os.Stderr)
+	a, err := app.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -75,12 +55,9 @@ func run(ctx context.Context) error {
 	}
 	defer stopPprof()
 
-	base, stopAPI, err := bench.Serve(os.Getenv("ADDR"), h)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	logger.Info("listening", "addr", base, "pprof", pprofAddr)
-	<-ctx.Done()
-	stopAPI()
-	return nil
+	return a.Serve(ctx, ln)
 }

@@ -279,7 +279,9 @@ func (r *runner) load(srv *server, kind string, conns, tag int) (bench.Load, *at
 			body := fmt.Appendf(bodies[w][:0], bench.WebhookBody, u+1, now.UnixMilli(), int64(tag)*1e8+seq)
 			bodies[w] = body
 			h := http.Header{}
-			r.svix.Sign(h, "msg_bench"+strconv.Itoa(tag)+"_"+strconv.Itoa(w)+"_"+strconv.FormatInt(seq, 10), now, body)
+			if err := r.svix.Sign(h, "msg_bench"+strconv.Itoa(tag)+"_"+strconv.Itoa(w)+"_"+strconv.FormatInt(seq, 10), now, body); err != nil {
+				return nil, err
+			}
 			return bench.Request(dst, http.MethodPost, addr, "/api/webhooks/clerk", []string{
 				"Content-Type: application/json",
 				"svix-id: " + h.Get("svix-id"),

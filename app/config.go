@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bufio"
@@ -18,9 +18,9 @@ import (
 	"github.com/usersync/usersync/webhooks"
 )
 
-// config is the process configuration, read from the environment
+// Config is the process configuration, read from the environment
 // (12-factor) and validated once at start.
-type config struct {
+type Config struct {
 	Addr              string
 	DatabaseURL       string
 	MigrateOnStart    bool
@@ -43,10 +43,10 @@ type config struct {
 
 const defaultClerkAPIURL = "https://api.clerk.com/v1"
 
-// loadConfig reads and validates every variable; an error names the
+// LoadConfig reads and validates every variable; an error names the
 // variable in one line and never echoes a secret.
-func loadConfig(getenv func(string) string) (config, error) {
-	cfg := config{
+func LoadConfig(getenv func(string) string) (Config, error) {
+	cfg := Config{
 		Addr:        ":8000",
 		DatabaseURL: migrations.DefaultURL,
 		ClerkAPIURL: defaultClerkAPIURL,
@@ -173,10 +173,10 @@ func splitList(s string) []string {
 	return out
 }
 
-// withEnvFile layers a .env-style file under the real environment: a
+// WithEnvFile layers a .env-style file under the real environment: a
 // variable set in the environment wins over the file. The file is
 // ENV_FILE if set, else ./.env when it exists.
-func withEnvFile(getenv func(string) string) (func(string) string, error) {
+func WithEnvFile(getenv func(string) string) (func(string) string, error) {
 	path := getenv("ENV_FILE")
 	if path == "" {
 		if _, err := os.Stat(".env"); err != nil {
@@ -217,7 +217,8 @@ func withEnvFile(getenv func(string) string) (func(string) string, error) {
 	}, nil
 }
 
-func newLogger(cfg config, w io.Writer) *slog.Logger {
+// NewLogger is the one logger of the process, at LOG_LEVEL in LOG_FORMAT.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))

@@ -1,0 +1,178 @@
+// Package app assembles usersync from its configuration, in one place: the
+// database, the services, the HTTP handler and the HTTP server with its
+// timeouts. The serve command, the benchmarks and the tests all build the
+// service here, so that what they run is what production runs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/clerk"
+	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/tracking"
+	"github.com/usersync/usersync/users"
+	"github.com/usersync/usersync/webhooks"
+)
+
+// ShutdownTimeout bounds how long in-flight requests may drain after the
+// serve context ends.
+const ShutdownTimeout = 20 * time.Second
+
+// App is usersync built from a Config.
+type App struct {
+	Config   Config
+	Logger   *slog.Logger
+	DB       *bun.DB
+	Users    *users.Service
+	Webhooks *webhooks.Service
+	Tracking *tracking.Service
+	Metrics  *httpapi.Metrics
+	// Deps are what Handler is built from (tests walk its routes).
+	Deps    httpapi.Deps
+	Handler http.Handler
+
+	ownsDB bool
+}
+
+// Open opens the configured database, migrating it unless
+// MIGRATE_ON_START=false, and builds the App on it; Close closes both.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
+	db, err := OpenDB(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	a, err := New(cfg, db, logger)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.ownsDB = true
+	return a, nil
+}
+
+// OpenDB opens the configured database and, unless MIGRATE_ON_START is
+// false, applies pending migrations, so that every command works on a
+// fresh database with zero setup.
+func OpenDB(ctx context.Context, cfg Config, logger *slog.Logger) (*bun.DB, error) {
+	db, err := migrations.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MigrateOnStart {
+		applied, err := migrations.Up(ctx, db)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		if len(applied) > 0 {
+			logger.Info("migrations applied", "count", len(applied), "names", applied)
+		}
+	}
+	return db, nil
+}
+
+// New builds the App on db, which the caller keeps (tests pass their own).
+func New(cfg Config, db *bun.DB, logger *slog.Logger) (*App, error) {
+	sessions, err := clerk.NewSessionVerifier(clerk.SessionConfig{
+		JWTKey:            cfg.ClerkJWTKey,
+		SecretKey:         cfg.ClerkSecretKey,
+		APIURL:            cfg.ClerkAPIURL,
+		AuthorizedParties: cfg.AuthorizedParties,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("invalid CLERK_JWT_KEY: %w", err)
+	}
+	if sessions == nil {
+		logger.Warn("no CLERK_JWT_KEY or CLERK_SECRET_KEY: session routes answer 503")
+	}
+	var verifier *webhooks.Verifier
+	if len(cfg.WebhookSecrets) > 0 {
+		if verifier, err = webhooks.NewVerifier(cfg.WebhookSecrets); err != nil {
+			return nil, fmt.Errorf("invalid CLERK_WEBHOOK_SIGNING_SECRET: %w", err)
+		}
+	} else {
+		logger.Warn("no CLERK_WEBHOOK_SIGNING_SECRET: the webhook route answers 503")
+	}
+
+	a := &App{Config: cfg, Logger: logger, DB: db, Metrics: httpapi.NewMetrics(db.DB)}
+	a.Users = users.NewService(db)
+	a.Users.Observer = a.Metrics.ObserveUpsert
+	a.Webhooks = webhooks.NewService(db, a.Users)
+	a.Webhooks.Observer = a.Metrics.ObserveWebhook
+	a.Tracking = tracking.NewService(db, tracking.Config{
+		OnlineWindow: cfg.OnlineWindow,
+		MaxRouteSpan: cfg.RouteMaxSpan,
+		Limits:       tracking.Limits{MaxAge: cfg.LocationMaxAge},
+	})
+	a.Deps = httpapi.Deps{
+		Logger:          logger,
+		DB:              db,
+		Users:           a.Users,
+		Sessions:        sessions,
+		Webhooks:        a.Webhooks,
+		WebhookVerifier: verifier,
+		AdminToken:      cfg.AdminToken,
+		Metrics:         a.Metrics,
+		RateLimiter:     httpapi.NewRateLimiter(cfg.RateLimitRPS, cfg.RateLimitBurst),
+		CORSOrigins:     cfg.CORSOrigins,
+		Tracking:        a.Tracking,
+		OsmAndSpeedUnit: cfg.OsmAndSpeedUnit,
+	}
+	a.Handler = httpapi.NewServer(a.Deps)
+	return a, nil
+}
+
+// Close closes the database if the App opened it.
+func (a *App) Close() error {
+	if a.ownsDB {
+		return a.DB.Close()
+	}
+	return nil
+}
+
+// NewHTTPServer is the one http.Server of usersync, with its timeouts.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+}
+
+// Serve serves the App on ln until ctx ends, then stops taking new
+// connections and drains in-flight requests for up to ShutdownTimeout.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := NewHTTPServer(a.Handler)
+	a.Logger.Info("listening", "addr", ln.Addr().String(), "database", string(migrations.DialectOf(a.DB)))
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+
+	a.Logger.Info("shutting down: draining in-flight requests")
+	// ctx is already cancelled: the drain's deadline must not derive from it.
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	a.Logger.Info("stopped")
+	return nil
+}
