@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/usersync/usersync/app"
@@ -29,11 +28,7 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 		if err != nil {
 			return err
 		}
-		host, port, _ := strings.Cut(cfg.Addr, ":")
-		if host == "" || host == "0.0.0.0" || host == "[::]" {
-			host = "127.0.0.1"
-		}
-		*url = "http://" + host + ":" + port + "/healthz"
+		*url = localURL(cfg, "/healthz")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

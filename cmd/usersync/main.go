@@ -36,6 +36,8 @@ Usage:
                                    replay stored events through the upsert service
   usersync backfill [--dry-run]    upsert every user of Clerk's Backend API
   usersync healthcheck [-url U]    exit 0 when the local server is healthy
+  usersync dev keygen|token|webhook
+                                   try it locally: a dev key, session tokens, signed Clerk events
   usersync help                    show this help
 
 Every command takes -h. Configuration is read from the environment
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdBackfill(ctx, args, getenv, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args, getenv, stdout)
+	case "dev":
+		return cmdDev(ctx, args, getenv, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
