@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/usersync/usersync/errs"
+	"github.com/usersync/usersync/jsontime"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -24,15 +24,15 @@ type deviceStore interface {
 
 // deviceJSON is the wire shape of a device.
 type deviceJSON struct {
-	ID           int64         `json:"id"`
-	Name         string        `json:"name"`
-	HardwareID   *string       `json:"hardware_id"`
-	TokenHint    string        `json:"token_hint"`
-	Status       string        `json:"status"`
-	LastSeenAt   *time.Time    `json:"last_seen_at"`
-	LastLocation *locationJSON `json:"last_location"`
-	CreatedAt    time.Time     `json:"created_at"`
-	UpdatedAt    time.Time     `json:"updated_at"`
+	ID           int64          `json:"id"`
+	Name         string         `json:"name"`
+	HardwareID   *string        `json:"hardware_id"`
+	TokenHint    string         `json:"token_hint"`
+	Status       string         `json:"status"`
+	LastSeenAt   *jsontime.Time `json:"last_seen_at"`
+	LastLocation *locationJSON  `json:"last_location"`
+	CreatedAt    jsontime.Time  `json:"created_at"`
+	UpdatedAt    jsontime.Time  `json:"updated_at"`
 }
 
 func toDeviceJSON(d tracking.Device) deviceJSON {
@@ -42,10 +42,10 @@ func toDeviceJSON(d tracking.Device) deviceJSON {
 		HardwareID:   d.HardwareID,
 		TokenHint:    d.TokenHint,
 		Status:       string(d.Status),
-		LastSeenAt:   d.LastSeenAt,
+		LastSeenAt:   jsontime.Ptr(d.LastSeenAt),
 		LastLocation: toLocationJSON(d.LastLocation),
-		CreatedAt:    d.CreatedAt.UTC(),
-		UpdatedAt:    d.UpdatedAt.UTC(),
+		CreatedAt:    jsontime.Of(d.CreatedAt),
+		UpdatedAt:    jsontime.Of(d.UpdatedAt),
 	}
 }
 

@@ -3,7 +3,8 @@ package httpapi
 import (
 	"math"
 	"strconv"
-	"time"
+
+	"github.com/usersync/usersync/jsontime"
 )
 
 // Route pages hold up to 10,000 points, and json.Marshal of each point
@@ -11,7 +12,7 @@ import (
 // serving one. appendRoutePoint and appendPosition write the very bytes
 // json.Marshal writes for them. ok is false for what they leave to
 // json.Marshal: a value it refuses (a NaN or infinite number, a year
-// outside 0–9999), for its error, and a time not in UTC.
+// outside 0–9999), for its error.
 
 // appendRoutePoint appends the JSON of l as a route point (locationJSON
 // without received_at).
@@ -20,7 +21,7 @@ func appendRoutePoint(b []byte, l *locationJSON) ([]byte, bool) {
 		return b, false // not a route point: leave it to json.Marshal
 	}
 	b = append(b, `{"recorded_at":`...)
-	b, ok := appendJSONTime(b, l.RecordedAt)
+	b, ok := jsontime.Append(b, l.RecordedAt.Time)
 	if !ok {
 		return b, false
 	}
@@ -77,17 +78,4 @@ func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
 		}
 	}
 	return b, true
-}
-
-// appendJSONTime is time.Time's MarshalJSON for a time in UTC.
-func appendJSONTime(b []byte, t time.Time) ([]byte, bool) {
-	if y := t.Year(); y < 0 || y > 9999 {
-		return b, false
-	}
-	if _, offset := t.Zone(); offset != 0 {
-		return b, false
-	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"'), true
 }

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/usersync/usersync/jsontime"
 )
 
 var tricky = []float64{0, math.Copysign(0, -1), 1, -1, 52.520008, 13.404954, 1e-6, 9.99999e-7, 1e-7, 1e20, 1e21, 1.5e21,
@@ -34,7 +36,7 @@ func TestAppendRoutePointMatchesMarshal(t *testing.T) {
 			v := pick()
 			return &v
 		}
-		l := locationJSON{RecordedAt: times[rng.IntN(len(times))], Lat: pick(), Lon: pick(),
+		l := locationJSON{RecordedAt: jsontime.Of(times[rng.IntN(len(times))]), Lat: pick(), Lon: pick(),
 			AccuracyM: opt(), AltitudeM: opt(), SpeedMPS: opt(), CourseDeg: opt(), BatteryPct: opt()}
 		matchMarshal(t, &l)
 		matchPosition(t, [2]float64{pick(), pick()})
@@ -45,7 +47,7 @@ func FuzzAppendRoutePoint(f *testing.F) {
 	f.Add(int64(1795821821845), 52.52, 13.4, 4.8, true)
 	f.Add(int64(-62135596800000), 1e-7, 1e21, math.NaN(), false)
 	f.Fuzz(func(t *testing.T, ms int64, lat, lon, v float64, set bool) {
-		l := locationJSON{RecordedAt: time.UnixMilli(ms).UTC(), Lat: lat, Lon: lon}
+		l := locationJSON{RecordedAt: jsontime.Of(time.UnixMilli(ms).UTC()), Lat: lat, Lon: lon}
 		if set {
 			l.AccuracyM, l.CourseDeg = &v, &lat
 		}

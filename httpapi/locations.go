@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/usersync/usersync/errs"
+	"github.com/usersync/usersync/jsontime"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -26,15 +27,15 @@ type routeReader interface {
 // locationJSON is the wire shape of a location. received_at is absent on
 // route points, which do not read it.
 type locationJSON struct {
-	RecordedAt time.Time  `json:"recorded_at"`
-	ReceivedAt *time.Time `json:"received_at,omitempty"`
-	Lat        float64    `json:"lat"`
-	Lon        float64    `json:"lon"`
-	AccuracyM  *float64   `json:"accuracy_m"`
-	AltitudeM  *float64   `json:"altitude_m"`
-	SpeedMPS   *float64   `json:"speed_mps"`
-	CourseDeg  *float64   `json:"course_deg"`
-	BatteryPct *float64   `json:"battery_pct"`
+	RecordedAt jsontime.Time  `json:"recorded_at"`
+	ReceivedAt *jsontime.Time `json:"received_at,omitempty"`
+	Lat        float64        `json:"lat"`
+	Lon        float64        `json:"lon"`
+	AccuracyM  *float64       `json:"accuracy_m"`
+	AltitudeM  *float64       `json:"altitude_m"`
+	SpeedMPS   *float64       `json:"speed_mps"`
+	CourseDeg  *float64       `json:"course_deg"`
+	BatteryPct *float64       `json:"battery_pct"`
 }
 
 // toLocationJSON returns nil for nil: JSON null, "no fix yet".
@@ -43,7 +44,7 @@ func toLocationJSON(l *tracking.Location) *locationJSON {
 		return nil
 	}
 	out := &locationJSON{
-		RecordedAt: l.RecordedAt.UTC(),
+		RecordedAt: jsontime.Of(l.RecordedAt),
 		Lat:        l.Lat,
 		Lon:        l.Lon,
 		AccuracyM:  l.AccuracyM,
@@ -53,8 +54,7 @@ func toLocationJSON(l *tracking.Location) *locationJSON {
 		BatteryPct: l.BatteryPct,
 	}
 	if !l.ReceivedAt.IsZero() {
-		t := l.ReceivedAt.UTC()
-		out.ReceivedAt = &t
+		out.ReceivedAt = jsontime.Ptr(&l.ReceivedAt)
 	}
 	return out
 }

@@ -265,10 +265,45 @@ func (c *oaChecker) do(t *testing.T, srv *testkit.Server, call oaCall) response 
 		t.Errorf("%s: the %d response does not match openapi.yaml: %v\nbody %s", name, res.StatusCode, err, body)
 	}
 
+	if strings.Contains(res.Header.Get("Content-Type"), "json") && res.Header.Get("Content-Encoding") == "" {
+		oaWantFixedWidthTimes(t, name, body)
+	}
+
 	c.mu.Lock()
 	c.seen[fmt.Sprintf("%s %s %d", route.Method, route.Path, res.StatusCode)] = true
 	c.mu.Unlock()
 	return response{status: res.StatusCode, header: res.Header, body: body}
+}
+
+// oaFixedWidthTime is the one form of a time in JSON (package jsontime).
+var oaFixedWidthTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
+
+// oaWantFixedWidthTimes fails for any string in a JSON body that parses as
+// an RFC 3339 time but is not in the fixed-width form, so that string order
+// is time order for clients.
+func oaWantFixedWidthTimes(t *testing.T, name string, body []byte) {
+	t.Helper()
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case string:
+			if _, err := time.Parse(time.RFC3339Nano, v); err == nil && !oaFixedWidthTime.MatchString(v) {
+				t.Errorf("%s: time %q is not in the fixed-width form 2006-01-02T15:04:05.000Z", name, v)
+			}
+		}
+	}
+	var v any
+	if json.Unmarshal(body, &v) == nil {
+		walk(v)
+	}
 }
 
 // wantAllStatuses fails for every documented status of every operation

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/usersync/usersync/jsontime"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -30,7 +31,7 @@ type routeStream struct {
 	// second point decides, so the first waits; coordTimes follow the
 	// coordinates, so the times wait.
 	first tracking.Location
-	times []time.Time
+	times []jsontime.Time
 
 	scratch []byte // a point's JSON, reused
 }
@@ -124,7 +125,7 @@ func (s *routeStream) value(v any) error {
 }
 
 func (s *routeStream) geoPoint(l tracking.Location) error {
-	s.times = append(s.times, l.RecordedAt)
+	s.times = append(s.times, jsontime.Of(l.RecordedAt))
 	switch s.n {
 	case 1:
 		s.first = l
@@ -177,8 +178,8 @@ func (s *routeStream) finishGeo(next []byte) {
 	if s.n > 0 {
 		s.out.WriteString(`},"properties":`)
 		s.value(struct {
-			DeviceID   int64       `json:"device_id"`
-			CoordTimes []time.Time `json:"coordTimes"`
+			DeviceID   int64           `json:"device_id"`
+			CoordTimes []jsontime.Time `json:"coordTimes"`
 		}{s.plan.DeviceID, s.times})
 		s.out.WriteString("}")
 	}
@@ -189,7 +190,7 @@ func (s *routeStream) finishGeo(next []byte) {
 func position(l tracking.Location) [2]float64 { return [2]float64{l.Lon, l.Lat} }
 
 func jsonTime(t time.Time) string {
-	b, _ := t.UTC().MarshalJSON() // cannot fail for years 0–9999, all a query can name
+	b, _ := jsontime.Append(nil, t) // years 0–9999, all a query can name
 	return string(b)
 }
 

@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/usersync/usersync/errs"
+	"github.com/usersync/usersync/jsontime"
 	"github.com/usersync/usersync/users"
 )
 
@@ -23,18 +23,18 @@ type userUpserter interface {
 
 // userJSON is the wire shape of a user (exactly these keys).
 type userJSON struct {
-	ID          int64     `json:"id"`
-	ClerkUserID string    `json:"clerk_user_id"`
-	Email       *string   `json:"email"`
-	Name        *string   `json:"name"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          int64         `json:"id"`
+	ClerkUserID string        `json:"clerk_user_id"`
+	Email       *string       `json:"email"`
+	Name        *string       `json:"name"`
+	CreatedAt   jsontime.Time `json:"created_at"`
+	UpdatedAt   jsontime.Time `json:"updated_at"`
 }
 
 func toUserJSON(u users.User) userJSON {
 	return userJSON{
 		ID: u.ID, ClerkUserID: u.ClerkUserID, Email: u.Email, Name: u.Name,
-		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+		CreatedAt: jsontime.Of(u.CreatedAt), UpdatedAt: jsontime.Of(u.UpdatedAt),
 	}
 }
 

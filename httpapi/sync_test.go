@@ -45,9 +45,10 @@ func (s *testServer) wantStored(t *testing.T, u apiUser, iat time.Time) {
 	if err != nil {
 		t.Fatalf("Get(%s): %v", u.ClerkUserID, err)
 	}
+	// JSON times are to the millisecond (package jsontime).
 	stored := apiUser{
 		ID: got.ID, ClerkUserID: got.ClerkUserID, Email: got.Email, Name: got.Name,
-		CreatedAt: got.CreatedAt, UpdatedAt: got.UpdatedAt,
+		CreatedAt: got.CreatedAt.Truncate(time.Millisecond), UpdatedAt: got.UpdatedAt.Truncate(time.Millisecond),
 	}
 	if diff := cmp.Diff(u, stored, cmpopts.EquateApproxTime(0)); diff != "" {
 		t.Errorf("stored user differs from the response (-response +stored):\n%s", diff)

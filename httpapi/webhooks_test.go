@@ -368,9 +368,16 @@ func TestWebhookDuplicateDelivery(t *testing.T) {
 		if got.Attempts != 2 || got.Outcome != "unchanged" {
 			t.Errorf("after two deliveries: attempts %d outcome %s, want 2 unchanged", got.Attempts, got.Outcome)
 		}
-		if !got.FirstReceivedAt.Equal(first.FirstReceivedAt) || !got.LastReceivedAt.After(first.LastReceivedAt) {
+		second := h.storedEvent(t, "msg_dup")
+		if !second.FirstReceivedAt.Equal(first.FirstReceivedAt) || !second.LastReceivedAt.After(first.LastReceivedAt) {
 			t.Errorf("received span = %v..%v, want %v..(after %v)",
-				got.FirstReceivedAt, got.LastReceivedAt, first.FirstReceivedAt, first.LastReceivedAt)
+				second.FirstReceivedAt, second.LastReceivedAt, first.FirstReceivedAt, first.LastReceivedAt)
+		}
+		// The admin route shows the same span, to the millisecond (package jsontime).
+		if !got.FirstReceivedAt.Equal(second.FirstReceivedAt.Truncate(time.Millisecond)) ||
+			!got.LastReceivedAt.Equal(second.LastReceivedAt.Truncate(time.Millisecond)) {
+			t.Errorf("admin span = %v..%v, want %v..%v to the ms",
+				got.FirstReceivedAt, got.LastReceivedAt, second.FirstReceivedAt, second.LastReceivedAt)
 		}
 		if n := h.countRows(t, "webhook_events"); n != 1 {
 			t.Errorf("%d event records, want 1", n)

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/jsontime"
 )
 
 // Outcome is what processing a webhook event did, as stored in the event log.
@@ -46,6 +48,18 @@ type StoredEvent struct {
 	// Payload is the body as received; only Get fills it. A body that is
 	// not JSON comes back as a JSON string, so Payload is always valid JSON.
 	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// MarshalJSON writes e with its times as every JSON time of usersync is
+// written (package jsontime).
+func (e StoredEvent) MarshalJSON() ([]byte, error) {
+	type plain StoredEvent // the fields without this method
+	return json.Marshal(struct {
+		plain
+		FirstReceivedAt jsontime.Time  `json:"first_received_at"`
+		LastReceivedAt  jsontime.Time  `json:"last_received_at"`
+		LastAppliedAt   *jsontime.Time `json:"last_applied_at"`
+	}{plain(e), jsontime.Of(e.FirstReceivedAt), jsontime.Of(e.LastReceivedAt), jsontime.Ptr(e.LastAppliedAt)})
 }
 
 // eventRow is the webhook_events table. The alias keeps hand-written

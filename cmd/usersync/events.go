@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/usersync/usersync/app"
+	"github.com/usersync/usersync/jsontime"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -119,7 +120,7 @@ func cmdEventsList(ctx context.Context, args []string, getenv func(string) strin
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FIRST RECEIVED\tSVIX ID\tTYPE\tCLERK USER\tOUTCOME\tATTEMPTS\tERROR")
 	for _, e := range all {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.FirstReceivedAt.Format(time.RFC3339), e.SvixID, e.Type,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", jsontime.Format(e.FirstReceivedAt), e.SvixID, e.Type,
 			orDash(e.ClerkUserID), e.Outcome, e.Attempts, orDash(e.Error))
 	}
 	return tw.Flush()

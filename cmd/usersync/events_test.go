@@ -138,7 +138,9 @@ func TestEventsList(t *testing.T) {
 				"CLERK", "USER", "OUTCOME", "ATTEMPTS", "ERROR"}) {
 				t.Errorf("header = %q", lines[0])
 			}
-			at := func(i int) string { return evtT0.Add(time.Duration(i) * time.Minute).Format(time.RFC3339) }
+			at := func(i int) string {
+				return evtT0.Add(time.Duration(i) * time.Minute).Format("2006-01-02T15:04:05.000Z")
+			}
 			want := [][]string{
 				{at(5), "ev_6", "user.created", "user_b", "applied", "1", "-"},
 				{at(4), "ev_5", "user.updated", "-", "failed", "1"},
