@@ -619,29 +619,30 @@ func TestWebhookNotAClerkEvent(t *testing.T) {
 			{"user.deleted with an empty data.id", fmt.Sprintf(`{"type":"user.deleted","timestamp":%d,"data":{"id":"","deleted":true}}`, updatedAt),
 				"user.deleted", `"data.id"`},
 		}
-		for i, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				t.Parallel()
-				msgID := fmt.Sprintf("msg_bad_%d", i)
-				whWantError(t, h.deliver(t, msgID, []byte(tt.body)), http.StatusUnprocessableEntity, tt.want)
-				ev := h.storedEvent(t, msgID)
-				if ev.Outcome != webhooks.OutcomeFailed || ev.Type != tt.wantType || ev.Attempts != 1 {
-					t.Errorf("record: %q %s attempts %d, want %q failed attempts 1", ev.Type, ev.Outcome, ev.Attempts, tt.wantType)
-				}
-				if ev.Error == nil || !strings.Contains(*ev.Error, tt.want) {
-					t.Errorf("recorded error = %v, want one containing %q", ev.Error, tt.want)
-				}
-				if ev.LastAppliedAt != nil {
-					t.Errorf("last_applied_at = %v, want null: nothing reached the users service", ev.LastAppliedAt)
-				}
-			})
-		}
-		t.Run("no user written", func(t *testing.T) {
-			t.Parallel()
-			if n := h.countRows(t, "users"); n != 0 {
-				t.Errorf("%d users written by bodies that are not Clerk events", n)
+		// The deliveries run in parallel inside one group, which returns
+		// only when all of them are done.
+		t.Run("deliveries", func(t *testing.T) {
+			for i, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					t.Parallel()
+					msgID := fmt.Sprintf("msg_bad_%d", i)
+					whWantError(t, h.deliver(t, msgID, []byte(tt.body)), http.StatusUnprocessableEntity, tt.want)
+					ev := h.storedEvent(t, msgID)
+					if ev.Outcome != webhooks.OutcomeFailed || ev.Type != tt.wantType || ev.Attempts != 1 {
+						t.Errorf("record: %q %s attempts %d, want %q failed attempts 1", ev.Type, ev.Outcome, ev.Attempts, tt.wantType)
+					}
+					if ev.Error == nil || !strings.Contains(*ev.Error, tt.want) {
+						t.Errorf("recorded error = %v, want one containing %q", ev.Error, tt.want)
+					}
+					if ev.LastAppliedAt != nil {
+						t.Errorf("last_applied_at = %v, want null: nothing reached the users service", ev.LastAppliedAt)
+					}
+				})
 			}
 		})
+		if n := h.countRows(t, "users"); n != 0 {
+			t.Errorf("%d users written by bodies that are not Clerk events", n)
+		}
 	})
 }
 

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
@@ -116,6 +118,11 @@ func userEventBody(eventType, id, email, name string, version time.Time) []byte 
 	return testkit.UserEvent(eventType, id, email, name, "", version)
 }
 
+// syncNewest tells the users of TestReplicas whose newest write is a sync.
+func syncNewest(u int) bool { return u%5 != 0 && u%2 == 1 }
+
+func ptr[T any](v T) *T { return &v }
+
 // TestReplicas: three `usersync serve` processes start together on one
 // fresh PostgreSQL database (each migration applied once), and a mixed
 // load of syncs and webhooks spread over them keeps the upsert's rules:
@@ -188,6 +195,19 @@ func TestReplicas(t *testing.T) {
 			svixID := fmt.Sprintf("msg_%s_%d", id, v)
 			calls = append(calls, call{user: u, req: func(b string) *http.Request { return signedWebhook(t, b, svixID, ev) }})
 		}
+		if syncNewest(u) {
+			// A sync strictly newer than every webhook of this user: it must
+			// be the one that stays (a sync that answered 200 without
+			// writing would leave the newest webhook's data).
+			iat := base.Add(time.Duration(nVersions+1) * time.Second)
+			token := key.TokenAt(t, id, iat)
+			body := fmt.Sprintf(`{"clerk_user_id":%q,"email":"sync-newest@example.com","name":"Sync Newest"}`, id)
+			calls = append(calls, call{user: u, req: func(b string) *http.Request {
+				req, _ := http.NewRequest(http.MethodPost, b+"/api/auth/sync", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+token)
+				return req
+			}})
+		}
 		if u%5 == 0 {
 			ev := userEventBody("user.deleted", id, "", "", base.Add(5*time.Second))
 			calls = append(calls, call{user: u, req: func(b string) *http.Request { return signedWebhook(t, b, "msg_del_"+id, ev) }})
@@ -245,8 +265,21 @@ func TestReplicas(t *testing.T) {
 			}
 			continue
 		}
-		if u.Deleted() || u.Email == nil || *u.Email != fmt.Sprintf("hook-v%d@example.com", nVersions) {
-			t.Errorf("%s: email %v deleted %v, want the newest hook-v%d@example.com", u.ClerkUserID, u.Email, u.Deleted(), nVersions)
+		// The newest write wins, whichever replica took it and in whatever order.
+		want := users.User{ClerkUserID: u.ClerkUserID,
+			Email:   ptr(fmt.Sprintf("hook-v%d@example.com", nVersions)),
+			Name:    ptr(fmt.Sprintf("Hook %d", nVersions)),
+			Version: base.Add(time.Duration(nVersions)*time.Second + 500*time.Millisecond).UnixMilli()}
+		if syncNewest(i) {
+			want.Email, want.Name = ptr("sync-newest@example.com"), ptr("Sync Newest")
+			want.Version = base.Add(time.Duration(nVersions+1) * time.Second).UnixMilli()
+		}
+		got := users.User{ClerkUserID: u.ClerkUserID, Email: u.Email, Name: u.Name, Version: u.Version}
+		if u.Deleted() {
+			t.Errorf("%s: deleted, want live", u.ClerkUserID)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: final row (-want +got):\n%s", u.ClerkUserID, diff)
 		}
 	}
 	for _, p := range replicas {

@@ -65,15 +65,18 @@ func listeningAddr(logs string) string {
 }
 
 // TestServeEndToEnd runs the binary's run function on each database,
-// syncs a user over real HTTP, and shuts it down cleanly.
+// syncs a user and delivers a webhook over real HTTP, finds both counted
+// in /metrics (serve wires the services' observers), and shuts it down
+// cleanly.
 func TestServeEndToEnd(t *testing.T) {
 	key := testkit.NewKey(t, "ins_test")
 	dbtest.EachURL(t, func(t *testing.T, databaseURL string) {
 		t.Parallel()
 		base, stop, logs := startServer(t, map[string]string{
-			"ADDR":          "127.0.0.1:0",
-			"DATABASE_URL":  databaseURL,
-			"CLERK_JWT_KEY": key.PublicPEM(t),
+			"ADDR":                         "127.0.0.1:0",
+			"DATABASE_URL":                 databaseURL,
+			"CLERK_JWT_KEY":                key.PublicPEM(t),
+			"CLERK_WEBHOOK_SIGNING_SECRET": testWebhookSecret,
 		})
 
 		for _, path := range []string{"/healthz", "/readyz"} {
@@ -106,6 +109,33 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 		if got["clerk_user_id"] != "user_e2e" || got["email"] != "e2e@example.com" || got["name"] != "End To End" {
 			t.Errorf("sync body = %v", got)
+		}
+
+		hook := testkit.UserEvent("user.updated", "user_e2e_hook", "hook@example.com", "Hook", "", time.Now())
+		resp, err = http.DefaultClient.Do(signedWebhook(t, base, "msg_e2e", hook))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("webhook = %d", resp.StatusCode)
+		}
+		resp, err = http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{
+			`user_upserts_total{outcome="created",writer="sync"} 1`,
+			`user_upserts_total{outcome="created",writer="webhook"} 1`,
+			`webhook_deliveries_total{outcome="applied",type="user.updated"} 1`,
+			`http_requests_total{method="POST",route="/api/auth/sync",status="200"} 1`,
+			`go_sql_open_connections{db_name="usersync"}`,
+		} {
+			if !strings.Contains(string(metrics), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
 		}
 
 		if err := stop(); err != nil {
