@@ -41,7 +41,7 @@ const pointColumns = `device_id, recorded_at, received_at, lat, lon, accuracy_m,
 func allPoints(t *testing.T, db bun.IDB) []storedPoint {
 	t.Helper()
 	var out []storedPoint
-	if err := db.NewRaw("SELECT " + pointColumns + " FROM locations ORDER BY device_id, recorded_at").Scan(context.Background(), &out); err != nil {
+	if err := db.NewRaw("SELECT "+pointColumns+" FROM locations ORDER BY device_id, recorded_at").Scan(context.Background(), &out); err != nil {
 		t.Fatalf("read locations: %v", err)
 	}
 	return out
