@@ -12,6 +12,7 @@ import (
 
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/retention"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
@@ -80,10 +81,32 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		Tracking: tracking.NewService(db, tracking.Config{
 			OnlineWindow: cfg.OnlineWindow,
 			MaxRouteSpan: cfg.RouteMaxSpan,
-			Limits:       tracking.Limits{MaxAge: cfg.LocationMaxAge},
+			Limits:       tracking.Limits{MaxAge: ingestMaxAge(cfg)},
 		}),
 		OsmAndSpeedUnit: cfg.OsmAndSpeedUnit,
 	})
+	// Retention (package retention): partitions for any month a point may
+	// land in before the first request, then the pruner in the background.
+	pruner := retention.New(db, pruneConfig(cfg), logger)
+	pruner.Observer = metrics.ObservePruned
+	if _, err := pruner.EnsurePartitions(ctx); err != nil {
+		logger.Warn("partitions of locations not created at start; the pruner tries again", "err", err)
+	}
+	pruneCtx, stopPruning := context.WithCancel(ctx)
+	prunerDone := make(chan struct{})
+	go func() {
+		defer close(prunerDone)
+		pruner.Run(pruneCtx)
+	}()
+	defer func() {
+		stopPruning()
+		select {
+		case <-prunerDone:
+		case <-time.After(shutdownTimeout):
+			logger.Warn("the pruner did not stop in time")
+		}
+	}()
+
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
