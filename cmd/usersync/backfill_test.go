@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -140,8 +141,9 @@ func bfUsers(n int) []*bfUser {
 	return out
 }
 
-// bfClerk is a local fake of Clerk's Backend API: GET /v1/users and
-// GET /v1/users/count, with Clerk's authentication and error shapes.
+// bfClerk is a local fake of Clerk's Backend API: GET /v1/users,
+// GET /v1/users/count and GET /v1/users/{id}, with Clerk's authentication
+// and error shapes.
 type bfClerk struct {
 	*httptest.Server
 	secretKey string
@@ -152,11 +154,23 @@ type bfClerk struct {
 	throttledAt  time.Time // when the 429 was sent
 	retriedAt    time.Time // the first request after it
 	requests     int
+
+	// For lookups by id:
+	unlisted     map[string]bool // users Clerk has that its list leaves out (as offset paging can while users come and go)
+	failLookup   map[string]int  // ids whose lookup answers this status, Clerk-shaped but not resource_not_found
+	plain404     map[string]bool // ids whose lookup answers a 404 that is not Clerk's (a proxy's page)
+	throttleGets int             // answer the lookup with this index (from 1) with a 429, once
+	lookups      []string        // ids looked up, in order
 }
 
-func startBFClerk(t *testing.T) *bfClerk {
+func startBFClerk(t *testing.T) *bfClerk { return startBFClerkWith(t, bfUsers(bfUserCount)) }
+
+func startBFClerkWith(t *testing.T, users []*bfUser) *bfClerk {
 	t.Helper()
-	f := &bfClerk{secretKey: "sk_test_" + strconv.FormatInt(time.Now().UnixNano(), 36), users: bfUsers(bfUserCount)}
+	f := &bfClerk{
+		secretKey: "sk_test_" + strconv.FormatInt(time.Now().UnixNano(), 36), users: users,
+		unlisted: map[string]bool{}, failLookup: map[string]int{}, plain404: map[string]bool{},
+	}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
 	return f
@@ -233,8 +247,45 @@ func (f *bfClerk) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(page)
 	default:
-		clerkError(w, http.StatusNotFound, "resource_not_found", "Resource not found")
+		id, ok := strings.CutPrefix(r.URL.Path, "/v1/users/")
+		if !ok || strings.Contains(id, "/") {
+			clerkError(w, http.StatusNotFound, "resource_not_found", "Resource not found")
+			return
+		}
+		f.lookup(w, id)
 	}
+}
+
+// lookup answers GET /v1/users/{id}.
+func (f *bfClerk) lookup(w http.ResponseWriter, id string) {
+	f.lookups = append(f.lookups, id)
+	switch {
+	case len(f.lookups) == f.throttleGets:
+		w.Header().Set("Retry-After", "1")
+		clerkError(w, http.StatusTooManyRequests, "too_many_requests", "Too many requests")
+		return
+	case f.failLookup[id] != 0:
+		clerkError(w, f.failLookup[id], "unexpected_error", "Oops")
+		return
+	case f.plain404[id]:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "<html><body>404 Not Found</body></html>")
+		return
+	}
+	for _, u := range f.users {
+		if u.id == id {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(u.json())
+			return
+		}
+	}
+	if f.unlisted[id] {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode((&bfUser{id: id, primary: -1, createdAt: 1, updatedAt: 1}).json())
+		return
+	}
+	clerkError(w, http.StatusNotFound, "resource_not_found", "Resource not found")
 }
 
 // throttleNextListing makes the fake answer one 429 once a listing is
