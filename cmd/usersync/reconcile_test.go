@@ -174,7 +174,11 @@ func TestBackfillReconcile(t *testing.T) {
 		}{
 			{"a 500", func() { f.failLookup["user_m_flaky"] = 500 }, "user_m_flaky"},
 			{"a 404 of Clerk's but not resource_not_found", func() { f.failLookup["user_m_flaky"] = 404 }, "user_m_flaky"},
-			{"a 404 that is not Clerk's", func() { delete(f.failLookup, "user_m_flaky"); f.unlisted["user_m_flaky"] = true; f.plain404["user_m_proxied"] = true }, "user_m_proxied"},
+			{"a 404 that is not Clerk's", func() {
+				delete(f.failLookup, "user_m_flaky")
+				f.unlisted["user_m_flaky"] = true
+				f.plain404["user_m_proxied"] = true
+			}, "user_m_proxied"},
 		} {
 			f.mu.Lock()
 			tc.set()
