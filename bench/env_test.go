@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/usersync/usersync/bench"
 	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/retention"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
@@ -115,6 +117,10 @@ func newEnv(dialect string) (*env, error) {
 	e.db = db
 	e.closers = append(e.closers, func() { db.Close() })
 	if _, err := migrations.Up(ctx, db); err != nil {
+		return e, err
+	}
+	// As serve does before it listens: a partition for every month a point may land in.
+	if _, err := retention.New(db, retention.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil))).EnsurePartitions(ctx); err != nil {
 		return e, err
 	}
 	if e.clerk, err = bench.NewClerk(); err != nil {
