@@ -16,7 +16,7 @@ import (
 
 // backlog is how many expired points the SQLite tests below give the
 // pruner: some hundreds of batches.
-const backlog = 150_000
+const backlog = 20_000
 
 // seedBacklog stores n points of device, one a second, all a year old, in
 // one statement.
@@ -47,7 +47,7 @@ func TestIngestWhilePruning(t *testing.T) {
 	_, token := device(t, db, "user_live")
 	svc := tracking.NewService(db, tracking.Config{})
 
-	p, seen := newPruner(db, retention.Config{LocationRetention: 30 * day, BatchSize: 500}, time.Now())
+	p, seen := newPruner(db, retention.Config{LocationRetention: 30 * day, BatchSize: 100}, time.Now())
 	started := make(chan struct{})
 	var once sync.Once
 	p.Observer = func(table string, n int) {
@@ -101,7 +101,7 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 	old, _ := device(t, db, "user_backlog")
 	seedBacklog(t, db, old, backlog)
 
-	p, _ := newPruner(db, retention.Config{LocationRetention: 30 * day, BatchSize: 500}, time.Now())
+	p, _ := newPruner(db, retention.Config{LocationRetention: 30 * day, BatchSize: 100}, time.Now())
 	started := make(chan struct{})
 	var once sync.Once
 	p.Observer = func(string, int) { once.Do(func() { close(started) }) }
