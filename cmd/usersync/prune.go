@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/retention"
 )
@@ -51,6 +54,32 @@ func cmdPrune(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	printPruneReport(stdout, rep)
 	return nil
+}
+
+// startPruner is serve's part of retention: it creates the partitions
+// that points may need before serve listens, then runs the pruner in the
+// background until ctx is done or stop is called; stop waits for it, at
+// most shutdownTimeout.
+func startPruner(ctx context.Context, db *bun.DB, cfg config, logger *slog.Logger, observe func(table string, n int)) (stop func()) {
+	pruner := retention.New(db, pruneConfig(cfg), logger)
+	pruner.Observer = observe
+	if _, err := pruner.EnsurePartitions(ctx); err != nil {
+		logger.Warn("partitions of locations not created at start; the pruner tries again", "err", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pruner.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(shutdownTimeout):
+			logger.Warn("the pruner did not stop in time")
+		}
+	}
 }
 
 // pruneConfig is the pruner's configuration, the same for serve and prune.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations"
-	"github.com/usersync/usersync/retention"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
@@ -85,27 +84,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		}),
 		OsmAndSpeedUnit: cfg.OsmAndSpeedUnit,
 	})
-	// Retention (package retention): partitions for any month a point may
-	// land in before the first request, then the pruner in the background.
-	pruner := retention.New(db, pruneConfig(cfg), logger)
-	pruner.Observer = metrics.ObservePruned
-	if _, err := pruner.EnsurePartitions(ctx); err != nil {
-		logger.Warn("partitions of locations not created at start; the pruner tries again", "err", err)
-	}
-	pruneCtx, stopPruning := context.WithCancel(ctx)
-	prunerDone := make(chan struct{})
-	go func() {
-		defer close(prunerDone)
-		pruner.Run(pruneCtx)
-	}()
-	defer func() {
-		stopPruning()
-		select {
-		case <-prunerDone:
-		case <-time.After(shutdownTimeout):
-			logger.Warn("the pruner did not stop in time")
-		}
-	}()
+	// Partitions for any month a point may land in, then the pruner in the background.
+	stopPruner := startPruner(ctx, db, cfg, logger, metrics.ObservePruned)
+	defer stopPruner()
 
 	srv := &http.Server{
 		Handler:           handler,
