@@ -5,13 +5,14 @@
 //     span 24 months, through the real HTTP handler, on a partitioned
 //     database and on an unpartitioned copy, the requests alternating
 //     between the two so that both see the same machine;
-//
 //   - the time to expire a month of points (2 million by default): the
 //     pruner's pass drops the month's partition on one, and deletes the
 //     points in batches on the other.
 //
-//     go run ./bench/cmd/partitionbench                          # full size
-//     go run ./bench/cmd/partitionbench -points 200000 -expire 100000 -requests 50
+// Run it from the repository root, at full size or smaller:
+//
+//	go run ./bench/cmd/partitionbench
+//	go run ./bench/cmd/partitionbench -points 200000 -expire 100000 -requests 50
 //
 // It creates two databases on the server (dropped at the end): one
 // migrated to the latest schema (partitioned), one to the schema before
