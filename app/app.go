@@ -18,6 +18,7 @@ import (
 	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/retention"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
@@ -36,6 +37,8 @@ type App struct {
 	Webhooks *webhooks.Service
 	Tracking *tracking.Service
 	Metrics  *httpapi.Metrics
+	// Pruner keeps history bounded; Serve runs it in the background.
+	Pruner *retention.Pruner
 	// Deps are what Handler is built from (tests walk its routes).
 	Deps    httpapi.Deps
 	Handler http.Handler
@@ -111,8 +114,10 @@ func New(cfg Config, db *bun.DB, logger *slog.Logger) (*App, error) {
 	a.Tracking = tracking.NewService(db, tracking.Config{
 		OnlineWindow: cfg.OnlineWindow,
 		MaxRouteSpan: cfg.RouteMaxSpan,
-		Limits:       tracking.Limits{MaxAge: cfg.LocationMaxAge},
+		Limits:       tracking.Limits{MaxAge: cfg.IngestMaxAge()},
 	})
+	a.Pruner = retention.New(db, cfg.Retention(), logger)
+	a.Pruner.Observer = a.Metrics.ObservePruned
 	a.Deps = httpapi.Deps{
 		Logger:          logger,
 		DB:              db,
@@ -152,7 +157,23 @@ func NewHTTPServer(h http.Handler) *http.Server {
 
 // Serve serves the App on ln until ctx ends, then stops taking new
 // connections and drains in-flight requests for up to ShutdownTimeout.
+// Before it listens it creates the partitions that points may need, and
+// it runs the pruner in the background meanwhile.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if _, err := a.Pruner.EnsurePartitions(ctx); err != nil {
+		a.Logger.Warn("partitions of locations not created at start; the pruner tries again", "err", err)
+	}
+	pruneCtx, stopPruning := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		a.Pruner.Run(pruneCtx)
+	}()
+	defer func() {
+		stopPruning()
+		<-pruned // Run returns promptly once its context ends
+	}()
+
 	srv := NewHTTPServer(a.Handler)
 	a.Logger.Info("listening", "addr", ln.Addr().String(), "database", string(migrations.DialectOf(a.DB)))
 	serveErr := make(chan error, 1)

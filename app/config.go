@@ -14,6 +14,7 @@ import (
 
 	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/migrations"
+	"github.com/usersync/usersync/retention"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/webhooks"
 )
@@ -39,6 +40,8 @@ type Config struct {
 	RouteMaxSpan      time.Duration      // ROUTE_MAX_SPAN
 	LocationMaxAge    time.Duration      // LOCATION_MAX_AGE
 	OsmAndSpeedUnit   tracking.SpeedUnit // OSMAND_SPEED_UNIT
+	LocationRetention time.Duration      // LOCATION_RETENTION; 0 keeps points forever
+	EventRetention    time.Duration      // WEBHOOK_EVENT_RETENTION
 }
 
 const defaultClerkAPIURL = "https://api.clerk.com/v1"
@@ -144,6 +147,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"DEVICE_ONLINE_WINDOW", &cfg.OnlineWindow, tracking.DefaultOnlineWindow},
 		{"ROUTE_MAX_SPAN", &cfg.RouteMaxSpan, tracking.DefaultMaxRouteSpan},
 		{"LOCATION_MAX_AGE", &cfg.LocationMaxAge, tracking.DefaultMaxAge},
+		{"WEBHOOK_EVENT_RETENTION", &cfg.EventRetention, retention.DefaultEventRetention},
 	}
 	for _, d := range durations {
 		*d.dst = d.def
@@ -154,6 +158,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			}
 			*d.dst = dur
 		}
+	}
+	if v := getenv("LOCATION_RETENTION"); v != "" { // unset keeps points forever
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur <= 0 {
+			bad("LOCATION_RETENTION", "want a positive Go duration such as 2160h, or unset to keep points forever, got %q", v)
+		}
+		cfg.LocationRetention = dur
 	}
 	unit, err := tracking.ParseSpeedUnit(getenv("OSMAND_SPEED_UNIT"))
 	if err != nil {
@@ -224,4 +235,23 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// IngestMaxAge is the oldest point ingest accepts: LOCATION_MAX_AGE, or
+// LOCATION_RETENTION when that is shorter, as such a point would be
+// deleted by the next pruning pass.
+func (c Config) IngestMaxAge() time.Duration {
+	if c.LocationRetention > 0 && c.LocationRetention < c.LocationMaxAge {
+		return c.LocationRetention
+	}
+	return c.LocationMaxAge
+}
+
+// Retention is the pruner's configuration, the same for serve and prune.
+func (c Config) Retention() retention.Config {
+	return retention.Config{
+		LocationRetention: c.LocationRetention,
+		EventRetention:    c.EventRetention,
+		LocationMaxAge:    c.IngestMaxAge(),
+	}
 }

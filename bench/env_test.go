@@ -136,6 +136,10 @@ func newEnv(dialect string) (*env, error) {
 	if err != nil {
 		return e, err
 	}
+	// As serve does before it listens: a partition for every month a point may land in.
+	if _, err := a.Pruner.EnsurePartitions(ctx); err != nil {
+		return e, err
+	}
 	base, stop, err := bench.Serve("127.0.0.1:0", a.Handler)
 	if err != nil {
 		return e, err

@@ -101,6 +101,29 @@ func (b *Backend) ListUsers(ctx context.Context, offset, limit int64) (UserPage,
 	return page, nil
 }
 
+// UserGone looks the user up by id: true only for Clerk's own 404 (an
+// error with code resource_not_found), false when Clerk has the user, an
+// error for any other answer. A deletion is never inferred from anything
+// less.
+func (b *Backend) UserGone(ctx context.Context, id string) (bool, error) {
+	err := b.retry(ctx, func() error {
+		_, err := b.users.Get(ctx, id)
+		return err
+	})
+	var apiErr *sdk.APIErrorResponse
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound:
+		for _, e := range apiErr.Errors {
+			if e.Code == "resource_not_found" {
+				return true, nil
+			}
+		}
+	}
+	return false, err
+}
+
 // retry runs call until it does not meet a 429, waiting as Retry-After
 // says, at most maxRateLimitWaits times.
 func (b *Backend) retry(ctx context.Context, call func() error) error {

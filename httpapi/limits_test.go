@@ -171,6 +171,8 @@ func TestMetrics(t *testing.T) {
 	doSync(t, srv.URL, token, "user_m")
 	doSync(t, srv.URL, token, "user_m")
 	metrics.ObserveWebhook("user.created", "applied")
+	metrics.ObservePruned("locations", 1000)
+	metrics.ObservePruned("locations", 234)
 	http.Get(srv.URL + "/api/nothing-here/secret-path-123")
 	http.Get(srv.URL + "/api/devices/secret-path-456") // a template's variable, no raw path either
 
@@ -187,6 +189,8 @@ func TestMetrics(t *testing.T) {
 		`user_upserts_total{outcome="created",writer="sync"} 1`,
 		`user_upserts_total{outcome="unchanged",writer="sync"} 1`,
 		`webhook_deliveries_total{outcome="applied",type="user.created"} 1`,
+		`pruned_total{table="locations"} 1234`,
+		`pruned_total{table="webhook_events"} 0`,
 		`route="unmatched"`,
 		`http_requests_total{method="GET",route="/api/devices/{id}",status="401"} 1`,
 		`go_goroutines`,

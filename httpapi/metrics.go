@@ -22,6 +22,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	webhooks *prometheus.CounterVec
 	upserts  *prometheus.CounterVec
+	pruned   *prometheus.CounterVec
 }
 
 // NewMetrics registers the HTTP, webhook, upsert, database pool, Go
@@ -46,8 +47,15 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Name: "user_upserts_total",
 			Help: "User writes by writer (sync, webhook, backfill) and outcome.",
 		}, []string{"writer", "outcome"}),
+		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pruned_total",
+			Help: "Rows removed by retention, by table (locations, webhook_events).",
+		}, []string{"table"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.webhooks, m.upserts,
+	// Both tables show from the start, at 0.
+	m.pruned.WithLabelValues("locations")
+	m.pruned.WithLabelValues("webhook_events")
+	m.registry.MustRegister(m.requests, m.duration, m.webhooks, m.upserts, m.pruned,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
@@ -67,6 +75,12 @@ func (m *Metrics) ObserveWebhook(eventType string, outcome webhooks.Outcome) {
 // ObserveUpsert counts one user write; it fits users.Service.Observer.
 func (m *Metrics) ObserveUpsert(writer users.Writer, outcome users.Outcome) {
 	m.upserts.WithLabelValues(string(writer), string(outcome)).Inc()
+}
+
+// ObservePruned counts rows removed by retention; it fits
+// retention.Pruner.Observer.
+func (m *Metrics) ObservePruned(table string, n int) {
+	m.pruned.WithLabelValues(table).Add(float64(n))
 }
 
 func (m *Metrics) observeRequest(method, route string, status int, took time.Duration) {

@@ -373,6 +373,7 @@ var oaOps = []oaOp{
 	{method: http.MethodPost, path: "/api/devices/{device}/token", auth: "session"},
 	{method: http.MethodGet, path: "/api/locations/{device}/latest", auth: "session"},
 	{method: http.MethodGet, path: "/api/locations/{device}/route", auth: "session"},
+	{method: http.MethodDelete, path: "/api/locations/{device}?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z", auth: "session"},
 	{method: http.MethodPost, path: "/api/ingest/locations", auth: "device", body: `{"locations":[{"recorded_at":"{now}","lat":52.52,"lon":13.405}]}`},
 	{method: http.MethodGet, path: "/api/ingest/osmand?lat=52.52&lon=13.405", auth: "device"},
 	{method: http.MethodPost, path: "/api/ingest/osmand", auth: "device", body: "lat=52.52&lon=13.405", contentType: "application/x-www-form-urlencoded"},
@@ -569,6 +570,22 @@ func TestOpenAPIResponses(t *testing.T) {
 	route("limit=0", true, http.StatusBadRequest)
 	route("format=kml", true, http.StatusBadRequest)
 	do(oaCall{method: http.MethodGet, path: "/api/locations/999999/route", token: annSession, want: http.StatusNotFound})
+
+	// Deleting history: a range, its answer, and its errors.
+	deleteRange := func(device, query string, invalid bool, want int) response {
+		t.Helper()
+		return do(oaCall{method: http.MethodDelete, path: "/api/locations/" + device + "?" + query, token: annSession, invalid: invalid, want: want})
+	}
+	var deleted struct {
+		Deleted int `json:"deleted"`
+	}
+	deleteRange(id, url.Values{"from": {rfc3339(base.Add(time.Minute))}, "to": {rfc3339(base.Add(2 * time.Minute))}}.Encode(), false, http.StatusOK).json(t, &deleted)
+	if deleted.Deleted != 1 {
+		t.Errorf("DELETE of one point's range deleted %d", deleted.Deleted)
+	}
+	deleteRange(id, url.Values{"from": {rfc3339(base)}}.Encode(), true, http.StatusBadRequest)
+	deleteRange(id, url.Values{"from": {rfc3339(base)}, "to": {rfc3339(base)}}.Encode(), false, http.StatusBadRequest)
+	deleteRange("999999", url.Values{"from": {rfc3339(base)}, "to": {rfc3339(base.Add(time.Hour))}}.Encode(), false, http.StatusNotFound)
 
 	// Rename, rotate.
 	do(oaCall{method: http.MethodPatch, path: "/api/devices/" + id, token: annSession, body: `{"name":"Bella"}`, want: http.StatusOK})

@@ -42,6 +42,7 @@ func routes(d Deps) http.Handler {
 	r.Handle("/api/devices/{id}/token", session(handleRotateToken(d.Logger, d.Users, d.Tracking))).Methods(http.MethodPost)
 	r.Handle("/api/locations/{deviceId}/latest", session(handleLatest(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
 	r.Handle("/api/locations/{deviceId}/route", session(handleRoute(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
+	r.Handle("/api/locations/{deviceId}", session(handleDeleteLocations(d.Logger, d.Users, d.Tracking))).Methods(http.MethodDelete)
 
 	// Ingest: authenticated by a device token, never a session; a bucket per token.
 	perDevice := limitBy(d.Logger, d.RateLimiter, byDeviceToken)

@@ -55,6 +55,7 @@ type trackingService interface {
 	deviceStore
 	routeReader
 	locationIngester
+	locationsDeleter
 }
 
 // NewServer returns the whole HTTP surface of usersync.

@@ -3,6 +3,7 @@ package testkit
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -37,13 +38,23 @@ type FakeClerk struct {
 	throttledAt  time.Time // when that 429 was sent
 	retriedAt    time.Time // the first request after it
 	requests     int
+
+	// Lookups by id (GET /v1/users/{id}):
+	unlisted       map[string]bool // users Clerk has that its list leaves out (as offset paging can while users come and go)
+	failLookup     map[string]int  // ids whose lookup answers this status, Clerk-shaped but not resource_not_found
+	plain404       map[string]bool // ids whose lookup answers a 404 that is not Clerk's (a proxy's page)
+	throttleLookup int             // answer the lookup with this number (from 1) with a 429, once
+	lookups        []string        // ids looked up, in order
 }
 
 // StartFakeClerk serves a fake instance with secret key sk_test_… and the
 // JWKS of keys; it stops when the test ends.
 func StartFakeClerk(t testing.TB, keys ...*Key) *FakeClerk {
 	t.Helper()
-	f := &FakeClerk{SecretKey: "sk_test_" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	f := &FakeClerk{
+		SecretKey: "sk_test_" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		unlisted:  map[string]bool{}, failLookup: map[string]int{}, plain404: map[string]bool{},
+	}
 	f.SetKeys(keys...)
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
@@ -117,6 +128,45 @@ func (f *FakeClerk) Requests() int {
 	return f.requests
 }
 
+// SetUnlisted makes a lookup of id find a user that the list leaves out.
+func (f *FakeClerk) SetUnlisted(id string, unlisted bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unlisted[id] = unlisted
+}
+
+// FailLookup makes a lookup of id answer status with a Clerk error that is
+// not resource_not_found; 0 undoes it.
+func (f *FakeClerk) FailLookup(id string, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failLookup[id] = status
+}
+
+// Plain404 makes a lookup of id answer a 404 page that is not Clerk's.
+func (f *FakeClerk) Plain404(id string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.plain404[id] = on
+}
+
+// ThrottleLookup makes the n-th lookup from now (from 1) answer a 429
+// with Retry-After: 1.
+func (f *FakeClerk) ThrottleLookup(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.throttleLookup = len(f.lookups) + n
+}
+
+// TakeLookups returns the ids looked up since the last call, in order.
+func (f *FakeClerk) TakeLookups() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.lookups
+	f.lookups = nil
+	return out
+}
+
 // BadAuths are the Authorization headers seen that were not the secret key.
 func (f *FakeClerk) BadAuths() []string {
 	f.mu.Lock()
@@ -164,18 +214,41 @@ func (f *FakeClerk) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"object": "total_count", "total_count": len(f.users)})
 	case path == "/v1/users":
 		f.list(w, r)
-	case strings.HasPrefix(path, "/v1/users/"):
-		id := strings.TrimPrefix(path, "/v1/users/")
-		for _, u := range f.users {
-			if u.ID == id {
-				writeJSON(w, json.RawMessage(u.encode()))
-				return
-			}
-		}
-		clerkError(w, http.StatusNotFound, "resource_not_found", "Resource not found")
+	case strings.HasPrefix(path, "/v1/users/") && !strings.Contains(strings.TrimPrefix(path, "/v1/users/"), "/"):
+		f.lookup(w, strings.TrimPrefix(path, "/v1/users/"))
 	default:
 		clerkError(w, http.StatusNotFound, "resource_not_found", "Resource not found")
 	}
+}
+
+// lookup answers GET /v1/users/{id}.
+func (f *FakeClerk) lookup(w http.ResponseWriter, id string) {
+	f.lookups = append(f.lookups, id)
+	switch {
+	case len(f.lookups) == f.throttleLookup:
+		w.Header().Set("Retry-After", "1")
+		clerkError(w, http.StatusTooManyRequests, "too_many_requests", "Too many requests")
+		return
+	case f.failLookup[id] != 0:
+		clerkError(w, f.failLookup[id], "unexpected_error", "Oops")
+		return
+	case f.plain404[id]:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "<html><body>404 Not Found</body></html>")
+		return
+	}
+	for _, u := range f.users {
+		if u.ID == id {
+			writeJSON(w, json.RawMessage(u.encode()))
+			return
+		}
+	}
+	if f.unlisted[id] {
+		writeJSON(w, json.RawMessage((&ClerkUser{ID: id, Primary: -1, CreatedAt: 1, UpdatedAt: 1}).encode()))
+		return
+	}
+	clerkError(w, http.StatusNotFound, "resource_not_found", "Resource not found")
 }
 
 func (f *FakeClerk) list(w http.ResponseWriter, r *http.Request) {

@@ -34,7 +34,11 @@ Usage:
                                    list stored webhook events
   usersync events replay [ID…] [--outcome O] [--since T] [--until T] [--dry-run]
                                    replay stored events through the upsert service
-  usersync backfill [--dry-run]    upsert every user of Clerk's Backend API
+  usersync backfill [--dry-run] [--reconcile]
+                                   upsert every user of Clerk's Backend API; with
+                                   --reconcile, tombstone local users Clerk deleted
+  usersync prune [--dry-run]       remove expired history now (LOCATION_RETENTION,
+                                   WEBHOOK_EVENT_RETENTION)
   usersync healthcheck [-url U]    exit 0 when the local server is healthy
   usersync dev keygen|token|webhook
                                    try it locally: a dev key, session tokens, signed Clerk events
@@ -62,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdEvents(ctx, args, getenv, stdout, stderr)
 	case "backfill":
 		return cmdBackfill(ctx, args, getenv, stdout, stderr)
+	case "prune":
+		return cmdPrune(ctx, args, getenv, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args, getenv, stdout)
 	case "dev":

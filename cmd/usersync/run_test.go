@@ -254,6 +254,11 @@ func TestInvalidSettingStopsStart(t *testing.T) {
 		{"ROUTE_MAX_SPAN", "-1h"},
 		{"LOCATION_MAX_AGE", "forever"},
 		{"OSMAND_SPEED_UNIT", "knots"},
+		{"LOCATION_RETENTION", "90d"},
+		{"LOCATION_RETENTION", "0s"},
+		{"LOCATION_RETENTION", "-720h"},
+		{"WEBHOOK_EVENT_RETENTION", "never"},
+		{"WEBHOOK_EVENT_RETENTION", "0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr strings.Builder

@@ -1,0 +1,1 @@
+DROP INDEX webhook_events_last_received_idx;
