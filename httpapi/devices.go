@@ -32,6 +32,10 @@ type deviceJSON struct {
 	LastLocation *locationJSON `json:"last_location"`
 	CreatedAt    time.Time     `json:"created_at"`
 	UpdatedAt    time.Time     `json:"updated_at"`
+
+	// PushRegistered tells that the device's app registered a push token,
+	// which itself is never shown.
+	PushRegistered bool `json:"push_registered"`
 }
 
 func toDeviceJSON(d tracking.Device) deviceJSON {
@@ -45,6 +49,8 @@ func toDeviceJSON(d tracking.Device) deviceJSON {
 		LastLocation: toLocationJSON(d.LastLocation),
 		CreatedAt:    d.CreatedAt.UTC(),
 		UpdatedAt:    d.UpdatedAt.UTC(),
+
+		PushRegistered: d.PushRegistered,
 	}
 }
 

@@ -54,6 +54,8 @@ type trackingService interface {
 	deviceStore
 	routeReader
 	locationIngester
+	pushRegistrar
+	spanReader
 }
 
 // NewServer returns the whole HTTP surface of usersync.

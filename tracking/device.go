@@ -41,11 +41,12 @@ type Device struct {
 	// LastLocation is the newest fix by RecordedAt: a late, older fix never
 	// replaces it. Nil until the first fix.
 	LastLocation *Location
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+
 	// PushRegistered tells whether the device's app registered a push
 	// token (Traccar Client does); the token itself is never returned.
 	PushRegistered bool
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
 }
 
 func deviceStatus(lastSeen *time.Time, now time.Time, window time.Duration) Status {

@@ -49,15 +49,16 @@ type fixColumns struct {
 
 func (r *deviceRow) device(now time.Time, onlineWindow time.Duration) Device {
 	d := Device{
-		ID:             r.ID,
-		UserID:         r.UserID,
-		Name:           r.Name,
-		HardwareID:     r.HardwareID,
-		TokenHint:      r.TokenHint,
-		LastSeenAt:     fromMillis(r.LastSeenAt),
+		ID:         r.ID,
+		UserID:     r.UserID,
+		Name:       r.Name,
+		HardwareID: r.HardwareID,
+		TokenHint:  r.TokenHint,
+		LastSeenAt: fromMillis(r.LastSeenAt),
+		CreatedAt:  r.CreatedAt.UTC(),
+		UpdatedAt:  r.UpdatedAt.UTC(),
+
 		PushRegistered: r.PushToken != nil,
-		CreatedAt:      r.CreatedAt.UTC(),
-		UpdatedAt:      r.UpdatedAt.UTC(),
 	}
 	d.Status = deviceStatus(d.LastSeenAt, now, onlineWindow)
 	if f := r.fixColumns; f.LastRecordedAt != nil && f.Lat != nil && f.Lon != nil {
