@@ -282,37 +282,55 @@ func (x *exportStream) gpxPoint(l tracking.Location) error {
 	return err
 }
 
+// csvPoint writes a point as a CSV record. Its fields are appended to one
+// buffer and cut from one string: one allocation a row, not fifteen.
 func (x *exportStream) csvPoint(l tracking.Location) error {
-	num := func(v *float64) string {
-		if v == nil {
-			return ""
+	var ends [len(csvHeader)]int
+	n := 0
+	b := x.scratch[:0]
+	end := func() { ends[n] = len(b); n++ }
+	num := func(v *float64) {
+		if v != nil {
+			b, _ = appendJSONFloat(b, *v) // the numbers of the JSON shapes; a stored one is finite
 		}
-		b, ok := appendJSONFloat(x.scratch[:0], *v) // the numbers of the JSON shapes
-		if !ok {
-			return ""
-		}
-		return string(b)
+		end()
 	}
-	flag := func(v *bool) string {
-		if v == nil {
-			return ""
+	flag := func(v *bool) {
+		if v != nil {
+			b = strconv.AppendBool(b, *v)
 		}
-		return strconv.FormatBool(*v)
+		end()
 	}
-	str := func(v *string) string {
-		if v == nil {
-			return ""
+	text := func(v *string) {
+		if v != nil {
+			b = append(b, *v...) // csv.Writer quotes it as RFC 4180 needs
 		}
-		return *v
+		end()
 	}
-	r := x.rec
-	r[0] = l.RecordedAt.UTC().Format(exportTime)
-	r[1] = l.ReceivedAt.UTC().Format(exportTime)
-	r[2], r[3] = num(&l.Lat), num(&l.Lon)
-	r[4], r[5], r[6], r[7], r[8] = num(l.AccuracyM), num(l.AltitudeM), num(l.SpeedMPS), num(l.CourseDeg), num(l.BatteryPct)
-	r[9], r[10], r[11] = flag(l.Motion), num(l.OdometerM), flag(l.Charging)
-	r[12], r[13], r[14] = str(l.Activity), str(l.Event), str(l.Alarm)
-	return x.csv.Write(r)
+	b = l.RecordedAt.UTC().AppendFormat(b, exportTime)
+	end()
+	b = l.ReceivedAt.UTC().AppendFormat(b, exportTime)
+	end()
+	num(&l.Lat)
+	num(&l.Lon)
+	num(l.AccuracyM)
+	num(l.AltitudeM)
+	num(l.SpeedMPS)
+	num(l.CourseDeg)
+	num(l.BatteryPct)
+	flag(l.Motion)
+	num(l.OdometerM)
+	flag(l.Charging)
+	text(l.Activity)
+	text(l.Event)
+	text(l.Alarm)
+	x.scratch = b
+	row, start := string(b), 0
+	for i, e := range ends {
+		x.rec[i] = row[start:e]
+		start = e
+	}
+	return x.csv.Write(x.rec)
 }
 
 // geoPoint writes a point as a GeoJSON Feature: a Point geometry (longitude
