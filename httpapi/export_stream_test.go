@@ -120,3 +120,53 @@ func TestExportFailure(t *testing.T) {
 		t.Errorf("body %.60q, want the CSV's start", body)
 	}
 }
+
+// slowSpan emits batches of points with a pause between them, as a big
+// range read over a slow link does.
+type slowSpan struct {
+	streamingSpan
+	batches int
+	pause   time.Duration
+}
+
+func (s slowSpan) Export(ctx context.Context, _ int64, _ tracking.Span, start func(tracking.Device) error, emit func(tracking.Location) error) error {
+	if err := start(tracking.Device{Name: "Bella"}); err != nil {
+		return err
+	}
+	for b := range s.batches {
+		for i := range exportDeadlinePoints {
+			if err := emit(tracking.Location{RecordedAt: time.Unix(int64(b*exportDeadlinePoints+i), 0), Lat: 1, Lon: 2}); err != nil {
+				return err
+			}
+		}
+		time.Sleep(s.pause)
+	}
+	return nil
+}
+
+// TestExportOutlivesTheWriteTimeout: the server's write timeout bounds a
+// whole response; an export that keeps its client reading moves the
+// deadline on and is not cut.
+func TestExportOutlivesTheWriteTimeout(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := handleExport(logger, oneUser{}, slowSpan{batches: 5, pause: 150 * time.Millisecond})
+	srv := httptest.NewUnstartedServer(observe(logger, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = mux.SetURLVars(r, map[string]string{"deviceId": "7"})
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, Session{UserID: "user_x"})))
+	})))
+	srv.Config.WriteTimeout = 300 * time.Millisecond // the export takes 750 ms
+	srv.Start()
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "?format=csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("the export was cut after %d bytes: %v", len(body), err)
+	}
+	if n := strings.Count(string(body), "\r\n"); n != 5*exportDeadlinePoints+1 {
+		t.Errorf("%d lines, want %d", n, 5*exportDeadlinePoints+1)
+	}
+}

@@ -40,9 +40,18 @@ func TestAttributesRoundTrip(t *testing.T) {
 			}
 			return l
 		}
-		f.ingest(t, token, sos, still)
+		f.ingest(t, token, sos)
 		got, err := f.svc.GetDevice(ctx, ann, d.ID)
 		if err != nil {
+			t.Fatal(err)
+		}
+		wantSOS := want(sos)
+		wantSOS.ReceivedAt = now0
+		if diff := cmp.Diff(&wantSOS, got.LastLocation); diff != "" {
+			t.Errorf("newest fix, every attribute (-want +got):\n%s", diff)
+		}
+		f.ingest(t, token, still)
+		if got, err = f.svc.GetDevice(ctx, ann, d.ID); err != nil {
 			t.Fatal(err)
 		}
 		wantStill := want(still)
