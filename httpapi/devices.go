@@ -33,6 +33,10 @@ type deviceJSON struct {
 	LastLocation *locationJSON  `json:"last_location"`
 	CreatedAt    jsontime.Time  `json:"created_at"`
 	UpdatedAt    jsontime.Time  `json:"updated_at"`
+
+	// PushRegistered tells that the device's app registered a push token,
+	// which itself is never shown.
+	PushRegistered bool `json:"push_registered"`
 }
 
 func toDeviceJSON(d tracking.Device) deviceJSON {
@@ -46,6 +50,8 @@ func toDeviceJSON(d tracking.Device) deviceJSON {
 		LastLocation: toLocationJSON(d.LastLocation),
 		CreatedAt:    jsontime.Of(d.CreatedAt),
 		UpdatedAt:    jsontime.Of(d.UpdatedAt),
+
+		PushRegistered: d.PushRegistered,
 	}
 }
 

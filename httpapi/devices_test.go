@@ -57,7 +57,7 @@ func TestDeviceRoutes(t *testing.T) {
 		if err := json.Unmarshal(raw["device"], &keys); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"id", "name", "hardware_id", "token_hint", "status", "last_seen_at", "last_location", "created_at", "updated_at"} {
+		for _, k := range []string{"id", "name", "hardware_id", "token_hint", "status", "last_seen_at", "last_location", "created_at", "updated_at", "push_registered"} {
 			if _, ok := keys[k]; !ok {
 				t.Errorf("device has no %q", k)
 			}

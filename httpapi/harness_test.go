@@ -94,6 +94,8 @@ type device struct {
 	LastLocation json.RawMessage `json:"last_location"`
 	CreatedAt    time.Time       `json:"created_at"`
 	UpdatedAt    time.Time       `json:"updated_at"`
+
+	PushRegistered bool `json:"push_registered"`
 }
 
 // createDevice registers a device through the API and returns it with its token.

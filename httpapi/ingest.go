@@ -35,6 +35,12 @@ type pointJSON struct {
 	SpeedMPS   *float64 `json:"speed_mps"`
 	CourseDeg  *float64 `json:"course_deg"`
 	BatteryPct *float64 `json:"battery_pct"`
+	Motion     *bool    `json:"motion"`
+	OdometerM  *float64 `json:"odometer_m"`
+	Charging   *bool    `json:"charging"`
+	Activity   text     `json:"activity"`
+	Event      text     `json:"event"`
+	Alarm      text     `json:"alarm"`
 }
 
 // decodePoint reads one point; its errors are *errs.FieldError. The
@@ -48,6 +54,8 @@ func decodePoint(raw json.RawMessage) (tracking.Location, error) {
 			return tracking.Location{}, &errs.FieldError{Field: "point", Msg: "must be a JSON object"}
 		case typeErr.Field == "recorded_at":
 			return tracking.Location{}, &errs.FieldError{Field: "recorded_at", Msg: "must be an RFC 3339 time string"}
+		case typeErr.Field == "motion" || typeErr.Field == "charging":
+			return tracking.Location{}, &errs.FieldError{Field: typeErr.Field, Msg: "must be true or false"}
 		default:
 			return tracking.Location{}, &errs.FieldError{Field: typeErr.Field, Msg: "must be a number"}
 		}
@@ -69,11 +77,39 @@ func (p *pointJSON) location() (tracking.Location, error) {
 	if err != nil {
 		return tracking.Location{}, &errs.FieldError{Field: "recorded_at", Msg: "must be an RFC 3339 time string"}
 	}
+	attrs, err := p.attributes()
+	if err != nil {
+		return tracking.Location{}, err
+	}
 	return tracking.Location{
 		RecordedAt: at, Lat: *p.Lat, Lon: *p.Lon,
 		AccuracyM: p.AccuracyM, AltitudeM: p.AltitudeM, SpeedMPS: p.SpeedMPS,
-		CourseDeg: p.CourseDeg, BatteryPct: p.BatteryPct,
+		CourseDeg: p.CourseDeg, BatteryPct: p.BatteryPct, Attributes: attrs,
 	}, nil
+}
+
+// attributes reads motion … alarm. The texts are checked here for what
+// decoding hides (a wrong type, invalid UTF-8); their rules are Normalize's.
+func (p *pointJSON) attributes() (tracking.Attributes, error) {
+	a := tracking.Attributes{Motion: p.Motion, OdometerM: p.OdometerM, Charging: p.Charging}
+	for _, f := range []struct {
+		name string
+		in   *text
+		out  **string
+	}{{"activity", &p.Activity, &a.Activity}, {"event", &p.Event, &a.Event}, {"alarm", &p.Alarm, &a.Alarm}} {
+		if !f.in.Set || f.in.Null {
+			continue
+		}
+		if err := f.in.wellFormed(f.name); err != nil {
+			msg := "must be a string"
+			if f.in.badUTF8 {
+				msg = "must be valid UTF-8"
+			}
+			return a, &errs.FieldError{Field: f.name, Msg: msg}
+		}
+		*f.out = &f.in.Value
+	}
+	return a, nil
 }
 
 // batch is a decoded ingest body: the points that decoded, with the index

@@ -27,6 +27,13 @@ var ingestBodies = []string{
 	`{"locations":[{"recorded_at":"2026-11-27T20:53:55Z","lat":1e400,"lon":2}]}`,
 	`{"locations":[{"recorded_at":"not a time","lat":1,"lon":2}],"other":"locations"}`,
 	`{"locations":[{"recorded_at":"2026-11-27T20:53:55Z","lat":1,"lon":2}]} trailing`,
+	`{"locations":[{"recorded_at":"2026-11-27T20:53:55Z","lat":1,"lon":2,"motion":true,"odometer_m":5.5,"charging":false,` +
+		`"activity":"walking","event":"","alarm":"sos"}]}`,
+	`{"locations":[{"recorded_at":"2026-11-27T20:53:55Z","lat":1,"lon":2,"motion":"yes"},` +
+		`{"recorded_at":"2026-11-27T20:53:56Z","lat":1,"lon":2,"event":5},` +
+		`{"recorded_at":"2026-11-27T20:53:57Z","lat":1,"lon":2,"alarm":"\ud800"},` +
+		`{"recorded_at":"2026-11-27T20:53:58Z","lat":1,"lon":2,"Alarm":"a","ALARM":null,"Motion":false}]}`,
+	"{\"locations\":[{\"recorded_at\":\"2026-11-27T20:53:55Z\",\"lat\":1,\"lon\":2,\"activity\":\"\xff\"}]}",
 }
 
 func TestDecodeBatchOnePassMatchesPointByPoint(t *testing.T) {

@@ -26,6 +26,12 @@ type storedPoint struct {
 	SpeedMPS   *float64  `json:"speed_mps"`
 	CourseDeg  *float64  `json:"course_deg"`
 	BatteryPct *float64  `json:"battery_pct"`
+	Motion     *bool     `json:"motion"`
+	OdometerM  *float64  `json:"odometer_m"`
+	Charging   *bool     `json:"charging"`
+	Activity   *string   `json:"activity"`
+	Event      *string   `json:"event"`
+	Alarm      *string   `json:"alarm"`
 }
 
 // routePoints reads the device's points of the last 24 hours through the API.

@@ -43,7 +43,7 @@ func appendRoutePoint(b []byte, l *locationJSON) ([]byte, bool) {
 			return b, false
 		}
 	}
-	return append(b, '}'), true
+	return appendAttributes(b, l)
 }
 
 // appendPosition appends a GeoJSON position, [lon,lat].

@@ -36,20 +36,39 @@ func TestAppendRoutePointMatchesMarshal(t *testing.T) {
 			v := pick()
 			return &v
 		}
+		flag := func() *bool {
+			if rng.IntN(3) == 0 {
+				return nil
+			}
+			v := rng.IntN(2) == 0
+			return &v
+		}
+		text := func() *string {
+			if rng.IntN(3) == 0 {
+				return nil
+			}
+			return &trickyText[rng.IntN(len(trickyText))]
+		}
 		l := locationJSON{RecordedAt: jsontime.Of(times[rng.IntN(len(times))]), Lat: pick(), Lon: pick(),
-			AccuracyM: opt(), AltitudeM: opt(), SpeedMPS: opt(), CourseDeg: opt(), BatteryPct: opt()}
+			AccuracyM: opt(), AltitudeM: opt(), SpeedMPS: opt(), CourseDeg: opt(), BatteryPct: opt(),
+			Motion: flag(), OdometerM: opt(), Charging: flag(), Activity: text(), Event: text(), Alarm: text()}
 		matchMarshal(t, &l)
 		matchPosition(t, [2]float64{pick(), pick()})
 	}
 }
 
+// trickyText are attribute values that encoding/json escapes, and some it does not.
+var trickyText = []string{"", "sos", "in_vehicle", `a"b`, `a\b`, "<b>", "a&b", "Büro", "\x00", "tab\there",
+	"\xff\xfe", "\u2028", "\u2029", "\U0001F6A8", "~", "\x7f"}
+
 func FuzzAppendRoutePoint(f *testing.F) {
-	f.Add(int64(1795821821845), 52.52, 13.4, 4.8, true)
-	f.Add(int64(-62135596800000), 1e-7, 1e21, math.NaN(), false)
-	f.Fuzz(func(t *testing.T, ms int64, lat, lon, v float64, set bool) {
+	f.Add(int64(1795821821845), 52.52, 13.4, 4.8, true, "sos")
+	f.Add(int64(-62135596800000), 1e-7, 1e21, math.NaN(), false, "<\xff>")
+	f.Fuzz(func(t *testing.T, ms int64, lat, lon, v float64, set bool, text string) {
 		l := locationJSON{RecordedAt: jsontime.Of(time.UnixMilli(ms).UTC()), Lat: lat, Lon: lon}
 		if set {
-			l.AccuracyM, l.CourseDeg = &v, &lat
+			l.AccuracyM, l.CourseDeg, l.OdometerM = &v, &lat, &lon
+			l.Motion, l.Event = &set, &text
 		}
 		matchMarshal(t, &l)
 		matchPosition(t, [2]float64{lon, v})

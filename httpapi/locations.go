@@ -36,6 +36,12 @@ type locationJSON struct {
 	SpeedMPS   *float64       `json:"speed_mps"`
 	CourseDeg  *float64       `json:"course_deg"`
 	BatteryPct *float64       `json:"battery_pct"`
+	Motion     *bool          `json:"motion"`
+	OdometerM  *float64       `json:"odometer_m"`
+	Charging   *bool          `json:"charging"`
+	Activity   *string        `json:"activity"`
+	Event      *string        `json:"event"`
+	Alarm      *string        `json:"alarm"`
 }
 
 // toLocationJSON returns nil for nil: JSON null, "no fix yet".
@@ -52,6 +58,12 @@ func toLocationJSON(l *tracking.Location) *locationJSON {
 		SpeedMPS:   l.SpeedMPS,
 		CourseDeg:  l.CourseDeg,
 		BatteryPct: l.BatteryPct,
+		Motion:     l.Motion,
+		OdometerM:  l.OdometerM,
+		Charging:   l.Charging,
+		Activity:   l.Activity,
+		Event:      l.Event,
+		Alarm:      l.Alarm,
 	}
 	if !l.ReceivedAt.IsZero() {
 		out.ReceivedAt = jsontime.Ptr(&l.ReceivedAt)

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -82,9 +83,20 @@ func TestOpenAPISpecIsValid(t *testing.T) {
 					}
 				}
 			}
-			// Every route but the webhook's is rate limited.
-			if path != "/api/webhooks/clerk" && op.Responses.Status(http.StatusTooManyRequests) == nil {
-				t.Errorf("%s: no 429", name)
+			// Every route but the webhook's is rate limited: a 429, or on the
+			// OwnTracks route a 503 with Retry-After (its iOS app deletes a
+			// message on any 4xx).
+			switch path {
+			case "/api/webhooks/clerk":
+			case oaOwnTracks:
+				if r := op.Responses.Status(http.StatusServiceUnavailable); r == nil || r.Value.Headers["Retry-After"] == nil ||
+					op.Responses.Status(http.StatusTooManyRequests) != nil {
+					t.Errorf("%s: want a 503 with Retry-After and no 429", name)
+				}
+			default:
+				if op.Responses.Status(http.StatusTooManyRequests) == nil {
+					t.Errorf("%s: no 429", name)
+				}
 			}
 		}
 	}
@@ -374,15 +386,21 @@ var oaOps = []oaOp{
 	{method: http.MethodGet, path: "/api/locations/{device}/latest", auth: "session"},
 	{method: http.MethodGet, path: "/api/locations/{device}/route", auth: "session"},
 	{method: http.MethodDelete, path: "/api/locations/{device}?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z", auth: "session"},
+	{method: http.MethodGet, path: "/api/locations/{device}/export", auth: "session"},
+	{method: http.MethodGet, path: "/api/locations/{device}/summary", auth: "session"},
 	{method: http.MethodPost, path: "/api/ingest/locations", auth: "device", body: `{"locations":[{"recorded_at":"{now}","lat":52.52,"lon":13.405}]}`},
 	{method: http.MethodGet, path: "/api/ingest/osmand?lat=52.52&lon=13.405", auth: "device"},
 	{method: http.MethodPost, path: "/api/ingest/osmand", auth: "device", body: "lat=52.52&lon=13.405", contentType: "application/x-www-form-urlencoded"},
+	{method: http.MethodPost, path: oaOwnTracks, auth: "device", body: `{"_type":"location","lat":52.52,"lon":13.405,"tst":{nowUnix}}`},
 	{method: http.MethodPost, path: "/api/webhooks/clerk", auth: "webhook"},
 	{method: http.MethodGet, path: "/api/admin/webhook-events", auth: "admin"},
 	{method: http.MethodPost, path: "/api/admin/webhook-events/replay", auth: "admin", body: `{"dry_run":true}`},
 	{method: http.MethodGet, path: "/api/admin/webhook-events/{event}", auth: "admin"},
 	{method: http.MethodPost, path: "/api/admin/webhook-events/{event}/replay", auth: "admin"},
 }
+
+// oaOwnTracks is the route whose temporary refusals are 503, not 429 or 500.
+const oaOwnTracks = "/api/ingest/owntracks"
 
 // oaFind is the operation of oaOps with this method and path.
 func oaFind(t *testing.T, method, path string) oaOp {
@@ -411,6 +429,7 @@ func (op oaOp) call(t *testing.T, creds oaCreds, want int) oaCall {
 		"{event}", url.PathEscape(creds.eventID),
 		"{user}", creds.user,
 		"{now}", rfc3339(time.Now().Add(-time.Minute)),
+		"{nowUnix}", strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10),
 	)
 	c := oaCall{method: op.method, path: fill.Replace(op.path), body: fill.Replace(op.body), contentType: op.contentType, want: want}
 	switch op.auth {
@@ -586,6 +605,34 @@ func TestOpenAPIResponses(t *testing.T) {
 	deleteRange(id, url.Values{"from": {rfc3339(base)}}.Encode(), true, http.StatusBadRequest)
 	deleteRange(id, url.Values{"from": {rfc3339(base)}, "to": {rfc3339(base)}}.Encode(), false, http.StatusBadRequest)
 	deleteRange("999999", url.Values{"from": {rfc3339(base)}, "to": {rfc3339(base.Add(time.Hour))}}.Encode(), false, http.StatusNotFound)
+	// Export and summary.
+	span := url.Values{"from": {rfc3339(base.Add(-time.Hour))}, "to": {rfc3339(base.Add(time.Hour))}}.Encode()
+	for _, format := range []string{"", "format=gpx&", "format=csv&", "format=geojson&"} {
+		do(oaCall{method: http.MethodGet, path: "/api/locations/" + id + "/export?" + format + span, token: annSession, want: http.StatusOK})
+	}
+	do(oaCall{method: http.MethodGet, path: "/api/locations/" + id + "/export?format=kml", token: annSession, invalid: true, want: http.StatusBadRequest})
+	do(oaCall{method: http.MethodGet, path: "/api/locations/999999/export", token: annSession, want: http.StatusNotFound})
+	do(oaCall{method: http.MethodGet, path: "/api/locations/" + id + "/summary?" + span, token: annSession, want: http.StatusOK})
+	do(oaCall{method: http.MethodGet, path: "/api/locations/" + id + "/summary?" + url.Values{"from": {rfc3339(base.Add(-48 * time.Hour))},
+		"to": {rfc3339(base.Add(-47 * time.Hour))}}.Encode(), token: annSession, want: http.StatusOK}) // no points: nulls
+	do(oaCall{method: http.MethodGet, path: "/api/locations/" + id + "/summary?from=yesterday", token: annSession, invalid: true, want: http.StatusBadRequest})
+	do(oaCall{method: http.MethodGet, path: "/api/locations/999999/summary", token: annSession, want: http.StatusNotFound})
+
+	// OwnTracks: Basic or Bearer; a location, other messages, an empty body.
+	basic := func(token string) http.Header {
+		return http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("ann:"+token))}}
+	}
+	owntracks := func(header http.Header, bearer, body string, invalid bool, want int) {
+		t.Helper()
+		do(oaCall{method: http.MethodPost, path: oaOwnTracks, header: header, token: bearer, body: body, invalid: invalid, want: want})
+	}
+	owntracks(basic(token), "", fmt.Sprintf(`{"_type":"location","lat":52.524,"lon":13.409,"tst":%d,"acc":5,"vel":18,"batt":80,"bs":2,"t":"u","tid":"an"}`,
+		base.Add(6*time.Minute).Unix()), false, http.StatusOK)
+	owntracks(nil, token, `{"_type":"transition","event":"enter","desc":"Home","lat":52.52,"lon":13.4,"tst":1795812835,"wtst":1795800000,"acc":10}`, false, http.StatusOK)
+	owntracks(basic(token), "", "", false, http.StatusOK)
+	owntracks(basic("trk_"+strings.Repeat("0", 26)), "", `{"_type":"location","lat":52.52,"lon":13.4,"tst":1795812835}`, false, http.StatusUnauthorized)
+	owntracks(basic(token), "", `{"_type":"location"`, true, http.StatusBadRequest)
+	owntracks(basic(token), "", `{"_type":"card","face":"`+strings.Repeat("A", 1<<20)+`"}`, true, http.StatusRequestEntityTooLarge)
 
 	// Rename, rotate.
 	do(oaCall{method: http.MethodPatch, path: "/api/devices/" + id, token: annSession, body: `{"name":"Bella"}`, want: http.StatusOK})
@@ -680,7 +727,11 @@ func TestOpenAPIResponses(t *testing.T) {
 				c.do(t, limited, op.call(t, creds, http.StatusOK))
 				continue
 			}
-			res := c.do(t, limited, op.call(t, creds, http.StatusTooManyRequests))
+			want := http.StatusTooManyRequests
+			if op.path == oaOwnTracks {
+				want = http.StatusServiceUnavailable
+			}
+			res := c.do(t, limited, op.call(t, creds, want))
 			if res.header.Get("Retry-After") == "" {
 				t.Errorf("%s %s: 429 without Retry-After", op.method, op.path)
 			}
@@ -717,8 +768,13 @@ func TestOpenAPIResponses(t *testing.T) {
 				want = http.StatusServiceUnavailable
 			case op.auth == "public":
 				want = http.StatusOK
+			case op.path == oaOwnTracks:
+				want = http.StatusServiceUnavailable
 			}
-			c.do(t, down, op.call(t, creds, want))
+			res := c.do(t, down, op.call(t, creds, want))
+			if op.path == oaOwnTracks && res.header.Get("Retry-After") == "" {
+				t.Errorf("%s %s: 503 without Retry-After", op.method, op.path)
+			}
 		}
 	})
 

@@ -13,10 +13,12 @@ import (
 // OsmAnd (see tracking.ParseOsmAnd), answering 200 with an empty body after
 // the commit. A retried request is a duplicate and still 200. A point that
 // fails validation is dropped and logged, still with a 200: these clients
-// resend anything else forever, and cannot show a reason anyway.
+// resend anything else forever, and cannot show a reason anyway. A report
+// without a fix (Traccar Client's heartbeat) is an ingest of no points: the
+// device is seen. A push-token registration is stored, and is no report.
 // The token travels in the query string: it is never logged (the access log
 // has the route template, not the URL).
-func handleOsmAnd(logger *slog.Logger, li locationIngester, unit tracking.SpeedUnit) http.Handler {
+func handleOsmAnd(logger *slog.Logger, li osmAndIngester, unit tracking.SpeedUnit) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(w, r, ingestBodyLimit)
 		var reports []tracking.OsmAndReport
@@ -31,9 +33,16 @@ func handleOsmAnd(logger *slog.Logger, li locationIngester, unit tracking.SpeedU
 			writeError(w, r, logger, authenticatedError(r.Context(), li, token, err))
 			return
 		}
-		points := make([]tracking.Location, len(reports))
-		for i, rep := range reports {
-			points[i] = rep.Location
+		points, report, pushToken := osmAndPoints(reports)
+		if pushToken != "" {
+			if err := registerPushToken(r.Context(), li, token, pushToken); err != nil {
+				writeError(w, r, logger, err)
+				return
+			}
+		}
+		if !report { // a push-token registration and nothing else
+			w.WriteHeader(http.StatusOK)
+			return
 		}
 		res, err := li.Ingest(r.Context(), token, points)
 		if err != nil {

@@ -89,7 +89,8 @@ func TestOsmAnd(t *testing.T) {
 						"timestamp":"` + rfc3339(fix) + `","coords":{"latitude":52.52,"longitude":13.4,"speed":1.39,"heading":271.5,"altitude":41.2,"accuracy":4.8},
 						"battery":{"level":0.87,"is_charging":false},"is_moving":true}}`}
 				},
-				want: []storedPoint{{RecordedAt: fix, Lat: 52.52, Lon: 13.4, SpeedMPS: f64(1.39), CourseDeg: f64(271.5), AltitudeM: f64(41.2), AccuracyM: f64(4.8), BatteryPct: f64(87)}},
+				want: []storedPoint{{RecordedAt: fix, Lat: 52.52, Lon: 13.4, SpeedMPS: f64(1.39), CourseDeg: f64(271.5), AltitudeM: f64(41.2), AccuracyM: f64(4.8), BatteryPct: f64(87),
+					Motion: ptrTo(true), Charging: ptrTo(false)}},
 			},
 			{
 				name: "JSON array of flat objects",

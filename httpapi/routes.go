@@ -43,11 +43,15 @@ func routes(d Deps) http.Handler {
 	r.Handle("/api/locations/{deviceId}/latest", session(handleLatest(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
 	r.Handle("/api/locations/{deviceId}/route", session(handleRoute(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
 	r.Handle("/api/locations/{deviceId}", session(handleDeleteLocations(d.Logger, d.Users, d.Tracking))).Methods(http.MethodDelete)
+	r.Handle("/api/locations/{deviceId}/export", session(handleExport(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
+	r.Handle("/api/locations/{deviceId}/summary", session(handleSummary(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
 
 	// Ingest: authenticated by a device token, never a session; a bucket per token.
 	perDevice := limitBy(d.Logger, d.RateLimiter, byDeviceToken)
 	r.Handle("/api/ingest/locations", perDevice(handleIngestLocations(d.Logger, d.Tracking))).Methods(http.MethodPost)
 	r.Handle("/api/ingest/osmand", perDevice(handleOsmAnd(d.Logger, d.Tracking, d.OsmAndSpeedUnit))).Methods(http.MethodGet, http.MethodPost)
+	// OwnTracks: the token as the Basic password, and 503 for a refusal that a retry may overcome.
+	r.Handle("/api/ingest/owntracks", ownTracksClient(perDevice(handleOwnTracks(d.Logger, d.Tracking)))).Methods(http.MethodPost)
 
 	// Public, authenticated by the Svix signature over the raw body.
 	r.Handle("/api/webhooks/clerk", handleClerkWebhook(d.Logger, d.WebhookVerifier, d.Webhooks)).Methods(http.MethodPost)

@@ -56,6 +56,8 @@ type trackingService interface {
 	routeReader
 	locationIngester
 	locationsDeleter
+	pushRegistrar
+	spanReader
 }
 
 // NewServer returns the whole HTTP surface of usersync.

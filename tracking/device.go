@@ -43,6 +43,10 @@ type Device struct {
 	LastLocation *Location
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+
+	// PushRegistered tells whether the device's app registered a push
+	// token (Traccar Client does); the token itself is never returned.
+	PushRegistered bool
 }
 
 func deviceStatus(lastSeen *time.Time, now time.Time, window time.Duration) Status {

@@ -152,7 +152,9 @@ func (s *Service) RenameDevice(ctx context.Context, ownerID, id int64, name stri
 }
 
 // RotateToken gives device id of ownerID a new ingest token and returns it;
-// the old one stops working when this returns.
+// the old one stops working when this returns. The push token goes with
+// it: it belongs to the app that held the old credential, which may be a
+// phone given away; the app registers again with the new one.
 func (s *Service) RotateToken(ctx context.Context, ownerID, id int64) (Device, string, error) {
 	token, hash, hint, err := NewIngestToken()
 	if err != nil {
@@ -164,6 +166,7 @@ func (s *Service) RotateToken(ctx context.Context, ownerID, id int64) (Device, s
 		Model(&row).
 		Set("token_hash = ?", hash).
 		Set("token_hint = ?", hint).
+		Set("push_token = NULL").
 		Set("updated_at = ?", now.Truncate(time.Microsecond)).
 		Where("id = ? AND user_id = ?", id, ownerID).
 		Returning("*").

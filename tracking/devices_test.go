@@ -79,10 +79,10 @@ func TestDeviceLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := f.svc.GetDevice(ctx, ann, d.ID); !errors.Is(err, tracking.ErrDeviceNotFound) {
-			t.Errorf("GetDevice after delete: %v, want ErrNotFound", err)
+			t.Errorf("GetDevice after delete: %v, want ErrDeviceNotFound", err)
 		}
 		if err := f.svc.DeleteDevice(ctx, ann, d.ID); !errors.Is(err, tracking.ErrDeviceNotFound) {
-			t.Errorf("second delete: %v, want ErrNotFound", err)
+			t.Errorf("second delete: %v, want ErrDeviceNotFound", err)
 		}
 	})
 }
@@ -115,7 +115,7 @@ func TestAnotherUsersDeviceIsNotFound(t *testing.T) {
 			})
 			for name, err := range checks {
 				if !errors.Is(err, tracking.ErrDeviceNotFound) {
-					t.Errorf("%s(bob, %d) = %v, want ErrNotFound", name, id, err)
+					t.Errorf("%s(bob, %d) = %v, want ErrDeviceNotFound", name, id, err)
 				}
 			}
 		}
@@ -129,7 +129,7 @@ func TestAnotherUsersDeviceIsNotFound(t *testing.T) {
 			t.Errorf("UserDevice(user_ann) = %+v, %v; want %+v", byClerk, err, got)
 		}
 		if _, err := f.svc.UserDevice(ctx, "user_nobody", d.ID); !errors.Is(err, tracking.ErrDeviceNotFound) {
-			t.Errorf("UserDevice(user_nobody) = %v, want ErrNotFound", err)
+			t.Errorf("UserDevice(user_nobody) = %v, want ErrDeviceNotFound", err)
 		}
 	})
 }

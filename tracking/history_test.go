@@ -127,7 +127,7 @@ func TestDeleteLocations(t *testing.T) {
 		}
 		from, to := base.Add(-time.Hour), now0
 		if _, err := f.svc.DeleteLocations(ctx, ann, bobs.ID, tracking.DeleteRange{From: &from, To: &to}); !errors.Is(err, tracking.ErrDeviceNotFound) {
-			t.Errorf("deleting from another user's device: %v, want ErrNotFound", err)
+			t.Errorf("deleting from another user's device: %v, want ErrDeviceNotFound", err)
 		}
 		if n := len(remaining(bobs.ID)); n != 10 {
 			t.Errorf("Bob's device has %d points after Ann's attempt, want 10", n)

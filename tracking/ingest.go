@@ -138,7 +138,8 @@ func touchDevice(ctx context.Context, tx bun.Tx, id int64, now time.Time, newest
 	_, err = tx.NewUpdate().
 		Model(&row).
 		Column("last_recorded_at", "last_received_at", "lat", "lon",
-			"accuracy_m", "altitude_m", "speed_mps", "course_deg", "battery_pct").
+			"accuracy_m", "altitude_m", "speed_mps", "course_deg", "battery_pct",
+			"motion", "odometer_m", "charging", "activity", "event", "alarm").
 		Where("id = ? AND (last_recorded_at IS NULL OR last_recorded_at < ?)", id, newest.RecordedAt).
 		Exec(ctx)
 	if err != nil {

@@ -16,6 +16,7 @@ type Location struct {
 	SpeedMPS   *float64  // meters per second
 	CourseDeg  *float64  // degrees clockwise from true north, [0, 360)
 	BatteryPct *float64  // 0–100
+	Attributes           // what trackers report beyond the position
 }
 
 // Defaults of Limits, per TRACKING.md.
@@ -110,6 +111,9 @@ func (l *Location) Normalize(now time.Time, lim Limits) error {
 		}
 	}
 	if n.BatteryPct, err = inRange("battery_pct", n.BatteryPct, 0, 100); err != nil {
+		return err
+	}
+	if n.Attributes, err = n.Attributes.normalize(); err != nil {
 		return err
 	}
 

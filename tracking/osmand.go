@@ -21,6 +21,13 @@ type OsmAndReport struct {
 	// Location is decoded, not validated: call Normalize before storing it.
 	// ReceivedAt is left zero for the caller to stamp.
 	Location Location
+	// NoFix marks a report without coordinates, such as Traccar Client
+	// 10.x's heartbeat or its push-token registration: it shows that the
+	// device is alive, and Location holds no position.
+	NoFix bool
+	// PushToken is the notificationToken of a push-token registration
+	// (Traccar Client 10.x), "" if none. Never log it either.
+	PushToken string
 }
 
 // maxOsmAndReports caps a JSON array, as the batch endpoint caps its points.
@@ -35,6 +42,7 @@ const unixMillisThreshold = 1e11
 var osmAndFlatKeys = [...]string{
 	"id", "deviceid", "lat", "lon", "timestamp", "speed",
 	"bearing", "heading", "altitude", "accuracy", "batt",
+	"motion", "charge", "odometer", "event", "alarm", "notificationToken",
 }
 
 // ParseOsmAnd decodes an OsmAnd request as Traccar's server does, returning at
@@ -44,10 +52,11 @@ var osmAndFlatKeys = [...]string{
 //   - an application/x-www-form-urlencoded body, merged over query (Traccar
 //     reads such a body only when the query is empty);
 //   - a JSON array of flat objects, or one flat object, each merged over query;
-//   - the nested object of Traccar Client's JSON mode: {"device_id",
-//     "location": {"timestamp", "coords": {…}, "battery": {"level"}}}, whose
-//     "location" may also be an array of such objects; without device_id the
-//     query's token is used.
+//   - the nested object of Traccar Client's JSON mode (9.x): {"device_id",
+//     "location": {"timestamp", "coords": {…}, "battery": {"level"}, …}},
+//     whose "location" may also be an array of such objects; without
+//     device_id the query's token is used; without coords it has no fix.
+//     See nestedAttributes for the rest of the location.
 //
 // A body is JSON when contentType says so; without a JSON or form content type
 // it is sniffed (JSON when it starts with '{' or '['). At most 1000 reports.
@@ -57,7 +66,10 @@ var osmAndFlatKeys = [...]string{
 // milliseconds told apart by magnitude (see unixMillisThreshold; a fraction is
 // allowed), RFC 3339, or "yyyy-MM-dd HH:mm:ss" taken as UTC, absent meaning
 // now; speed in speedUnit, converted to m/s; bearing (preferred) or heading;
-// altitude (m); accuracy (m); batt (%). Unknown parameters are ignored; when
+// altitude (m); accuracy (m); batt (%); and the attributes of
+// flatAttributes (motion, charge, odometer, event, alarm). Without lat and
+// lon the report has no fix (NoFix); notificationToken is a push-token
+// registration. Unknown parameters are ignored; when
 // one appears twice the last value wins, as in Traccar; an empty value is
 // unknown. Nested JSON gives speed in m/s and battery level in 0–1. Numbers
 // may be JSON numbers or strings. A negative battery is a platform's
@@ -189,8 +201,10 @@ func (p osmAndParser) object(out []OsmAndReport, query map[string]string, obj ma
 			body[k] = v
 		case json.Number:
 			body[k] = v.String()
+		case bool: // Traccar Client 10.x's JSON mode sends "charge": true
+			body[k] = strconv.FormatBool(v)
 		default:
-			return nil, invalid(prefix+k, "must be a string or a number")
+			return nil, invalid(prefix+k, "must be a string, a number or a boolean")
 		}
 	}
 	r, err := p.flat(overlay(query, body), prefix)
@@ -216,11 +230,14 @@ func (p osmAndParser) flat(params map[string]string, prefix string) (OsmAndRepor
 	}
 	l := &r.Location
 	var err error
-	if l.Lat, err = requiredNumber(params["lat"], prefix+"lat"); err != nil {
-		return r, err
-	}
-	if l.Lon, err = requiredNumber(params["lon"], prefix+"lon"); err != nil {
-		return r, err
+	r.NoFix = strings.TrimSpace(params["lat"]) == "" && strings.TrimSpace(params["lon"]) == ""
+	if !r.NoFix {
+		if l.Lat, err = requiredNumber(params["lat"], prefix+"lat"); err != nil {
+			return r, err
+		}
+		if l.Lon, err = requiredNumber(params["lon"], prefix+"lon"); err != nil {
+			return r, err
+		}
 	}
 	if l.RecordedAt, err = parseTimestamp(params["timestamp"], p.now, prefix+"timestamp"); err != nil {
 		return r, err
@@ -248,6 +265,10 @@ func (p osmAndParser) flat(params map[string]string, prefix string) (OsmAndRepor
 		return r, err
 	}
 	l.BatteryPct = nilIfNegative(l.BatteryPct)
+	if l.Attributes, err = flatAttributes(params, prefix); err != nil {
+		return r, err
+	}
+	r.PushToken = params["notificationToken"]
 	return r, nil
 }
 
@@ -269,7 +290,7 @@ func (p osmAndParser) nested(out []OsmAndReport, query map[string]string, obj ma
 		if err != nil {
 			return nil, err
 		}
-		return appendReports(out, OsmAndReport{Token: token, Location: l})
+		return appendReports(out, OsmAndReport{Token: token, Location: l, NoFix: loc["coords"] == nil})
 	case []any:
 		if len(loc) == 0 {
 			return nil, invalid(prefix+"location", "must hold at least one location")
@@ -284,7 +305,7 @@ func (p osmAndParser) nested(out []OsmAndReport, query map[string]string, obj ma
 			if err != nil {
 				return nil, err
 			}
-			if out, err = appendReports(out, OsmAndReport{Token: token, Location: l}); err != nil {
+			if out, err = appendReports(out, OsmAndReport{Token: token, Location: l, NoFix: m["coords"] == nil}); err != nil {
 				return nil, err
 			}
 		}
@@ -293,7 +314,8 @@ func (p osmAndParser) nested(out []OsmAndReport, query map[string]string, obj ma
 	return nil, invalid(prefix+"location", "must be an object or an array")
 }
 
-// nestedLocation decodes {"timestamp", "coords": {…}, "battery": {…}}.
+// nestedLocation decodes {"timestamp", "coords": {…}, "battery": {…}, …};
+// without coords (absent or null) it has no position: a report without a fix.
 func (p osmAndParser) nestedLocation(loc map[string]any, prefix string) (Location, error) {
 	var l Location
 	ts, err := jsonText(loc, "timestamp", prefix+"timestamp")
@@ -317,13 +339,15 @@ func (p osmAndParser) nestedLocation(loc map[string]any, prefix string) (Locatio
 	if err != nil {
 		return l, err
 	}
-	if lat == nil {
+	if lat == nil && coords != nil {
 		return l, invalid(cp+"latitude", "required")
 	}
-	if lon == nil {
+	if lon == nil && coords != nil {
 		return l, invalid(cp+"longitude", "required")
 	}
-	l.Lat, l.Lon = *lat, *lon
+	if coords != nil {
+		l.Lat, l.Lon = *lat, *lon
+	}
 	if l.SpeedMPS, err = jsonNumber(coords, "speed", cp+"speed"); err != nil { // already m/s
 		return l, err
 	}
@@ -349,7 +373,8 @@ func (p osmAndParser) nestedLocation(loc map[string]any, prefix string) (Locatio
 		// Round to 0.01 % so that 0.87 gives 87, not 87.00000000000001.
 		l.BatteryPct = ptr(math.Round(*level*100*100) / 100)
 	}
-	return l, nil
+	l.Attributes, err = nestedAttributes(loc, battery, prefix)
+	return l, err
 }
 
 // jsonObject returns obj[key] as an object; absent or null gives nil, which

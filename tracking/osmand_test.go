@@ -145,6 +145,7 @@ func TestParseOsmAnd(t *testing.T) {
 			        "battery": {"level": 0.87, "is_charging": false}, "is_moving": true, "odometer": 0}}`,
 			want: []OsmAndReport{at(testToken, fixTime.Add(123*time.Millisecond), func(l *Location) {
 				l.SpeedMPS, l.CourseDeg, l.AltitudeM, l.AccuracyM, l.BatteryPct = ptr(1.39), ptr(271.5), ptr(41.2), ptr(4.8), ptr(87.0)
+				l.Motion, l.OdometerM, l.Charging = ptr(true), ptr(0.0), ptr(false)
 			})},
 		},
 		{
@@ -215,7 +216,6 @@ func TestParseOsmAndErrors(t *testing.T) {
 		{name: "missing lat", query: "id=x&lon=13.4", wantField: "lat"},
 		{name: "missing lon", query: "id=x&lat=52.52", wantField: "lon"},
 		{name: "empty lat", query: "id=x&lat=&lon=13.4", wantField: "lat"},
-		{name: "nothing at all", wantField: "lat"},
 		{name: "malformed lat", query: "lat=52,52&lon=13.4", wantField: "lat"},
 		{name: "malformed lon", query: "lat=52.52&lon=east", wantField: "lon"},
 		{name: "malformed speed", query: base + "&speed=fast", wantField: "speed"},
@@ -242,7 +242,7 @@ func TestParseOsmAndErrors(t *testing.T) {
 		{name: "array element missing lon", body: `[{"lat": 1}]`, wantField: "[0].lon"},
 		{name: "json boolean lat", body: `{"lat": true, "lon": 1}`, wantField: "lat"},
 		{name: "json object id", body: `{"id": {}, "lat": 1, "lon": 1}`, wantField: "id"},
-		{name: "nested missing coords", body: nested(`{"timestamp": "2026-11-27T20:53:55Z"}`), wantField: "location.coords.latitude"},
+		{name: "nested empty coords", body: nested(`{"timestamp": "2026-11-27T20:53:55Z", "coords": {}}`), wantField: "location.coords.latitude"},
 		{name: "nested missing longitude", body: nested(`{"coords": {"latitude": 1}}`), wantField: "location.coords.longitude"},
 		{name: "nested coords not an object", body: nested(`{"coords": [1, 2]}`), wantField: "location.coords"},
 		{name: "nested malformed latitude", body: nested(`{"coords": {"latitude": "x", "longitude": 1}}`), wantField: "location.coords.latitude"},

@@ -2,7 +2,6 @@ package tracking
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -132,7 +131,7 @@ func (s *Service) Route(ctx context.Context, ownerID int64, p RoutePlan, emit fu
 
 	q := s.db.NewSelect().
 		Model((*locationRow)(nil)).
-		Column("recorded_at", "lat", "lon", "accuracy_m", "altitude_m", "speed_mps", "course_deg", "battery_pct").
+		Column(pointColumns(false)...).
 		Where("device_id = ?", p.DeviceID).
 		Where("recorded_at >= ?", ceilMillis(p.From)).
 		Where("recorded_at < ?", ceilMillis(p.To)).
@@ -152,26 +151,19 @@ func (s *Service) Route(ctx context.Context, ownerID int64, p RoutePlan, emit fu
 		lastMs  int64
 		more    bool
 		pending []Location // the page, when it is to be simplified
+		scan    = newPointScan(false)
 	)
 	for rows.Next() {
 		if page.RawCount == p.Limit {
 			more = true
 			break
 		}
-		var (
-			ms  int64
-			l   Location
-			opt [5]sql.NullFloat64 // not **float64: database/sql scans those by reflection, and a page has 10,000 rows
-		)
-		err := rows.Scan(&ms, &l.Lat, &l.Lon, &opt[0], &opt[1], &opt[2], &opt[3], &opt[4])
-		if err != nil {
+		if err := scan.scan(rows); err != nil {
 			return RoutePage{}, fmt.Errorf("read route: %w", err)
 		}
-		l.AccuracyM, l.AltitudeM, l.SpeedMPS = nullFloat(opt[0]), nullFloat(opt[1]), nullFloat(opt[2])
-		l.CourseDeg, l.BatteryPct = nullFloat(opt[3]), nullFloat(opt[4])
-		l.RecordedAt = time.UnixMilli(ms).UTC()
+		l := scan.location()
 		page.RawCount++
-		lastMs = ms
+		lastMs = scan.recorded
 		if p.SimplifyM > 0 {
 			pending = append(pending, l)
 			continue
@@ -199,11 +191,4 @@ func (s *Service) Route(ctx context.Context, ownerID int64, p RoutePlan, emit fu
 		})
 	}
 	return page, nil
-}
-
-func nullFloat(n sql.NullFloat64) *float64 {
-	if !n.Valid {
-		return nil
-	}
-	return &n.Float64
 }

@@ -57,6 +57,8 @@ func (r *deviceRow) device(now time.Time, onlineWindow time.Duration) Device {
 		LastSeenAt: fromMillis(r.LastSeenAt),
 		CreatedAt:  r.CreatedAt.UTC(),
 		UpdatedAt:  r.UpdatedAt.UTC(),
+
+		PushRegistered: r.PushToken != nil,
 	}
 	d.Status = deviceStatus(d.LastSeenAt, now, onlineWindow)
 	if f := r.fixColumns; f.LastRecordedAt != nil && f.Lat != nil && f.Lon != nil {
@@ -69,6 +71,10 @@ func (r *deviceRow) device(now time.Time, onlineWindow time.Duration) Device {
 			SpeedMPS:   f.SpeedMPS,
 			CourseDeg:  f.CourseDeg,
 			BatteryPct: f.BatteryPct,
+			Attributes: Attributes{
+				Motion: f.Motion, OdometerM: f.OdometerM, Charging: f.Charging,
+				Activity: f.Activity, Event: f.Event, Alarm: f.Alarm,
+			},
 		}
 		if t := fromMillis(f.LastReceivedAt); t != nil {
 			d.LastLocation.ReceivedAt = *t
@@ -111,6 +117,12 @@ func newLocationRow(deviceID int64, l Location) locationRow {
 		SpeedMPS:   l.SpeedMPS,
 		CourseDeg:  l.CourseDeg,
 		BatteryPct: l.BatteryPct,
+		Motion:     l.Motion,
+		OdometerM:  l.OdometerM,
+		Charging:   l.Charging,
+		Activity:   l.Activity,
+		Event:      l.Event,
+		Alarm:      l.Alarm,
 	}
 }
 
@@ -126,6 +138,12 @@ func (r *locationRow) fix() fixColumns {
 		SpeedMPS:       r.SpeedMPS,
 		CourseDeg:      r.CourseDeg,
 		BatteryPct:     r.BatteryPct,
+		Motion:         r.Motion,
+		OdometerM:      r.OdometerM,
+		Charging:       r.Charging,
+		Activity:       r.Activity,
+		Event:          r.Event,
+		Alarm:          r.Alarm,
 	}
 }
 

@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/usersync/usersync/clerk"
+	"github.com/usersync/usersync/tracking"
+)
+
+// streamingSpan is a tracking service whose export emits points, then
+// waits for release (or fails, when fail is set), then emits as many again.
+type streamingSpan struct {
+	points  int
+	release chan struct{}
+	fail    bool
+}
+
+func (streamingSpan) PlanSpan(deviceID int64, _, _ *time.Time) (tracking.Span, error) {
+	return tracking.Span{DeviceID: deviceID, From: time.Unix(0, 0), To: time.Unix(3600, 0)}, nil
+}
+
+func (s streamingSpan) Export(ctx context.Context, _ int64, _ tracking.Span, start func(tracking.Device) error, emit func(tracking.Location) error) error {
+	if err := start(tracking.Device{Name: "Bella"}); err != nil {
+		return err
+	}
+	for round := range 2 {
+		for i := range s.points {
+			if err := emit(tracking.Location{RecordedAt: time.Unix(int64(round*s.points+i), 0), Lat: 1, Lon: 2}); err != nil {
+				return err
+			}
+		}
+		if round == 0 {
+			select {
+			case <-s.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if s.fail {
+				return errors.New("connection reset by database")
+			}
+		}
+	}
+	return nil
+}
+
+func (streamingSpan) Summary(context.Context, int64, tracking.Span) (tracking.Summary, error) {
+	return tracking.Summary{}, errors.New("not used")
+}
+
+func serveExport(t *testing.T, sr spanReader) *httptest.Server {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := handleExport(logger, oneUser{}, sr)
+	srv := httptest.NewServer(observe(logger, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = mux.SetURLVars(r, map[string]string{"deviceId": "7"})
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, clerk.Session{UserID: "user_x"})))
+	})))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestExportStreams: the first points reach the client while the export
+// is still reading (the service waits for the client to have them), in
+// every format; nothing waits for the end of the range.
+func TestExportStreams(t *testing.T) {
+	for _, format := range []string{"gpx", "csv", "geojson"} {
+		t.Run(format, func(t *testing.T) {
+			release := make(chan struct{})
+			srv := serveExport(t, streamingSpan{points: 20000, release: release})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a failsafe: a buffered export never releases
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"?format="+format, nil)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatalf("no response while the export waits for its client: %v", err)
+			}
+			defer resp.Body.Close()
+			first := make([]byte, 256<<10) // far past any buffer
+			if _, err := io.ReadFull(resp.Body, first); err != nil {
+				t.Fatalf("the first 256 KiB did not arrive while the export was reading: %v", err)
+			}
+			close(release)
+			rest, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := string(first) + string(rest)
+			if n := strings.Count(body, "1970-01-01T11:06:39"); n != 1 { // the 40,000th point, at 39,999 s
+				t.Errorf("the last point appears %d times", n)
+			}
+		})
+	}
+}
+
+// TestExportFailure: a failure after the start cuts the connection, so
+// that a client never takes a truncated file for a whole one.
+func TestExportFailure(t *testing.T) {
+	release := make(chan struct{})
+	close(release)
+	srv := serveExport(t, streamingSpan{points: 5000, release: release, fail: true})
+	resp, err := srv.Client().Get(srv.URL + "?format=csv")
+	if err != nil {
+		return // cut before the headers: fine
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("read a whole body after a failure (%v): %d bytes", err, len(body))
+	}
+	if !strings.HasPrefix(string(body), "recorded_at,") {
+		t.Errorf("body %.60q, want the CSV's start", body)
+	}
+}
+
+// slowSpan emits batches of points with a pause between them, as a big
+// range read over a slow link does.
+type slowSpan struct {
+	streamingSpan
+	batches int
+	pause   time.Duration
+}
+
+func (s slowSpan) Export(ctx context.Context, _ int64, _ tracking.Span, start func(tracking.Device) error, emit func(tracking.Location) error) error {
+	if err := start(tracking.Device{Name: "Bella"}); err != nil {
+		return err
+	}
+	for b := range s.batches {
+		for i := range exportDeadlinePoints {
+			if err := emit(tracking.Location{RecordedAt: time.Unix(int64(b*exportDeadlinePoints+i), 0), Lat: 1, Lon: 2}); err != nil {
+				return err
+			}
+		}
+		time.Sleep(s.pause)
+	}
+	return nil
+}
+
+// TestExportOutlivesTheWriteTimeout: the server's write timeout bounds a
+// whole response; an export that keeps its client reading moves the
+// deadline on and is not cut.
+func TestExportOutlivesTheWriteTimeout(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := handleExport(logger, oneUser{}, slowSpan{batches: 5, pause: 150 * time.Millisecond})
+	srv := httptest.NewUnstartedServer(observe(logger, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = mux.SetURLVars(r, map[string]string{"deviceId": "7"})
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, clerk.Session{UserID: "user_x"})))
+	})))
+	srv.Config.WriteTimeout = 300 * time.Millisecond // the export takes 750 ms
+	srv.Start()
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "?format=csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("the export was cut after %d bytes: %v", len(body), err)
+	}
+	if n := strings.Count(string(body), "\r\n"); n != 5*exportDeadlinePoints+1 {
+		t.Errorf("%d lines, want %d", n, 5*exportDeadlinePoints+1)
+	}
+}

@@ -1,0 +1,93 @@
+package tracking
+
+import (
+	"database/sql"
+	"time"
+)
+
+// pointColumns are the columns of a point as route pages and exports read
+// it, in the order pointScan scans them; received_at follows recorded_at
+// when withReceived.
+func pointColumns(withReceived bool) []string {
+	cols := []string{"recorded_at", "lat", "lon", "accuracy_m", "altitude_m", "speed_mps", "course_deg", "battery_pct",
+		"motion", "odometer_m", "charging", "activity", "event", "alarm"}
+	if withReceived {
+		cols = append(cols[:1], append([]string{"received_at"}, cols[1:]...)...)
+	}
+	return cols
+}
+
+// pointScan is one row of pointColumns while it is scanned, reused from
+// row to row. The nullable columns go into sql.Null* values rather than
+// pointers: database/sql scans a **float64 by reflection, and a route page
+// has 10,000 rows, an export millions.
+type pointScan struct {
+	recorded, received int64
+	lat, lon           float64
+	num                [6]sql.NullFloat64 // accuracy, altitude, speed, course, battery, odometer
+	flag               [2]sql.NullBool    // motion, charging
+	text               [3]sql.NullString  // activity, event, alarm
+	withReceived       bool
+	dest               []any
+}
+
+func newPointScan(withReceived bool) *pointScan {
+	p := &pointScan{withReceived: withReceived}
+	p.dest = []any{&p.recorded}
+	if withReceived {
+		p.dest = append(p.dest, &p.received)
+	}
+	p.dest = append(p.dest, &p.lat, &p.lon, &p.num[0], &p.num[1], &p.num[2], &p.num[3], &p.num[4],
+		&p.flag[0], &p.num[5], &p.flag[1], &p.text[0], &p.text[1], &p.text[2])
+	return p
+}
+
+func (p *pointScan) scan(rows *sql.Rows) error { return rows.Scan(p.dest...) }
+
+// location is the row scanned last, in values of its own (the scan's are
+// reused); ReceivedAt is zero unless it was read.
+func (p *pointScan) location() Location {
+	l := Location{
+		RecordedAt: time.UnixMilli(p.recorded).UTC(),
+		Lat:        p.lat,
+		Lon:        p.lon,
+		AccuracyM:  nullFloat(p.num[0]),
+		AltitudeM:  nullFloat(p.num[1]),
+		SpeedMPS:   nullFloat(p.num[2]),
+		CourseDeg:  nullFloat(p.num[3]),
+		BatteryPct: nullFloat(p.num[4]),
+		Attributes: Attributes{
+			Motion:    nullBool(p.flag[0]),
+			OdometerM: nullFloat(p.num[5]),
+			Charging:  nullBool(p.flag[1]),
+			Activity:  nullString(p.text[0]),
+			Event:     nullString(p.text[1]),
+			Alarm:     nullString(p.text[2]),
+		},
+	}
+	if p.withReceived {
+		l.ReceivedAt = time.UnixMilli(p.received).UTC()
+	}
+	return l
+}
+
+func nullFloat(n sql.NullFloat64) *float64 {
+	if !n.Valid {
+		return nil
+	}
+	return ptr(n.Float64)
+}
+
+func nullBool(n sql.NullBool) *bool {
+	if !n.Valid {
+		return nil
+	}
+	return ptr(n.Bool)
+}
+
+func nullString(n sql.NullString) *string {
+	if !n.Valid {
+		return nil
+	}
+	return ptr(n.String)
+}
