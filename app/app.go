@@ -6,6 +6,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/httpapi"
+	"github.com/usersync/usersync/live"
 	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/retention"
 	"github.com/usersync/usersync/tracking"
@@ -39,6 +42,11 @@ type App struct {
 	Metrics  *httpapi.Metrics
 	// Pruner keeps history bounded; Serve runs it in the background.
 	Pruner *retention.Pruner
+	// Hub fans committed changes out to this process's live streams; on
+	// PostgreSQL, Serve also listens for the other replicas'.
+	Hub     *live.Hub
+	origin  string
+	channel string // the live feed's NOTIFY channel; "" on SQLite
 	// Deps are what Handler is built from (tests walk its routes).
 	Deps    httpapi.Deps
 	Handler http.Handler
@@ -107,14 +115,26 @@ func New(cfg Config, db *bun.DB, logger *slog.Logger) (*App, error) {
 	}
 
 	a := &App{Config: cfg, Logger: logger, DB: db, Metrics: httpapi.NewMetrics(db.DB)}
+	a.Hub, a.origin = live.NewHub(cfg.StreamMaxPerUser, cfg.StreamMax), newOrigin()
+	feed := &live.Feed{Hub: a.Hub, Origin: a.origin}
+	if migrations.DialectOf(db) == migrations.Postgres {
+		var schema string
+		if err := db.QueryRowContext(context.Background(), "SELECT current_schema()").Scan(&schema); err != nil {
+			return nil, fmt.Errorf("find the schema: %w", err)
+		}
+		feed.Channel = live.ChannelFor(schema)
+	}
+	a.channel = feed.Channel
 	a.Users = users.NewService(db)
 	a.Users.Observer = a.Metrics.ObserveUpsert
+	a.Users.Feed = feed
 	a.Webhooks = webhooks.NewService(db, a.Users)
 	a.Webhooks.Observer = a.Metrics.ObserveWebhook
 	a.Tracking = tracking.NewService(db, tracking.Config{
 		OnlineWindow: cfg.OnlineWindow,
 		MaxRouteSpan: cfg.RouteMaxSpan,
 		Limits:       tracking.Limits{MaxAge: cfg.IngestMaxAge()},
+		Feed:         feed,
 	})
 	a.Pruner = retention.New(db, cfg.Retention(), logger)
 	a.Pruner.Observer = a.Metrics.ObservePruned
@@ -131,9 +151,17 @@ func New(cfg Config, db *bun.DB, logger *slog.Logger) (*App, error) {
 		CORSOrigins:     cfg.CORSOrigins,
 		Tracking:        a.Tracking,
 		OsmAndSpeedUnit: cfg.OsmAndSpeedUnit,
+		Live:            httpapi.Live{Hub: a.Hub, Heartbeat: cfg.StreamHeartbeat},
 	}
 	a.Handler = httpapi.NewServer(a.Deps)
 	return a, nil
+}
+
+// newOrigin names this process in the live feed's notifications.
+func newOrigin() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand does not fail
+	return hex.EncodeToString(b)
 }
 
 // Close closes the database if the App opened it.
@@ -174,7 +202,23 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		<-pruned // Run returns promptly once its context ends
 	}()
 
+	if a.channel != "" {
+		listenCtx, stopListening := context.WithCancel(ctx)
+		listened := make(chan struct{})
+		go func() {
+			defer close(listened)
+			l := &live.Listener{DatabaseURL: a.Config.DatabaseURL, Channel: a.channel, Hub: a.Hub, Origin: a.origin, Logger: a.Logger}
+			l.Run(listenCtx)
+		}()
+		defer func() {
+			stopListening()
+			<-listened
+		}()
+	}
+
 	srv := NewHTTPServer(a.Handler)
+	// Live streams would hold the drain until its deadline: they end at once.
+	srv.RegisterOnShutdown(a.Hub.Close)
 	a.Logger.Info("listening", "addr", ln.Addr().String(), "database", string(migrations.DialectOf(a.DB)))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

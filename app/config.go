@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/usersync/usersync/clerk"
+	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/retention"
 	"github.com/usersync/usersync/tracking"
@@ -40,6 +41,9 @@ type Config struct {
 	RouteMaxSpan      time.Duration      // ROUTE_MAX_SPAN
 	LocationMaxAge    time.Duration      // LOCATION_MAX_AGE
 	OsmAndSpeedUnit   tracking.SpeedUnit // OSMAND_SPEED_UNIT
+	StreamHeartbeat   time.Duration      // STREAM_HEARTBEAT
+	StreamMaxPerUser  int                // STREAM_MAX_PER_USER
+	StreamMax         int                // STREAM_MAX
 	LocationRetention time.Duration      // LOCATION_RETENTION; 0 keeps points forever
 	EventRetention    time.Duration      // WEBHOOK_EVENT_RETENTION
 }
@@ -147,6 +151,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"DEVICE_ONLINE_WINDOW", &cfg.OnlineWindow, tracking.DefaultOnlineWindow},
 		{"ROUTE_MAX_SPAN", &cfg.RouteMaxSpan, tracking.DefaultMaxRouteSpan},
 		{"LOCATION_MAX_AGE", &cfg.LocationMaxAge, tracking.DefaultMaxAge},
+		{"STREAM_HEARTBEAT", &cfg.StreamHeartbeat, httpapi.DefaultHeartbeat},
 		{"WEBHOOK_EVENT_RETENTION", &cfg.EventRetention, retention.DefaultEventRetention},
 	}
 	for _, d := range durations {
@@ -165,6 +170,24 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad("LOCATION_RETENTION", "want a positive Go duration such as 2160h, or unset to keep points forever, got %q", v)
 		}
 		cfg.LocationRetention = dur
+	}
+	counts := []struct {
+		name string
+		dst  *int
+		def  int
+	}{
+		{"STREAM_MAX_PER_USER", &cfg.StreamMaxPerUser, 10},
+		{"STREAM_MAX", &cfg.StreamMax, 10000},
+	}
+	for _, c := range counts {
+		*c.dst = c.def
+		if v := getenv(c.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				bad(c.name, "want a whole number ≥ 1, got %q", v)
+			}
+			*c.dst = n
+		}
 	}
 	unit, err := tracking.ParseSpeedUnit(getenv("OSMAND_SPEED_UNIT"))
 	if err != nil {

@@ -27,6 +27,9 @@ type Session struct {
 	UserID   string    // sub
 	Email    string    // the optional "email" claim of a customized session token
 	IssuedAt time.Time // iat: the version of what a sync writes
+	// ExpiresAt is exp; zero for a token without one. A live stream ends
+	// when it passes (plus Leeway).
+	ExpiresAt time.Time
 }
 
 // SessionConfig selects how session tokens are verified: networkless
@@ -161,7 +164,8 @@ func (v *SessionVerifier) verify(ctx context.Context, token string) (Session, er
 		s.Email = c.Email
 	}
 	if claims.Expiry != nil {
-		v.verified.put(sum, s, time.Unix(*claims.Expiry, 0), now)
+		s.ExpiresAt = time.Unix(*claims.Expiry, 0).UTC()
+		v.verified.put(sum, s, s.ExpiresAt, now)
 	}
 	return s, nil
 }

@@ -23,11 +23,16 @@ type trackingServer struct {
 	client *http.Client
 }
 
-// startTrackingServer serves the whole API on db, with sessions signed by key.
-func startTrackingServer(t *testing.T, db *bun.DB, key *testkit.Key) *trackingServer {
+// startTrackingServer serves the whole API on db, with sessions signed by
+// key and the further settings env.
+func startTrackingServer(t *testing.T, db *bun.DB, key *testkit.Key, env ...string) *trackingServer {
 	t.Helper()
+	settings := jwtKeyEnv(t, key)
+	for i := 0; i+1 < len(env); i += 2 {
+		settings[env[i]] = env[i+1]
+	}
 	return &trackingServer{
-		testServer: startServer(t, db, jwtKeyEnv(t, key)),
+		testServer: startServer(t, db, settings),
 		key:        key,
 		client:     &http.Client{Transport: &http.Transport{DisableCompression: true}},
 	}

@@ -23,6 +23,10 @@ type Metrics struct {
 	webhooks *prometheus.CounterVec
 	upserts  *prometheus.CounterVec
 	pruned   *prometheus.CounterVec
+
+	streams      prometheus.Gauge
+	streamEvents *prometheus.CounterVec
+	streamDelay  prometheus.Histogram
 }
 
 // NewMetrics registers the HTTP, webhook, upsert, database pool, Go
@@ -53,6 +57,23 @@ func NewMetrics(db *sql.DB) *Metrics {
 		}, []string{"table"}),
 	}
 	// Both tables show from the start, at 0.
+	m.streams = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "live_streams_open",
+		Help: "Open live location streams (GET /api/locations/stream) of this process.",
+	})
+	m.streamEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "live_stream_events_total",
+		Help: "Events sent on live streams, by type.",
+	}, []string{"type"})
+	for _, t := range []string{"location", "device", "device_deleted", "reauthenticate"} {
+		m.streamEvents.WithLabelValues(t)
+	}
+	m.streamDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "live_commit_to_send_seconds",
+		Help:    "Time from the commit of a change to its event being written to a live stream.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	})
+	m.registry.MustRegister(m.streams, m.streamEvents, m.streamDelay)
 	m.pruned.WithLabelValues("locations")
 	m.pruned.WithLabelValues("webhook_events")
 	m.registry.MustRegister(m.requests, m.duration, m.webhooks, m.upserts, m.pruned,
@@ -90,6 +111,30 @@ func (m *Metrics) observeRequest(method, route string, status int, took time.Dur
 	s := strconv.Itoa(status)
 	m.requests.WithLabelValues(method, route, s).Inc()
 	m.duration.WithLabelValues(method, route, s).Observe(took.Seconds())
+}
+
+func (m *Metrics) streamOpened() {
+	if m != nil {
+		m.streams.Inc()
+	}
+}
+
+func (m *Metrics) streamClosed() {
+	if m != nil {
+		m.streams.Dec()
+	}
+}
+
+// streamEvent counts an event; committed, when set, is when the change it
+// reports committed.
+func (m *Metrics) streamEvent(name string, committed time.Time) {
+	if m == nil {
+		return
+	}
+	m.streamEvents.WithLabelValues(name).Inc()
+	if !committed.IsZero() {
+		m.streamDelay.Observe(time.Since(committed).Seconds())
+	}
 }
 
 func (m *Metrics) handler() http.Handler {

@@ -178,6 +178,9 @@ func oaNewChecker(t *testing.T) *oaChecker {
 	if err != nil {
 		t.Fatalf("gorillamux.NewRouter: %v", err)
 	}
+	// kin-openapi knows no decoder for Server-Sent Events: the body is
+	// text, checked as such (the live stream's tests read its events).
+	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
 	return &oaChecker{doc: doc, spec: data, router: router, seen: map[string]bool{}}
 }
 
@@ -383,6 +386,7 @@ var oaOps = []oaOp{
 	{method: http.MethodPatch, path: "/api/devices/{device}", auth: "session", body: `{"name":"Renamed"}`},
 	{method: http.MethodDelete, path: "/api/devices/{device}", auth: "session"},
 	{method: http.MethodPost, path: "/api/devices/{device}/token", auth: "session"},
+	{method: http.MethodGet, path: "/api/locations/stream", auth: "session"},
 	{method: http.MethodGet, path: "/api/locations/{device}/latest", auth: "session"},
 	{method: http.MethodGet, path: "/api/locations/{device}/route", auth: "session"},
 	{method: http.MethodDelete, path: "/api/locations/{device}?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z", auth: "session"},
@@ -617,6 +621,17 @@ func TestOpenAPIResponses(t *testing.T) {
 		"to": {rfc3339(base.Add(-47 * time.Hour))}}.Encode(), token: annSession, want: http.StatusOK}) // no points: nulls
 	do(oaCall{method: http.MethodGet, path: "/api/locations/" + id + "/summary?from=yesterday", token: annSession, invalid: true, want: http.StatusBadRequest})
 	do(oaCall{method: http.MethodGet, path: "/api/locations/999999/summary", token: annSession, want: http.StatusNotFound})
+
+	// The live stream: a session token expired 4 s ago, still valid within
+	// the 5 s leeway, ends the stream a second later, so that its whole body
+	// (the snapshot, then reauthenticate) is checked.
+	expiring := key.Sign(t, testkit.SessionClaims(ann).With("exp", time.Now().Add(-4*time.Second)))
+	stream := do(oaCall{method: http.MethodGet, path: "/api/locations/stream?device_id=" + id, token: expiring, want: http.StatusOK})
+	if !strings.Contains(string(stream.body), "event: location\n") || !strings.HasSuffix(string(stream.body), "event: reauthenticate\ndata: {\"reason\":\"token_expired\"}\n\n") {
+		t.Errorf("stream body = %q, want a snapshot and a final reauthenticate", stream.body)
+	}
+	do(oaCall{method: http.MethodGet, path: "/api/locations/stream?device_id=999999", token: annSession, want: http.StatusNotFound})
+	do(oaCall{method: http.MethodGet, path: "/api/locations/stream", token: key.Sign(t, testkit.SessionClaims("user_oa_no_row")), want: http.StatusConflict})
 
 	// OwnTracks: Basic or Bearer; a location, other messages, an empty body.
 	basic := func(token string) http.Header {

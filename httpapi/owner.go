@@ -51,18 +51,24 @@ func deviceOwner(r *http.Request, us userGetter, param string) (owner, id int64,
 // pathDeviceID reads a device id in canonical decimal (no sign, no leading
 // zero); anything else is tracking.ErrDeviceNotFound.
 func pathDeviceID(r *http.Request, param string) (int64, error) {
-	s := mux.Vars(r)[param]
-	if s == "" || s[0] < '1' || s[0] > '9' {
-		return 0, tracking.ErrDeviceNotFound
-	}
-	for i := 1; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, tracking.ErrDeviceNotFound
-		}
-	}
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil { // out of range
+	id, ok := canonicalID(mux.Vars(r)[param])
+	if !ok {
 		return 0, tracking.ErrDeviceNotFound
 	}
 	return id, nil
+}
+
+// canonicalID reads a positive id in canonical decimal: no sign, no
+// leading zero, in range.
+func canonicalID(s string) (int64, bool) {
+	if s == "" || s[0] < '1' || s[0] > '9' {
+		return 0, false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	return id, err == nil // an error: out of range
 }

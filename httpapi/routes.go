@@ -40,6 +40,8 @@ func routes(d Deps) http.Handler {
 	r.Handle("/api/devices/{id}", session(handlePatchDevice(d.Logger, d.Users, d.Tracking))).Methods(http.MethodPatch)
 	r.Handle("/api/devices/{id}", session(handleDeleteDevice(d.Logger, d.Users, d.Tracking))).Methods(http.MethodDelete)
 	r.Handle("/api/devices/{id}/token", session(handleRotateToken(d.Logger, d.Users, d.Tracking))).Methods(http.MethodPost)
+	// Server-Sent Events of the user's devices, pushed as points arrive.
+	r.Handle("/api/locations/stream", session(handleLiveStream(d.Logger, d.Users, d.Tracking, d.Live, d.Metrics))).Methods(http.MethodGet)
 	r.Handle("/api/locations/{deviceId}/latest", session(handleLatest(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
 	r.Handle("/api/locations/{deviceId}/route", session(handleRoute(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
 	r.Handle("/api/locations/{deviceId}", session(handleDeleteLocations(d.Logger, d.Users, d.Tracking))).Methods(http.MethodDelete)

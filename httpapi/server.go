@@ -34,6 +34,8 @@ type Deps struct {
 	CORSOrigins []string
 	// Tracking is the devices and locations service.
 	Tracking trackingService
+	// Live is the live location stream.
+	Live Live
 	// OsmAndSpeedUnit is the unit of the OsmAnd "speed" parameter (OSMAND_SPEED_UNIT).
 	OsmAndSpeedUnit tracking.SpeedUnit
 }
@@ -58,6 +60,7 @@ type trackingService interface {
 	locationsDeleter
 	pushRegistrar
 	spanReader
+	liveReader
 }
 
 // NewServer returns the whole HTTP surface of usersync.
@@ -74,7 +77,7 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 	return cors.New(cors.Options{
 		AllowedOrigins: origins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete},
-		AllowedHeaders: []string{"Authorization", "Content-Type", "X-Request-Id", "If-None-Match"},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "X-Request-Id", "If-None-Match", "Last-Event-ID"},
 		ExposedHeaders: []string{"X-Request-Id", "ETag", "Location", "Retry-After"},
 		MaxAge:         600,
 	}).Handler(next)

@@ -10,6 +10,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/errs"
+	"github.com/usersync/usersync/live"
+	"github.com/usersync/usersync/txn"
 )
 
 // CreateDevice registers a device for the user ownerID (a users.id) and
@@ -35,7 +37,7 @@ func (s *Service) CreateDevice(ctx context.Context, ownerID int64, in NewDevice)
 		CreatedAt:  now.Truncate(time.Microsecond),
 		UpdatedAt:  now.Truncate(time.Microsecond),
 	}
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.lockLiveOwner(ctx, tx, ownerID); err != nil {
 			return err
 		}
@@ -58,7 +60,7 @@ func (s *Service) CreateDevice(ctx context.Context, ownerID int64, in NewDevice)
 		case err != nil:
 			return fmt.Errorf("insert device: %w", err)
 		}
-		return nil
+		return s.cfg.Feed.Publish(ctx, live.Change{Kind: live.Device, UserID: ownerID, DeviceID: row.ID})
 	})
 	if err != nil {
 		return Device{}, "", err
@@ -138,15 +140,21 @@ func (s *Service) RenameDevice(ctx context.Context, ownerID, id int64, name stri
 	}
 	now := s.now()
 	var row deviceRow
-	err = s.db.NewUpdate().
-		Model(&row).
-		Set("name = ?", name).
-		Set("updated_at = CASE WHEN name = ? THEN updated_at ELSE ? END", name, now.Truncate(time.Microsecond)).
-		Where("id = ? AND user_id = ?", id, ownerID).
-		Returning("*").
-		Scan(ctx)
+	err = txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		err := tx.NewUpdate().
+			Model(&row).
+			Set("name = ?", name).
+			Set("updated_at = CASE WHEN name = ? THEN updated_at ELSE ? END", name, now.Truncate(time.Microsecond)).
+			Where("id = ? AND user_id = ?", id, ownerID).
+			Returning("*").
+			Scan(ctx)
+		if err != nil {
+			return deviceError("rename device", id, err)
+		}
+		return s.cfg.Feed.Publish(ctx, live.Change{Kind: live.Device, UserID: ownerID, DeviceID: id})
+	})
 	if err != nil {
-		return Device{}, deviceError("rename device", id, err)
+		return Device{}, err
 	}
 	return row.device(now, s.cfg.OnlineWindow), nil
 }
@@ -179,19 +187,21 @@ func (s *Service) RotateToken(ctx context.Context, ownerID, id int64) (Device, s
 
 // DeleteDevice deletes device id of ownerID; its locations cascade.
 func (s *Service) DeleteDevice(ctx context.Context, ownerID, id int64) error {
-	res, err := s.db.NewDelete().
-		Model((*deviceRow)(nil)).
-		Where("id = ? AND user_id = ?", id, ownerID).
-		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("delete device: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete device: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("device %d: %w", id, ErrDeviceNotFound)
-	}
-	return nil
+	return txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewDelete().
+			Model((*deviceRow)(nil)).
+			Where("id = ? AND user_id = ?", id, ownerID).
+			Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("delete device: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("delete device: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("device %d: %w", id, ErrDeviceNotFound)
+		}
+		return s.cfg.Feed.Publish(ctx, live.Change{Kind: live.DeviceDeleted, UserID: ownerID, DeviceID: id})
+	})
 }
 
 // Authenticate returns the id of the device whose ingest token is token;

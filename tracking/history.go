@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/live"
+	"github.com/usersync/usersync/txn"
 )
 
 // DeleteRange is the range of a DELETE /api/locations/{deviceId}: both
@@ -58,7 +61,7 @@ func (s *Service) DeleteLocations(ctx context.Context, ownerID, deviceID int64, 
 	}
 	from, to := ceilMillis(*r.From), ceilMillis(*r.To)
 	out := LocationsDeleted{DeviceID: deviceID}
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		q := tx.NewSelect().Model((*deviceRow)(nil)).Column("last_recorded_at").
 			Where("id = ? AND user_id = ?", deviceID, ownerID)
 		if s.rowLocks() {
@@ -81,8 +84,11 @@ func (s *Service) DeleteLocations(ctx context.Context, ownerID, deviceID int64, 
 			return nil
 		}
 		out.LatestChanged = true
-		out.Latest, err = recomputeLatest(ctx, tx, deviceID, s.now(), s.cfg.OnlineWindow)
-		return err
+		if out.Latest, err = recomputeLatest(ctx, tx, deviceID, s.now(), s.cfg.OnlineWindow); err != nil {
+			return err
+		}
+		// The marker moves back: streams get the device, last location and all.
+		return s.cfg.Feed.Publish(ctx, live.Change{Kind: live.Device, UserID: ownerID, DeviceID: deviceID})
 	})
 	if err != nil {
 		return LocationsDeleted{}, err

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/live"
+	"github.com/usersync/usersync/txn"
 )
 
 // MaxIngestPoints caps one ingest batch.
@@ -64,7 +67,7 @@ func (s *Service) Ingest(ctx context.Context, token string, points []Location) (
 	// In time order, as a route reads them.
 	slices.SortFunc(fresh, func(a, b Location) int { return a.RecordedAt.Compare(b.RecordedAt) })
 
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		// Locked: ingests for one device take turns, and the device cannot
 		// be deleted or its token rotated halfway through.
 		id, err := s.deviceIDForToken(ctx, tx, token, true)
@@ -72,12 +75,30 @@ func (s *Service) Ingest(ctx context.Context, token string, points []Location) (
 			return err
 		}
 		res.DeviceID = id
+		var prev struct {
+			UserID int64  `bun:"user_id"`
+			Fix    *int64 `bun:"last_recorded_at"`
+		}
+		err = tx.NewSelect().Model((*deviceRow)(nil)).Column("user_id", "last_recorded_at").Where("id = ?", id).Scan(ctx, &prev)
+		if err != nil {
+			return fmt.Errorf("read last fix: %w", err)
+		}
 		stored, newest, err := insertLocations(ctx, tx, id, fresh)
 		if err != nil {
 			return err
 		}
 		res.Stored = stored
-		return touchDevice(ctx, tx, id, now, newest)
+		if err := touchDevice(ctx, tx, id, now, newest); err != nil {
+			return err
+		}
+		if newest == nil || prev.Fix != nil && newest.RecordedAt <= *prev.Fix {
+			return nil // no new newest fix: nothing moves on a map
+		}
+		c := live.Change{Kind: live.Location, UserID: prev.UserID, DeviceID: id, To: newest.RecordedAt}
+		if prev.Fix != nil {
+			c.From = *prev.Fix
+		}
+		return s.cfg.Feed.Publish(ctx, c)
 	})
 	if err != nil {
 		return IngestResult{}, err

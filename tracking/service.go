@@ -5,6 +5,8 @@ import (
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
+
+	"github.com/usersync/usersync/live"
 )
 
 // Defaults of Config, per TRACKING.md.
@@ -23,6 +25,10 @@ type Config struct {
 	Limits Limits
 	// Now is the server clock; nil means time.Now. Tests set it.
 	Now func() time.Time
+	// Feed, if set, is told of every change a live stream shows (new
+	// newest fixes, devices created, renamed and deleted), when the write
+	// commits.
+	Feed *live.Feed
 }
 
 // Service stores devices and their locations. Every method that reads or

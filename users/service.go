@@ -12,6 +12,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/errs"
+	"github.com/usersync/usersync/live"
+	"github.com/usersync/usersync/txn"
 )
 
 // Service is the one writer of users. Every write is a single
@@ -24,6 +26,9 @@ type Service struct {
 	// Observer, if set, is told every upsert's writer and outcome (for
 	// metrics). Set it before use; WithTx keeps it.
 	Observer func(Writer, Outcome)
+	// Feed, if set, is told of each tombstone when it commits, so that
+	// the user's live streams end. WithTx keeps it.
+	Feed *live.Feed
 }
 
 // NewService returns a Service on db.
@@ -34,7 +39,7 @@ func NewService(db bun.IDB) *Service {
 // WithTx returns the service bound to tx, so that a caller can commit a
 // write together with its own records (the webhook event log does).
 func (s *Service) WithTx(tx bun.Tx) *Service {
-	return &Service{db: tx, clock: s.clock, Observer: s.Observer}
+	return &Service{db: tx, clock: s.clock, Observer: s.Observer, Feed: s.Feed}
 }
 
 // Upsert applies w under the rules of the contract (§3):
@@ -126,7 +131,7 @@ func (s *Service) Delete(ctx context.Context, clerkUserID string, at time.Time) 
 		UpdatedAt:   now,
 	}
 	var res Result
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		err := tx.NewInsert().
 			Model(&row).
 			Column("clerk_user_id", "email", "name", "version", "deleted_at", "created_at", "updated_at").
@@ -148,7 +153,10 @@ func (s *Service) Delete(ctx context.Context, clerkUserID string, at time.Time) 
 			return fmt.Errorf("tombstone user: %w", err)
 		}
 		res = Result{User: row, Outcome: Deleted}
-		return purgeOwnedData(ctx, tx, row.ID)
+		if err := purgeOwnedData(ctx, tx, row.ID); err != nil {
+			return err
+		}
+		return s.Feed.Publish(ctx, live.Change{Kind: live.UserDeleted, UserID: row.ID})
 	})
 	if err != nil {
 		return Result{}, err

@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/errs"
+	"github.com/usersync/usersync/txn"
 	"github.com/usersync/usersync/users"
 )
 
@@ -66,7 +67,7 @@ func (s *Service) Deliver(ctx context.Context, svixID string, body []byte, recei
 	receivedAt = toDBTime(receivedAt)
 
 	var p processed
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if p, err = s.process(ctx, tx, body); err != nil {
 			return err
@@ -99,7 +100,7 @@ func (s *Service) Replay(ctx context.Context, svixID string) (Result, error) {
 // error, which ReplayMatching must tell apart.
 func (s *Service) replay(ctx context.Context, svixID string) (processed, error) {
 	var p processed
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		var row eventRow
 		err := tx.NewSelect().Model(&row).Column("svix_id", "payload").Where("we.svix_id = ?", svixID).Scan(ctx)
 		switch {

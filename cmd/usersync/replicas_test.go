@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -53,26 +52,14 @@ func startProcess(t *testing.T, bin string, env map[string]string) *process {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	logs := &testkit.LockedBuffer{}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := make(chan string, 1)
+	// A writer, not StderrPipe: Wait then returns only once every line
+	// has been copied, so the last lines are in logs when it returns.
+	cmd.Stderr = &addrWatcher{logs: logs, addr: addr}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	p := &process{cmd: cmd, logs: logs}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sent := false
-		for sc.Scan() {
-			logs.Write(append(sc.Bytes(), '\n'))
-			if a := listeningAddr(sc.Text()); a != "" && !sent {
-				addr <- a
-				sent = true
-			}
-		}
-	}()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
@@ -86,6 +73,31 @@ func startProcess(t *testing.T, bin string, env map[string]string) *process {
 		t.Fatalf("usersync did not start:\n%s", logs)
 	}
 	return p
+}
+
+// addrWatcher keeps a process's log and sends on addr the address of its
+// "listening" line, once.
+type addrWatcher struct {
+	logs    *testkit.LockedBuffer
+	addr    chan string
+	partial []byte
+	sent    bool
+}
+
+func (w *addrWatcher) Write(b []byte) (int, error) {
+	w.logs.Write(b)
+	w.partial = append(w.partial, b...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		if a := listeningAddr(string(w.partial[:i])); a != "" && !w.sent {
+			w.addr <- a
+			w.sent = true
+		}
+		w.partial = w.partial[i+1:]
+	}
 }
 
 // stop sends SIGTERM and waits for a clean exit.
