@@ -68,8 +68,8 @@ type deviceRequest struct {
 	HardwareID text `json:"hardware_id"`
 }
 
-// The body is checked in full before any state is looked at: the
-// contract puts 400 before 404, 409 and 410.
+// The body is checked in full before any state is looked at: 400
+// comes before 404, 409 and 410 (docs/api.md, "Order of checks").
 
 // name returns the name as sent; the tracking rules check it further.
 func (req *deviceRequest) name() (string, error) {

@@ -50,7 +50,7 @@ func TestDeviceRoutes(t *testing.T) {
 			d.Status != "unknown" || d.LastSeenAt != nil || string(d.LastLocation) != "null" {
 			t.Errorf("created device = %+v", d)
 		}
-		// Exactly the contract's keys.
+		// Exactly the documented keys.
 		var raw map[string]json.RawMessage
 		res.json(t, &raw)
 		var keys map[string]json.RawMessage

@@ -8,7 +8,7 @@ import (
 	"github.com/usersync/usersync/errs"
 )
 
-// msgDatabase is the contract's body for any failure of the database.
+// msgDatabase is the documented body for any failure of the database.
 const msgDatabase = "Database error occurred"
 
 // statuses is the one table from the error vocabulary to HTTP: no handler
@@ -32,7 +32,7 @@ var statuses = [...]struct {
 }
 
 // statusOf returns the status and the client's message for err. An error
-// of no kind is unexpected: a 500 with the contract's database message.
+// of no kind is unexpected: a 500 with the documented database message.
 func statusOf(err error) (int, string, bool) {
 	for _, s := range statuses {
 		if errors.Is(err, s.kind) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// acceptsGzip reads an Accept-Encoding header (RFC 9110 §12.5.3): gzip is
+// acceptsGzip reads an Accept-Encoding header (RFC 9110, section 12.5.3): gzip is
 // acceptable when listed, or covered by "*", with a q-value above 0.
 func acceptsGzip(header string) bool {
 	gzipQ, anyQ := -1.0, -1.0

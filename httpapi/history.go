@@ -17,7 +17,7 @@ type locationsDeleter interface {
 }
 
 // handleDeleteLocations deletes the device's points in [from, to) and
-// answers how many went. The checks run in the contract's order: the
+// answers how many went. The checks run in the documented order: the
 // parameters (400), the user (410), the device (404).
 func handleDeleteLocations(logger *slog.Logger, us userGetter, ld locationsDeleter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -17,7 +17,7 @@ import (
 
 // TestDeleteLocationsHTTP: DELETE /api/locations/{deviceId}?from=&to=
 // answers how many points went; latest follows when the newest goes; the
-// checks come in the contract's order.
+// checks come in the documented order.
 func TestDeleteLocationsHTTP(t *testing.T) {
 	key := testkit.NewKey(t, "ins_test")
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {

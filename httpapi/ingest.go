@@ -267,7 +267,7 @@ func handleIngestLocations(logger *slog.Logger, li locationIngester) http.Handle
 }
 
 // authenticatedError returns bodyErr, a 400 or 413, for a known token and
-// the authentication error otherwise: the contract puts 401 first.
+// the authentication error otherwise: 401 comes first (docs/api.md).
 func authenticatedError(ctx context.Context, li locationIngester, token string, bodyErr error) error {
 	if _, err := li.Authenticate(ctx, token); err != nil {
 		return err

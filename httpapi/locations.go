@@ -121,7 +121,7 @@ func latestDevice(r *http.Request, us userGetter, ds deviceStore) (tracking.Devi
 	return ds.GetDevice(r.Context(), owner, id)
 }
 
-// etagMatches applies If-None-Match (RFC 9110 §13.1.2): "*", or a list of
+// etagMatches applies If-None-Match (RFC 9110, section 13.1.2): "*", or a list of
 // tags compared weakly (a W/ prefix is ignored).
 func etagMatches(header, etag string) bool {
 	if strings.TrimSpace(header) == "*" {
@@ -136,7 +136,7 @@ func etagMatches(header, etag string) bool {
 }
 
 // handleRoute streams a page of the device's route as JSON or GeoJSON. The
-// checks run in the contract's order: the parameters (400), the user (410),
+// checks run in the documented order: the parameters (400), the user (410),
 // the device (404); only then does the body start.
 func handleRoute(logger *slog.Logger, us userGetter, rr routeReader) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -33,7 +33,7 @@ func routes(d Deps) http.Handler {
 	}
 	r.Handle("/api/auth/sync", session(handleSync(d.Logger, d.Users))).Methods(http.MethodPost)
 
-	// Devices and locations (TRACKING.md): the signed-in user's own only.
+	// Devices and locations (docs/tracking.md): the signed-in user's own only.
 	r.Handle("/api/devices", session(handleListDevices(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)
 	r.Handle("/api/devices", session(handleCreateDevice(d.Logger, d.Users, d.Tracking))).Methods(http.MethodPost)
 	r.Handle("/api/devices/{id}", session(handleGetDevice(d.Logger, d.Users, d.Tracking))).Methods(http.MethodGet)

@@ -14,7 +14,7 @@ import (
 )
 
 // routeStream writes a route page while its points are read, as the
-// contract's JSON or as a GeoJSON FeatureCollection, gzipped when the client
+// route's JSON or as a GeoJSON FeatureCollection, gzipped when the client
 // accepts it. Nothing is sent before the first point (or finish), so that
 // an error found before it, such as a 404, is still answered normally.
 type routeStream struct {
@@ -170,7 +170,7 @@ func (s *routeStream) finishGeo(next []byte) {
 	fmt.Fprintf(s.out, `],"next_cursor":%s}`+"\n", next)
 }
 
-// position is a GeoJSON position: longitude first (RFC 7946 §3.1.1).
+// position is a GeoJSON position: longitude first (RFC 7946, section 3.1.1).
 func position(l tracking.Location) [2]float64 { return [2]float64{l.Lon, l.Lat} }
 
 func jsonTime(t time.Time) string {

@@ -1,5 +1,5 @@
-// Package httpapi is usersync's HTTP transport: the routes of the
-// contract, their handlers, authentication, errors and middleware.
+// Package httpapi is usersync's HTTP transport: the routes (docs/api.md,
+// docs/tracking.md), their handlers, authentication, errors and middleware.
 package httpapi
 
 import (

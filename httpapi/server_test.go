@@ -158,7 +158,7 @@ func wantError(t *testing.T, res response, status int, msg string) {
 	}
 }
 
-// wantErrorContaining is wantError for messages the contract fixes only in part.
+// wantErrorContaining is wantError for messages the docs fix only in part.
 func wantErrorContaining(t *testing.T, res response, status int, part string) {
 	t.Helper()
 	if res.status != status {
@@ -198,7 +198,7 @@ type apiUser struct {
 
 var utcTimestamp = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$`)
 
-// wantUser checks a 200 user response: exactly the contract's keys, an
+// wantUser checks a 200 user response: exactly the documented keys, an
 // integer id, RFC 3339 UTC timestamps; it returns the user.
 func wantUser(t *testing.T, res response) apiUser {
 	t.Helper()

@@ -86,7 +86,7 @@ func validEmail(s string) bool {
 	return err == nil && addr.Name == "" && addr.Address == s
 }
 
-// handleSync upserts the signed-in user. Checks run in the contract's
+// handleSync upserts the signed-in user. Checks run in the documented
 // order: the token (401, by requireSession), the body (400/413), the
 // token against the body (403), then the user's state (410).
 func handleSync(logger *slog.Logger, svc userUpserter) http.Handler {

@@ -10,7 +10,7 @@ import (
 )
 
 // FuzzSyncBody: no body panics the decoder or the validator, and a body
-// they accept holds only what the contract allows into the database.
+// they accept holds only what the sync rules allow into the database.
 func FuzzSyncBody(f *testing.F) {
 	for _, seed := range []string{
 		`{"clerk_user_id":"user_1","email":"a@example.com","name":"Ann"}`,

@@ -2,7 +2,7 @@
 // with exactly three fractional digits, "2026-11-27T20:53:55.000Z". Every
 // timestamp has the same width, so string order is time order, and the
 // millisecond is the precision of every time the service keeps for clients
-// (a location's recorded_at is a millisecond by contract).
+// (a location's recorded_at is kept to the millisecond).
 package jsontime
 
 import (

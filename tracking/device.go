@@ -10,7 +10,7 @@ import (
 // MaxDevicesPerUser caps how many devices one user may register.
 const MaxDevicesPerUser = 100
 
-// Bounds of a device's name and hardware id, per TRACKING.md.
+// Bounds of a device's name and hardware id (docs/tracking.md).
 const (
 	maxDeviceNameLen = 100
 	maxHardwareIDLen = 64

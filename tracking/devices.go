@@ -104,7 +104,7 @@ func (s *Service) ListDevices(ctx context.Context, ownerID int64) ([]Device, err
 }
 
 // GetDevice returns device id of ownerID; ErrDeviceNotFound if there is none or
-// it is another user's. Its LastLocation is the "latest" of the contract.
+// it is another user's. Its LastLocation is what the latest route answers.
 func (s *Service) GetDevice(ctx context.Context, ownerID, id int64) (Device, error) {
 	var row deviceRow
 	err := s.db.NewSelect().Model(&row).Where("id = ? AND user_id = ?", id, ownerID).Scan(ctx)

@@ -10,7 +10,7 @@ var (
 	// case, so that none tells another user's device from no device.
 	ErrDeviceNotFound = errs.New(errs.NotFound, "device not found")
 	// ErrInvalidToken marks an ingest token that is malformed, unknown or
-	// rotated away. Its message is the contract's body.
+	// rotated away. Its message is the documented body.
 	ErrInvalidToken = errs.New(errs.Unauthorized, "invalid device token")
 )
 

@@ -19,7 +19,7 @@ type Location struct {
 	Attributes           // what trackers report beyond the position
 }
 
-// Defaults of Limits, per TRACKING.md.
+// Defaults of Limits (docs/tracking.md, "Point validation").
 const (
 	DefaultMaxAge    = 365 * 24 * time.Hour // LOCATION_MAX_AGE
 	DefaultMaxFuture = 10 * time.Minute
@@ -53,7 +53,7 @@ func (lim Limits) maxFuture() time.Duration {
 	return lim.MaxFuture
 }
 
-// Normalize applies the contract's "Point validation" to l, as of the server
+// Normalize applies "Point validation" (docs/tracking.md) to l, as of the server
 // time now: RecordedAt (and ReceivedAt, if set) become UTC truncated to the
 // millisecond, the key of idempotent ingest; platform "unknown" sentinels
 // (negative accuracy, speed or course) become nil; a course of 360 becomes 0.

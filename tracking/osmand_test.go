@@ -16,7 +16,7 @@ import (
 
 const testToken = "trk_0J5M8ZQ3RT6VW9XY2ABCDEFGHJ"
 
-// fix is 2026-11-27T20:53:55Z, the contract's example time, in Unix seconds.
+// fix is 2026-11-27T20:53:55Z, the docs' example time, in Unix seconds.
 const fixUnix = 1795812835
 
 var (

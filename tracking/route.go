@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Bounds of a route query, per TRACKING.md.
+// Bounds of a route query (docs/tracking.md).
 const (
 	DefaultRouteLimit  = 1000
 	MaxRouteLimit      = 10000

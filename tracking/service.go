@@ -9,7 +9,7 @@ import (
 	"github.com/usersync/usersync/live"
 )
 
-// Defaults of Config, per TRACKING.md.
+// Defaults of Config (docs/operations.md has the settings).
 const (
 	DefaultOnlineWindow = 5 * time.Minute     // DEVICE_ONLINE_WINDOW
 	DefaultMaxRouteSpan = 31 * 24 * time.Hour // ROUTE_MAX_SPAN

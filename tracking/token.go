@@ -7,7 +7,7 @@ import (
 )
 
 // TokenPrefix starts every ingest token. 26 Crockford base32 symbols follow,
-// each from 5 random bits: 130 bits, over the contract's 128.
+// each from 5 random bits: 130 bits, over the 128 we require.
 const TokenPrefix = "trk_"
 
 const (

@@ -42,7 +42,7 @@ func (s *Service) WithTx(tx bun.Tx) *Service {
 	return &Service{db: tx, clock: s.clock, Observer: s.Observer, Feed: s.Feed}
 }
 
-// Upsert applies w under the rules of the contract (§3):
+// Upsert applies w under the rules of the one upsert (docs/design.md):
 //   - a write older than the stored version is Stale and changes nothing;
 //     a write of the same version is applied (every sync made with one
 //     session token carries that token's iat, and the later one must win);

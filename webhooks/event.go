@@ -115,7 +115,7 @@ func DecodeEvent(body []byte) (Event, error) {
 		ev.Timestamp = time.UnixMilli(ms).UTC()
 	}
 
-	// Every user.* event names its user (the contract's 422 otherwise),
+	// Every user.* event names its user (a 422 otherwise),
 	// including types usersync does not act on.
 	if strings.HasPrefix(ev.Type, "user.") {
 		id, err := data.str("id")

@@ -168,7 +168,7 @@ func (s *Service) process(ctx context.Context, tx bun.Tx, body []byte) (processe
 }
 
 // outcomeOf maps a users outcome onto the event log's vocabulary. A write
-// to a deleted user (Gone) is stale whatever its version (§3).
+// to a deleted user (Gone) is stale whatever its version: a tombstone is final.
 func outcomeOf(o users.Outcome) Outcome {
 	switch o {
 	case users.Created, users.Updated, users.Deleted:

@@ -19,14 +19,6 @@ import (
 	"github.com/usersync/usersync/testkit"
 )
 
-// knownVariables are the settings loadConfig reads (README's table).
-var knownVariables = []string{
-	"ADDR", "PORT", "DATABASE_URL", "MIGRATE_ON_START", "CLERK_JWT_KEY", "CLERK_SECRET_KEY",
-	"CLERK_API_URL", "CLERK_AUTHORIZED_PARTIES", "CLERK_WEBHOOK_SIGNING_SECRET", "ADMIN_TOKEN",
-	"CORS_ALLOWED_ORIGINS", "RATE_LIMIT_RPS", "RATE_LIMIT_BURST", "LOG_LEVEL", "LOG_FORMAT",
-	"DEVICE_ONLINE_WINDOW", "ROUTE_MAX_SPAN", "LOCATION_MAX_AGE", "OSMAND_SPEED_UNIT", "ENV_FILE",
-}
-
 type composeFile struct {
 	Services map[string]struct {
 		Image string `yaml:"image"`
@@ -94,8 +86,9 @@ func TestComposeWiring(t *testing.T) {
 		strings.TrimPrefix(u.Path, "/") != pg.Environment["POSTGRES_DB"] {
 		t.Errorf("DATABASE_URL %q does not match the postgres service %v", u.Redacted(), pg.Environment)
 	}
+	known := testkit.ConfigVariables(t)
 	for name := range svc.Environment {
-		if !slices.Contains(knownVariables, name) {
+		if !slices.Contains(known, name) {
 			t.Errorf("usersync environment sets %s, which usersync does not read", name)
 		}
 	}
@@ -154,8 +147,10 @@ func TestHealthcheckCommand(t *testing.T) {
 	}
 }
 
-// TestExampleConfigs: the example environment files start usersync's config.
+// TestExampleConfigs: the example environment files start usersync's
+// config, and set no variable that usersync does not read.
 func TestExampleConfigs(t *testing.T) {
+	known := testkit.ConfigVariables(t)
 	for _, name := range []string{"local.env", "compose.env"} {
 		getenv, err := app.WithEnvFile(testkit.Env(map[string]string{"ENV_FILE": "../../configs/" + name}))
 		if err != nil {
@@ -163,6 +158,16 @@ func TestExampleConfigs(t *testing.T) {
 		}
 		if _, err := app.LoadConfig(getenv); err != nil {
 			t.Errorf("%s: %v", name, err)
+		}
+		raw, err := os.ReadFile("../../configs/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			key, _, ok := strings.Cut(strings.TrimSpace(line), "=")
+			if ok && !strings.HasPrefix(key, "#") && !slices.Contains(known, key) {
+				t.Errorf("%s sets %s, which usersync does not read", name, key)
+			}
 		}
 	}
 	getenv, _ := app.WithEnvFile(testkit.Env(map[string]string{"ENV_FILE": "../../configs/local.env", "LOG_FORMAT": "json"}))

@@ -38,12 +38,12 @@ const (
 	outageLength = 500 * time.Millisecond
 )
 
-// databaseErrorBody is the contract's body for any failure of the database.
+// databaseErrorBody is the documented body for any failure of the database.
 var databaseErrorBody = map[string]any{"error": "Database error occurred"}
 
 // TestPostgresOutage takes a dedicated PostgreSQL database away under a
 // load of syncs (no new connections, every backend terminated) and
-// brings it back: syncs answer the contract's 500 and /readyz 503 while
+// brings it back: syncs answer the documented 500 and /readyz 503 while
 // it is away, the service recovers without a restart, and every
 // acknowledged sync is in the database.
 func TestPostgresOutage(t *testing.T) {
@@ -106,7 +106,7 @@ func TestPostgresOutage(t *testing.T) {
 }
 
 // TestSQLiteUnwritable makes the SQLite file and its WAL immutable under a
-// load of syncs, then writable again: writes answer the contract's 500
+// load of syncs, then writable again: writes answer the documented 500
 // and /readyz 503 meanwhile, the service recovers without a restart, and
 // every acknowledged sync is in the database.
 func TestSQLiteUnwritable(t *testing.T) {

@@ -45,7 +45,7 @@ Usage:
   usersync help                    show this help
 
 Every command takes -h. Configuration is read from the environment
-(and from ENV_FILE or ./.env); see README.md for the variables.
+(and from ENV_FILE or ./.env); docs/operations.md lists every variable.
 `
 
 // run is the whole program; main only wires it to the process.

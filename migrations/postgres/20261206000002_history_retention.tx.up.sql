@@ -1,4 +1,4 @@
--- History and retention (TRACKING.md). locations becomes a table
+-- History and retention (docs/retention.md). locations becomes a table
 -- range-partitioned by the month of recorded_at (UTC), so that retention
 -- drops whole months and a route reads only the months it spans. Every
 -- stored point is copied over. The partitions ahead and behind are kept by

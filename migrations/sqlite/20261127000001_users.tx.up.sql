@@ -3,7 +3,7 @@ CREATE TABLE users (
     clerk_user_id TEXT      NOT NULL UNIQUE,
     email         TEXT,
     name          TEXT,
-    -- Unix milliseconds of the newest source information applied (rule 2 of the contract).
+    -- Unix milliseconds of the newest source information applied (see docs/design.md).
     version       INTEGER   NOT NULL,
     -- Tombstone: set by user.deleted, never cleared.
     deleted_at    TIMESTAMP,

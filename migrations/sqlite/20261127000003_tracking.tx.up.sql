@@ -1,4 +1,4 @@
--- Devices and their locations (TRACKING.md). Times of fixes and reports are
+-- Devices and their locations (docs/tracking.md). Times of fixes and reports are
 -- Unix milliseconds in INTEGER on both databases, so that "millisecond
 -- precision" and every comparison mean the same on PostgreSQL and SQLite.
 -- Foreign keys are enforced: every connection turns them on (migrations/open.go).

@@ -1,7 +1,7 @@
--- What trackers send beyond the position (TRACKING.md, "Tracker protocols,
--- continued"): all nullable, null meaning "not reported". Booleans are
--- INTEGER 0/1. The device row keeps the same attributes of its newest fix,
--- and the push token that Traccar Client 10.x registers (stored, never returned).
+-- What trackers send beyond the position: all nullable, null meaning
+-- "not reported". Booleans are INTEGER 0/1. The device row keeps the same
+-- attributes of its newest fix, and the push token that Traccar Client
+-- 10.x registers (stored, never returned).
 ALTER TABLE locations ADD COLUMN motion INTEGER;
 --bun:split
 ALTER TABLE locations ADD COLUMN odometer_m REAL;

@@ -1,4 +1,4 @@
--- History and retention (TRACKING.md). SQLite keeps locations as one table:
+-- History and retention (docs/retention.md). SQLite keeps locations as one table:
 -- the pruner deletes expired points device by device along the primary key,
 -- so it needs no other index there. The event log is pruned by
 -- last_received_at, oldest first.
