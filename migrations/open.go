@@ -20,6 +20,10 @@ import (
 	"modernc.org/sqlite"
 )
 
+// preparedStatements bounds the statements a PostgreSQL connection keeps
+// prepared: the hot paths' fixed ones, with room to spare.
+const preparedStatements = 64
+
 // DefaultURL is the embedded database used when DATABASE_URL is unset.
 const DefaultURL = "sqlite:data/usersync.db"
 
@@ -86,11 +90,14 @@ func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
 		// arguments, so hardly two statements share a text: pgx's default
 		// mode would prepare each one (an extra round trip), cache it and
 		// deallocate it later. The simple protocol sends each in one round
-		// trip, as pgx already does for an Exec without arguments. A URL
-		// that names default_query_exec_mode keeps its choice.
+		// trip, as pgx already does for an Exec without arguments. The few
+		// fixed statements of the hot paths ask for
+		// pgx.QueryExecModeCacheStatement themselves: prepared once per
+		// connection, kept in a small cache that only they enter. A URL that
+		// names default_query_exec_mode keeps its choice.
 		if !strings.Contains(dsn, "default_query_exec_mode") {
 			cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-			cfg.StatementCacheCapacity = 0
+			cfg.StatementCacheCapacity = preparedStatements
 			cfg.DescriptionCacheCapacity = 0
 		}
 		sqldb := stdlib.OpenDB(*cfg)

@@ -10,30 +10,48 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
+	"github.com/usersync/usersync/batch"
 	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/live"
 	"github.com/usersync/usersync/txn"
 )
 
-// Service is the one writer of users. Every write is a single
+// Service is the one writer of users. Every write is an
 // INSERT … ON CONFLICT … DO UPDATE … WHERE statement, so concurrent
-// writers for one id converge without unique violations.
+// writers for one id converge without unique violations. Concurrent
+// upserts are committed in groups (package batch): one statement and one
+// commit for all the writes waiting.
 type Service struct {
 	db    bun.IDB
 	clock *clock
+	group *batch.Committer[Write, Result] // nil inside a caller's transaction
 
 	// Observer, if set, is told every upsert's writer and outcome (for
-	// metrics). Set it before use; WithTx keeps it.
+	// metrics), once committed. Set it before use; WithTx keeps it.
 	Observer func(Writer, Outcome)
 	// Feed, if set, is told of each tombstone when it commits, so that
 	// the user's live streams end. WithTx keeps it.
 	Feed *live.Feed
 }
 
+// Grouping: how many groups commit at once, and how large one may be.
+const (
+	groupWorkers = 4
+	groupMax     = 256
+	groupTimeout = 30 * time.Second
+)
+
 // NewService returns a Service on db.
-func NewService(db bun.IDB) *Service {
-	return &Service{db: db, clock: &clock{}}
+func NewService(db *bun.DB) *Service {
+	s := &Service{db: db, clock: &clock{}}
+	workers := groupWorkers
+	if db != nil && db.Dialect().Name() != dialect.PG {
+		workers = 1 // SQLite writes one transaction at a time anyway
+	}
+	s.group = batch.New(s.applyGroup, workers, groupMax, groupTimeout)
+	return s
 }
 
 // WithTx returns the service bound to tx, so that a caller can commit a
@@ -52,65 +70,57 @@ func (s *Service) WithTx(tx bun.Tx) *Service {
 //
 // The Result holds the row as it stands after the write, whatever the outcome.
 func (s *Service) Upsert(ctx context.Context, w Write) (Result, error) {
-	res, err := s.upsert(ctx, w)
-	if err == nil && s.Observer != nil {
-		s.Observer(w.Writer, res.Outcome)
+	if s.group != nil {
+		return s.group.Do(ctx, w)
 	}
-	return res, err
-}
-
-func (s *Service) upsert(ctx context.Context, w Write) (Result, error) {
-	if err := validateID(w.ClerkUserID); err != nil {
+	res, err := s.UpsertAll(ctx, []Write{w})
+	if err != nil {
 		return Result{}, err
 	}
-	now := s.clock.now()
-	row := User{
-		ClerkUserID: w.ClerkUserID,
-		Email:       w.Email,
-		Name:        w.Name,
-		Version:     w.Version.UnixMilli(),
-		CreatedAt:   now,
-		UpdatedAt:   now,
-	}
-	if w.KeepName {
-		row.Name = nil // a new row has no name to keep
-	}
+	return res[0].Result, res[0].Err
+}
 
-	q := s.db.NewInsert().
-		Model(&row).
-		Column("clerk_user_id", "email", "name", "version", "created_at", "updated_at").
-		On("CONFLICT (clerk_user_id) DO UPDATE").
-		Set("email = EXCLUDED.email").
-		Set("version = EXCLUDED.version")
-	if w.KeepName {
-		q = q.Set("updated_at = CASE WHEN u.email IS NOT DISTINCT FROM EXCLUDED.email" +
-			" THEN u.updated_at ELSE EXCLUDED.updated_at END")
-	} else {
-		q = q.Set("name = EXCLUDED.name").
-			Set("updated_at = CASE WHEN u.email IS NOT DISTINCT FROM EXCLUDED.email" +
-				" AND u.name IS NOT DISTINCT FROM EXCLUDED.name" +
-				" THEN u.updated_at ELSE EXCLUDED.updated_at END")
-	}
-	q = q.Where("u.deleted_at IS NULL AND u.version <= EXCLUDED.version").
-		Returning("*")
+// Each is the result of one write of UpsertAll.
+type Each struct {
+	Result
+	Err error // the write alone was refused (a blank id)
+}
 
-	err := q.Scan(ctx)
-	switch {
-	case err == nil:
-		return Result{User: row, Outcome: writeOutcome(row, now)}, nil
-	case errors.Is(err, sql.ErrNoRows):
-		// The WHERE refused the update: the row is newer or a tombstone.
-		current, err := s.get(ctx, w.ClerkUserID)
-		if err != nil {
-			return Result{}, err
-		}
-		if current.Deleted() {
-			return Result{User: current, Outcome: Gone}, nil
-		}
-		return Result{User: current, Outcome: Stale}, nil
-	default:
-		return Result{}, fmt.Errorf("upsert user: %w", err)
+// UpsertAll applies ws together, in the caller's transaction (WithTx) or
+// in one of its own, writes for one user in version order.
+func (s *Service) UpsertAll(ctx context.Context, ws []Write) ([]Each, error) {
+	var results []Result
+	var errs []error
+	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		results, errs, err = s.upsertAll(ctx, tx, ws)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	out := make([]Each, len(ws))
+	for i := range ws {
+		out[i] = Each{Result: results[i], Err: errs[i]}
+		if errs[i] == nil && s.Observer != nil {
+			s.Observer(ws[i].Writer, results[i].Outcome)
+		}
+	}
+	return out, nil
+}
+
+// applyGroup commits a group of concurrent upserts (batch.Apply).
+func (s *Service) applyGroup(ctx context.Context, ws []Write) ([]Result, []error, error) {
+	each, err := s.UpsertAll(ctx, ws)
+	if err != nil {
+		return nil, nil, err
+	}
+	results := make([]Result, len(each))
+	errs := make([]error, len(each))
+	for i, e := range each {
+		results[i], errs[i] = e.Result, e.Err
+	}
+	return results, errs, nil
 }
 
 // Delete tombstones the user at time at: email and name are cleared, and

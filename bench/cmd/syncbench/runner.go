@@ -188,7 +188,7 @@ func captureUpsert(ctx context.Context, db *bun.DB) (string, error) {
 	}
 	defer ttx.Rollback()
 	hook.queries = nil // not BEGIN
-	_, err = users.NewService(ttx).Upsert(ctx, users.Write{
+	_, err = users.NewService(traced).WithTx(ttx).Upsert(ctx, users.Write{
 		ClerkUserID: markID, Email: &email, Name: &name,
 		Version: time.UnixMilli(markVersion), Writer: users.WriterSync,
 	})
