@@ -21,7 +21,7 @@ func TestMintedTokenVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: clerk.PublicPEM()})
+	v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: clerk.PublicPEM(), MaxTokenLifetime: bench.MaxTokenLifetime})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ type ServerConfig struct {
 // the in-process benchmarks and the pprof build of cmd/pprofserver. Keep it
 // in step with cmd/usersync/serve.go.
 func NewServer(cfg ServerConfig) (http.Handler, error) {
-	sessions, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: cfg.JWTKeyPEM})
+	sessions, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: cfg.JWTKeyPEM, MaxTokenLifetime: MaxTokenLifetime})
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func NewServer(cfg ServerConfig) (http.Handler, error) {
 		Webhooks:        webhookSvc,
 		WebhookVerifier: verifier,
 		Metrics:         metrics,
-		RateLimiter:     httpapi.NewRateLimiter(0, 0),
+		RateLimiter:     httpapi.NewRateLimiter(0, 0, 0),
 		Tracking: tracking.NewService(cfg.DB, tracking.Config{
 			OnlineWindow: tracking.DefaultOnlineWindow,
 			MaxRouteSpan: tracking.DefaultMaxRouteSpan,

@@ -26,7 +26,7 @@ func BenchmarkVerifySession(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: clerk.PublicPEM()})
+	v, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{JWTKey: clerk.PublicPEM(), MaxTokenLifetime: bench.MaxTokenLifetime})
 	if err != nil {
 		b.Fatal(err)
 	}

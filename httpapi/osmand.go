@@ -15,8 +15,21 @@ import (
 // resend anything else forever, and cannot show a reason anyway.
 // The token travels in the query string: it is never logged (the access log
 // has the route template, not the URL).
-func handleOsmAnd(logger *slog.Logger, li locationIngester, unit tracking.SpeedUnit) http.Handler {
+//
+// A token in the query or the header is looked up (a read) before the body
+// is read; one that only the body carries, after the body is parsed, still
+// before any write transaction.
+func handleOsmAnd(logger *slog.Logger, li locationIngester, unit tracking.SpeedUnit, lim *limits) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var deviceID int64
+		early := osmAndToken(r, nil)
+		if early != "" {
+			id, ok := authenticateDevice(w, r, li, lim, early)
+			if !ok {
+				return
+			}
+			deviceID = id
+		}
 		body, err := readBody(w, r, ingestBodyLimit)
 		var reports []tracking.OsmAndReport
 		if err == nil {
@@ -26,15 +39,23 @@ func handleOsmAnd(logger *slog.Logger, li locationIngester, unit tracking.SpeedU
 		if err == nil {
 			err = oneDevice(r, reports, token)
 		}
+		if err == nil && token != early || err != nil && early == "" {
+			// The token came from the body (or never came): 401 before 400.
+			id, ok := authenticateDevice(w, r, li, lim, token)
+			if !ok {
+				return
+			}
+			deviceID = id
+		}
 		if err != nil {
-			writeError(w, r, logger, authenticatedError(r.Context(), li, token, err))
+			writeError(w, r, logger, err)
 			return
 		}
 		points := make([]tracking.Location, len(reports))
 		for i, rep := range reports {
 			points[i] = rep.Location
 		}
-		res, err := li.Ingest(r.Context(), token, points)
+		res, err := li.Ingest(r.Context(), deviceID, points)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return

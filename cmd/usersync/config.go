@@ -39,6 +39,7 @@ type config struct {
 	RouteMaxSpan      time.Duration      // ROUTE_MAX_SPAN
 	LocationMaxAge    time.Duration      // LOCATION_MAX_AGE
 	OsmAndSpeedUnit   tracking.SpeedUnit // OSMAND_SPEED_UNIT
+	facing                               // facing the internet (config_facing.go)
 }
 
 const defaultClerkAPIURL = "https://api.clerk.com/v1"
@@ -160,6 +161,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		bad("OSMAND_SPEED_UNIT", "want kn, mps, kmh or mph, got %q", getenv("OSMAND_SPEED_UNIT"))
 	}
 	cfg.OsmAndSpeedUnit = unit
+	cfg.facing = loadFacing(getenv, bad)
 	return cfg, errors.Join(errs...)
 }
 

@@ -408,7 +408,7 @@ func signToken(k testKey, sub string, iat time.Time) (string, error) {
 		IssuedAt:  jwt.NewNumericDate(iat),
 		NotBefore: jwt.NewNumericDate(iat),
 		Expiry:    jwt.NewNumericDate(iat.Add(time.Minute)),
-	}).CompactSerialize()
+	}).Claims(map[string]any{"sid": "sess_test"}).CompactSerialize()
 }
 
 // waitFor polls cond until it holds, failing the test after phaseBound.

@@ -101,7 +101,7 @@ func setup(getenv func(string) string, stderr io.Writer) (config, *slog.Logger, 
 // false, applies pending migrations, so that every command works on a
 // fresh database with zero setup.
 func openDB(ctx context.Context, cfg config, logger *slog.Logger) (*bun.DB, error) {
-	db, err := migrations.Open(ctx, cfg.DatabaseURL)
+	db, err := migrations.OpenWith(ctx, cfg.DatabaseURL, migrations.Options{MaxOpenConns: cfg.DBMaxOpenConns})
 	if err != nil {
 		return nil, err
 	}

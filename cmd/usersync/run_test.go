@@ -78,7 +78,7 @@ func (k testKey) token(t *testing.T, sub string, iat time.Time) string {
 		IssuedAt:  jwt.NewNumericDate(iat),
 		NotBefore: jwt.NewNumericDate(iat),
 		Expiry:    jwt.NewNumericDate(iat.Add(10 * time.Minute)),
-	}).CompactSerialize()
+	}).Claims(map[string]any{"sid": "sess_test"}).CompactSerialize()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,10 +40,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer db.Close()
 
 	sessions, err := httpapi.NewSessionVerifier(httpapi.SessionConfig{
-		JWTKey:            cfg.ClerkJWTKey,
-		SecretKey:         cfg.ClerkSecretKey,
-		APIURL:            cfg.ClerkAPIURL,
-		AuthorizedParties: cfg.AuthorizedParties,
+		JWTKey:                cfg.ClerkJWTKey,
+		SecretKey:             cfg.ClerkSecretKey,
+		APIURL:                cfg.ClerkAPIURL,
+		AuthorizedParties:     cfg.AuthorizedParties,
+		MaxTokenLifetime:      cfg.MaxTokenLifetime,
+		AcceptPendingSessions: cfg.AcceptPendingSessions,
+		JWKSTTL:               cfg.JWKSTTL,
 	})
 	if err != nil {
 		return fmt.Errorf("invalid CLERK_JWT_KEY: %w", err)
@@ -67,16 +70,18 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	webhookSvc := webhooks.NewService(db, usersSvc)
 	webhookSvc.Observer = metrics.ObserveWebhook
 	handler := httpapi.NewServer(httpapi.Deps{
-		Logger:          logger,
-		DB:              db,
-		Users:           usersSvc,
-		Sessions:        sessions,
-		Webhooks:        webhookSvc,
-		WebhookVerifier: verifier,
-		AdminToken:      cfg.AdminToken,
-		Metrics:         metrics,
-		RateLimiter:     httpapi.NewRateLimiter(cfg.RateLimitRPS, cfg.RateLimitBurst),
-		CORSOrigins:     cfg.CORSOrigins,
+		Logger:            logger,
+		DB:                db,
+		Users:             usersSvc,
+		Sessions:          sessions,
+		Webhooks:          webhookSvc,
+		WebhookVerifier:   verifier,
+		AdminToken:        cfg.AdminToken,
+		Metrics:           metrics,
+		RateLimiter:       httpapi.NewRateLimiter(cfg.RateLimitRPS, cfg.RateLimitBurst, cfg.RateLimitMaxBuckets),
+		TrustedProxies:    cfg.TrustedProxies,
+		RequireEmailClaim: cfg.RequireEmailClaim,
+		CORSOrigins:       cfg.CORSOrigins,
 		Tracking: tracking.NewService(db, tracking.Config{
 			OnlineWindow: cfg.OnlineWindow,
 			MaxRouteSpan: cfg.RouteMaxSpan,
