@@ -32,13 +32,15 @@ import (
 
 // fcConfig is how an fcServer is built.
 type fcConfig struct {
-	burst        int // the rate limit's burst (at 0.001 requests/s); 0: no limits
+	burst        int // the rate limit's burst; 0: no limits
 	maxBuckets   int
 	proxies      []netip.Prefix
 	sessions     *httpapi.SessionVerifier // nil: networkless against the server's key
 	requireEmail bool
 	secret       string // webhook signing secret; "": a fresh one
 	origins      []string
+	rps          float64 // the rate limit's rate; 0: 0.001 a second
+	jwks         bool    // sessions verified against a JWKS fetched from a fake Clerk
 }
 
 // fcServer is the whole API over a real database, with its limiter and
@@ -54,13 +56,19 @@ type fcServer struct {
 	track   *tracking.Service
 	logs    *lockedBuffer
 	handler http.Handler
+	clerk   *gatedClerk // with cfg.jwks
 }
 
 func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 	t.Helper()
 	key := newSigningKey(t, "ins_facing")
 	sessions := cfg.sessions
-	if sessions == nil {
+	var clerk *gatedClerk
+	switch {
+	case cfg.jwks:
+		clerk = startGatedClerk(t, key)
+		sessions = clerk.verifier(t, newClock(), time.Hour)
+	case sessions == nil:
 		sessions = jwtKeyVerifier(t, key)
 	}
 	if cfg.secret == "" {
@@ -72,7 +80,10 @@ func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 	}
 	var limiter *httpapi.RateLimiter
 	if cfg.burst > 0 {
-		limiter = httpapi.NewRateLimiter(0.001, cfg.burst, cfg.maxBuckets)
+		if cfg.rps == 0 {
+			cfg.rps = 0.001
+		}
+		limiter = httpapi.NewRateLimiter(cfg.rps, cfg.burst, cfg.maxBuckets)
 	}
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -104,7 +115,7 @@ func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 		}
 	})
 	return &fcServer{Server: srv, db: db, key: key, secret: cfg.secret, limiter: limiter, metrics: metrics,
-		users: usersSvc, track: track, logs: logs, handler: h}
+		users: usersSvc, track: track, logs: logs, handler: h, clerk: clerk}
 }
 
 func tail(s string, n int) string {

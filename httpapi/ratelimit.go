@@ -1,46 +1,62 @@
 package httpapi
 
 import (
-	"container/list"
+	"hash/maphash"
 	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// DefaultMaxBuckets is RATE_LIMIT_MAX_BUCKETS' default. A bucket costs about
-// 300 bytes (its key, a rate.Limiter, a list element and its map entry;
-// BenchmarkRateLimiter reports the measured figure), so 100,000 buckets
-// hold about 30 MB, under the 50 MB the service allows its limiter.
-const DefaultMaxBuckets = 100_000
+// DefaultMaxBuckets is RATE_LIMIT_MAX_BUCKETS' default. A bucket costs
+// 85–100 bytes (its map entry and its slot, as BenchmarkRateLimiter
+// measures), so 400,000 buckets hold at most about 40 MB, under the 50 MB
+// the limiter may take.
+const DefaultMaxBuckets = 400_000
+
+// MaxBuckets is the most RATE_LIMIT_MAX_BUCKETS may be.
+const MaxBuckets = 1 << 30
+
+// clockSweep bounds the slots one eviction looks at.
+const clockSweep = 8
 
 // RateLimiter keeps one token bucket per key: a verified user, a device
-// found by its token, or a client IP. It holds at most maxBuckets buckets:
-// past that, the least recently used one is dropped (its key starts again
-// with a full bucket). Every operation is O(1): a map look-up and a move in
-// a list, so that the cost of a request does not grow with the number of
-// buckets, and no request ever sweeps the map.
+// found by its token, or a client IP. It holds at most maxBuckets buckets;
+// past that, a new key takes the slot of one not used lately (the CLOCK
+// approximation of least recently used: a used bucket gets a second
+// chance), preferring a bucket that has refilled, which is the same as a
+// new one. Every request costs the same whatever the number of buckets: a
+// hash and one map look-up, and an eviction looks at no more than
+// clockSweep slots.
+//
+// It does not use golang.org/x/time/rate: a rate.Limiter is a separate
+// 80-byte object with its own mutex, and a million of them would be more
+// pointers to chase per request and 3× the memory. A bucket here is one
+// int64 in the map's entry, GCRA's theoretical arrival time (when the
+// bucket would be full again): equivalent to a token bucket of burst
+// tokens refilled at rps.
 type RateLimiter struct {
-	rps        rate.Limit
-	burst      int
+	interval   int64 // ns per token: 1/rps
+	tolerance  int64 // ns: burst × interval, how far ahead of now tat may run
 	maxBuckets int
-	// refill is how long an unused bucket takes to fill up again; after
-	// that it is the same as a new one, so it is dropped.
-	refill time.Duration
+	seeds      [2]maphash.Seed
 
-	mu      sync.Mutex
-	buckets map[string]*list.Element // values are *bucket
-	recent  list.List                // front: most recently used
+	mu    sync.Mutex
+	index map[bucketKey]bucket
+	slots []bucketKey // the key of each slot, for the CLOCK hand; grows to maxBuckets
+	hand  int
 }
 
+// bucketKey is a key hashed to 128 bits with random seeds: fixed-size, so
+// the index holds no strings, and out of an attacker's reach to collide.
+type bucketKey [2]uint64
+
 type bucket struct {
-	key      string
-	limiter  *rate.Limiter
-	lastSeen time.Time
+	tat  int64 // Unix ns; the bucket is full when tat ≤ now
+	slot int32
+	used bool // CLOCK's reference bit
 }
 
 // NewRateLimiter returns nil when rps or burst is 0: limiting is off.
@@ -52,10 +68,11 @@ func NewRateLimiter(rps float64, burst, maxBuckets int) *RateLimiter {
 	if maxBuckets <= 0 {
 		maxBuckets = DefaultMaxBuckets
 	}
-	refill := time.Duration(float64(burst) / rps * float64(time.Second))
+	interval := max(int64(float64(time.Second)/rps), 1)
 	return &RateLimiter{
-		rps: rate.Limit(rps), burst: burst, maxBuckets: maxBuckets, refill: refill,
-		buckets: make(map[string]*list.Element),
+		interval: interval, tolerance: interval * int64(burst), maxBuckets: min(maxBuckets, MaxBuckets),
+		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		index: make(map[bucketKey]bucket),
 	}
 }
 
@@ -66,7 +83,7 @@ func (l *RateLimiter) Len() int {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.buckets)
+	return len(l.index)
 }
 
 // allow takes a token from key's bucket; when there is none it returns
@@ -75,45 +92,51 @@ func (l *RateLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
-	b := l.bucket(key, now)
-	res := b.ReserveN(now, 1)
-	if delay := res.DelayFrom(now); delay > 0 {
-		res.CancelAt(now)
-		return false, delay
+	k := bucketKey{maphash.String(l.seeds[0], key), maphash.String(l.seeds[1], key)}
+	t := now.UnixNano()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.index[k]
+	if !ok {
+		b = bucket{tat: t, slot: l.freeSlot(t)}
+		l.slots[b.slot] = k
+	}
+	b.used = true
+	// GCRA: allowed if, with this request, the bucket is not more than
+	// burst tokens behind.
+	tat := max(b.tat, t) + l.interval
+	over := tat - t - l.tolerance
+	if over <= 0 {
+		b.tat = tat
+	}
+	l.index[k] = b
+	if over > 0 {
+		return false, time.Duration(over)
 	}
 	return true, 0
 }
 
-// bucket returns key's limiter, creating it if need be, in constant time.
-func (l *RateLimiter) bucket(key string, now time.Time) *rate.Limiter {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	// Drop at most two buckets that refilled while unused: memory follows
-	// the traffic, one step per request.
-	for range 2 {
-		oldest := l.recent.Back()
-		if oldest == nil || now.Sub(oldest.Value.(*bucket).lastSeen) < l.refill {
-			break
+// freeSlot returns a slot for a new key: a new one below the cap, else
+// the first of at most clockSweep slots from the hand whose bucket is full
+// again or unused since the hand last passed, else the last one looked at.
+func (l *RateLimiter) freeSlot(now int64) int32 {
+	if len(l.slots) < l.maxBuckets {
+		l.slots = append(l.slots, bucketKey{})
+		return int32(len(l.slots) - 1)
+	}
+	for k := 0; ; k++ {
+		i := l.hand
+		l.hand = (l.hand + 1) % len(l.slots)
+		key := l.slots[i]
+		b := l.index[key]
+		if b.tat <= now || !b.used || k == clockSweep-1 {
+			delete(l.index, key)
+			return int32(i)
 		}
-		l.remove(oldest)
+		b.used = false
+		l.index[key] = b
 	}
-	if e, ok := l.buckets[key]; ok {
-		b := e.Value.(*bucket)
-		b.lastSeen = now
-		l.recent.MoveToFront(e)
-		return b.limiter
-	}
-	if len(l.buckets) >= l.maxBuckets {
-		l.remove(l.recent.Back())
-	}
-	b := &bucket{key: key, limiter: rate.NewLimiter(l.rps, l.burst), lastSeen: now}
-	l.buckets[key] = l.recent.PushFront(b)
-	return b.limiter
-}
-
-func (l *RateLimiter) remove(e *list.Element) {
-	delete(l.buckets, e.Value.(*bucket).key)
-	l.recent.Remove(e)
 }
 
 // limits applies the rate limits of the routes. A bucket is only ever keyed

@@ -45,14 +45,15 @@ func loadFacing(getenv func(string) string, bad func(name, format string, args .
 	for _, n := range []struct {
 		name string
 		dst  *int
+		max  int
 	}{
-		{"RATE_LIMIT_MAX_BUCKETS", &f.RateLimitMaxBuckets},
-		{"DB_MAX_OPEN_CONNS", &f.DBMaxOpenConns},
+		{"RATE_LIMIT_MAX_BUCKETS", &f.RateLimitMaxBuckets, httpapi.MaxBuckets},
+		{"DB_MAX_OPEN_CONNS", &f.DBMaxOpenConns, 10_000},
 	} {
 		if v := getenv(n.name); v != "" {
 			i, err := strconv.Atoi(v)
-			if err != nil || i < 1 {
-				bad(n.name, "want a whole number ≥ 1, got %q", v)
+			if err != nil || i < 1 || i > n.max {
+				bad(n.name, "want a whole number from 1 to %d, got %q", n.max, v)
 			}
 			*n.dst = i
 		}

@@ -134,7 +134,7 @@ func TestFacingSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := facing{
-		RateLimitMaxBuckets: 100_000, DBMaxOpenConns: 32,
+		RateLimitMaxBuckets: 400_000, DBMaxOpenConns: 32,
 		MaxTokenLifetime: 10 * time.Minute, JWKSTTL: time.Hour,
 	}
 	if diff := cmp.Diff(want, cfg.facing, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
