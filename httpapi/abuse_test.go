@@ -81,7 +81,9 @@ func TestAbuse(t *testing.T) {
 		func() (*http.Request, error) { // a made-up method, never the same twice
 			return http.NewRequest(fmt.Sprintf("M%dX%s", methodSeq.Add(1), randomB64(6)), f.URL+"/"+randomB64(12), nil)
 		},
-		func() (*http.Request, error) { return http.NewRequest(http.MethodGet, f.URL+"/api/"+randomB64(16), nil) },
+		func() (*http.Request, error) {
+			return http.NewRequest(http.MethodGet, f.URL+"/api/"+randomB64(16), nil)
+		},
 		func() (*http.Request, error) {
 			r, err := http.NewRequest(http.MethodPost, f.URL+"/api/auth/sync", strings.NewReader(syncBody("user_x", "x@example.com", "")))
 			if err == nil {
