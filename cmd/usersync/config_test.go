@@ -159,6 +159,12 @@ func TestFacingSettings(t *testing.T) {
 		t.Errorf("settings (-want +got):\n%s", diff)
 	}
 
+	for token, ok := range map[string]bool{strings.Repeat("x", 31): false, strings.Repeat("x", 32): true} {
+		if _, err := loadConfig(envFrom(map[string]string{"ADMIN_TOKEN": token})); (err == nil) != ok {
+			t.Errorf("ADMIN_TOKEN of %d characters: %v, want accepted = %v", len(token), err, ok)
+		}
+	}
+
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
