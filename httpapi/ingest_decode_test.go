@@ -145,3 +145,37 @@ func TestDecodeBatchCapWhileDecoding(t *testing.T) {
 		t.Errorf("refusing 300,000 points allocated %d bytes, want them not materialized", got)
 	}
 }
+
+// BenchmarkDecodeBatch is a full batch of 1000 points: the streaming
+// decoder, and for comparison json.Unmarshal of the whole body into typed
+// points (the fastest encoding/json can do, but it materializes every
+// element before the count can be checked).
+//
+//	go test ./httpapi -run '^$' -bench DecodeBatch -benchmem
+func BenchmarkDecodeBatch(b *testing.B) {
+	points := make([]string, tracking.MaxIngestPoints)
+	for i := range points {
+		points[i] = fmt.Sprintf(`{"recorded_at":"2026-11-27T20:%02d:%02d.123Z","lat":52.520008,"lon":13.404954,`+
+			`"accuracy_m":4.8,"altitude_m":41.2,"speed_mps":1.39,"course_deg":271.5,"battery_pct":87}`, i/60%60, i%60)
+	}
+	body := []byte(`{"locations":[` + strings.Join(points, ",") + `]}`)
+	b.Run("streaming", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := decodeBatchFrom(bytes.NewReader(body)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unmarshal-whole", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var typed struct {
+				Locations []pointJSON `json:"locations"`
+			}
+			if err := json.Unmarshal(body, &typed); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
