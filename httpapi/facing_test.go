@@ -508,6 +508,7 @@ func TestUnknownDeviceTokenTakesNoWriteLock(t *testing.T) {
 	for _, r := range []fcRequest{
 		{method: http.MethodPost, path: "/api/ingest/locations", body: point, header: bearer(randomDeviceToken(t))},
 		{method: http.MethodGet, path: "/api/ingest/osmand?lat=1&lon=2&id=" + randomDeviceToken(t)},
+		{method: http.MethodGet, path: "/api/ingest/osmand?lat=1&lon=2"}, // no token at all
 		{method: http.MethodPost, path: "/api/ingest/osmand", body: `[{"id":"` + randomDeviceToken(t) + `","lat":1,"lon":2}]`},
 	} {
 		// Were the write lock wanted, the request would wait for the busy

@@ -39,8 +39,9 @@ func handleOsmAnd(logger *slog.Logger, li locationIngester, unit tracking.SpeedU
 		if err == nil {
 			err = oneDevice(r, reports, token)
 		}
-		if err == nil && token != early || err != nil && early == "" {
-			// The token came from the body (or never came): 401 before 400.
+		if early == "" || (err == nil && token != early) {
+			// The token came from the body, or never came (401 before 400),
+			// or the body names another device than the query.
 			id, ok := authenticateDevice(w, r, li, lim, token)
 			if !ok {
 				return
