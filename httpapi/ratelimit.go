@@ -164,6 +164,9 @@ func (l *limits) allow(w http.ResponseWriter, r *http.Request, key string) bool 
 // allowIP is allow for the client IP's bucket: an anonymous request, or
 // one whose authentication failed.
 func (l *limits) allowIP(w http.ResponseWriter, r *http.Request) bool {
+	if l.limiter == nil {
+		return true
+	}
 	return l.allow(w, r, "ip:"+l.proxies.clientKey(r))
 }
 
