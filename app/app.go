@@ -74,7 +74,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 // false, applies pending migrations, so that every command works on a
 // fresh database with zero setup.
 func OpenDB(ctx context.Context, cfg Config, logger *slog.Logger) (*bun.DB, error) {
-	db, err := migrations.Open(ctx, cfg.DatabaseURL)
+	db, err := migrations.OpenWith(ctx, cfg.DatabaseURL, migrations.Options{MaxOpenConns: cfg.DBMaxOpenConns})
 	if err != nil {
 		return nil, err
 	}
@@ -94,10 +94,13 @@ func OpenDB(ctx context.Context, cfg Config, logger *slog.Logger) (*bun.DB, erro
 // New builds the App on db, which the caller keeps (tests pass their own).
 func New(cfg Config, db *bun.DB, logger *slog.Logger) (*App, error) {
 	sessions, err := clerk.NewSessionVerifier(clerk.SessionConfig{
-		JWTKey:            cfg.ClerkJWTKey,
-		SecretKey:         cfg.ClerkSecretKey,
-		APIURL:            cfg.ClerkAPIURL,
-		AuthorizedParties: cfg.AuthorizedParties,
+		JWTKey:                cfg.ClerkJWTKey,
+		SecretKey:             cfg.ClerkSecretKey,
+		APIURL:                cfg.ClerkAPIURL,
+		AuthorizedParties:     cfg.AuthorizedParties,
+		MaxTokenLifetime:      cfg.MaxTokenLifetime,
+		AcceptPendingSessions: cfg.AcceptPendingSessions,
+		JWKSTTL:               cfg.JWKSTTL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("invalid CLERK_JWT_KEY: %w", err)
@@ -139,19 +142,21 @@ func New(cfg Config, db *bun.DB, logger *slog.Logger) (*App, error) {
 	a.Pruner = retention.New(db, cfg.Retention(), logger)
 	a.Pruner.Observer = a.Metrics.ObservePruned
 	a.Deps = httpapi.Deps{
-		Logger:          logger,
-		DB:              db,
-		Users:           a.Users,
-		Sessions:        sessions,
-		Webhooks:        a.Webhooks,
-		WebhookVerifier: verifier,
-		AdminToken:      cfg.AdminToken,
-		Metrics:         a.Metrics,
-		RateLimiter:     httpapi.NewRateLimiter(cfg.RateLimitRPS, cfg.RateLimitBurst),
-		CORSOrigins:     cfg.CORSOrigins,
-		Tracking:        a.Tracking,
-		OsmAndSpeedUnit: cfg.OsmAndSpeedUnit,
-		Live:            httpapi.Live{Hub: a.Hub, Heartbeat: cfg.StreamHeartbeat},
+		Logger:            logger,
+		DB:                db,
+		Users:             a.Users,
+		Sessions:          sessions,
+		Webhooks:          a.Webhooks,
+		WebhookVerifier:   verifier,
+		AdminToken:        cfg.AdminToken,
+		Metrics:           a.Metrics,
+		RateLimiter:       httpapi.NewRateLimiter(cfg.RateLimitRPS, cfg.RateLimitBurst, cfg.RateLimitMaxBuckets),
+		TrustedProxies:    cfg.TrustedProxies,
+		RequireEmailClaim: cfg.RequireEmailClaim,
+		CORSOrigins:       cfg.CORSOrigins,
+		Tracking:          a.Tracking,
+		OsmAndSpeedUnit:   cfg.OsmAndSpeedUnit,
+		Live:              httpapi.Live{Hub: a.Hub, Heartbeat: cfg.StreamHeartbeat},
 	}
 	a.Handler = httpapi.NewServer(a.Deps)
 	return a, nil

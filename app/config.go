@@ -46,6 +46,7 @@ type Config struct {
 	StreamMax         int                // STREAM_MAX
 	LocationRetention time.Duration      // LOCATION_RETENTION; 0 keeps points forever
 	EventRetention    time.Duration      // WEBHOOK_EVENT_RETENTION
+	facing                               // facing the internet (config_facing.go)
 }
 
 const defaultClerkAPIURL = "https://api.clerk.com/v1"
@@ -194,6 +195,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		bad("OSMAND_SPEED_UNIT", "want kn, mps, kmh or mph, got %q", getenv("OSMAND_SPEED_UNIT"))
 	}
 	cfg.OsmAndSpeedUnit = unit
+	cfg.facing = loadFacing(getenv, bad)
 	return cfg, errors.Join(errs...)
 }
 

@@ -1,9 +1,15 @@
 package app_test
 
 import (
+	"net/netip"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/usersync/usersync/app"
 	"github.com/usersync/usersync/testkit"
@@ -75,5 +81,68 @@ func TestBareBase64JWTKeyAccepted(t *testing.T) {
 	escaped := strings.ReplaceAll(pem, "\n", `\n`)
 	if _, err := app.LoadConfig(testkit.Env(map[string]string{"CLERK_JWT_KEY": escaped})); err != nil {
 		t.Errorf("PEM with literal \\n: %v", err)
+	}
+}
+
+// TestFacingSettings: the settings of facing the internet have their
+// defaults, are read, and show in the example configuration files.
+func TestFacingSettings(t *testing.T) {
+	cfg, err := app.LoadConfig(testkit.Env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type facing struct {
+		TrustedProxies                           []netip.Prefix
+		RateLimitMaxBuckets, DBMaxOpenConns      int
+		MaxTokenLifetime, JWKSTTL                time.Duration
+		AcceptPendingSessions, RequireEmailClaim bool
+	}
+	of := func(c app.Config) facing {
+		return facing{c.TrustedProxies, c.RateLimitMaxBuckets, c.DBMaxOpenConns, c.MaxTokenLifetime, c.JWKSTTL,
+			c.AcceptPendingSessions, c.RequireEmailClaim}
+	}
+	want := facing{RateLimitMaxBuckets: 400_000, DBMaxOpenConns: 32, MaxTokenLifetime: 10 * time.Minute, JWKSTTL: time.Hour}
+	if diff := cmp.Diff(want, of(cfg), cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+	cfg, err = app.LoadConfig(testkit.Env(map[string]string{
+		"TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7, 2001:db8::/32", "RATE_LIMIT_MAX_BUCKETS": "5000",
+		"DB_MAX_OPEN_CONNS": "8", "CLERK_MAX_TOKEN_LIFETIME": "90s", "CLERK_ACCEPT_PENDING_SESSIONS": "true",
+		"CLERK_REQUIRE_EMAIL_CLAIM": "true", "CLERK_JWKS_TTL": "15m", "ADMIN_TOKEN": strings.Repeat("a", 32),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = facing{
+		TrustedProxies: []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("2001:db8::/32"),
+		},
+		RateLimitMaxBuckets: 5000, DBMaxOpenConns: 8, MaxTokenLifetime: 90 * time.Second,
+		AcceptPendingSessions: true, RequireEmailClaim: true, JWKSTTL: 15 * time.Minute,
+	}
+	if diff := cmp.Diff(want, of(cfg), cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
+		t.Errorf("settings (-want +got):\n%s", diff)
+	}
+	for token, ok := range map[string]bool{strings.Repeat("x", 31): false, strings.Repeat("x", 32): true} {
+		if _, err := app.LoadConfig(testkit.Env(map[string]string{"ADMIN_TOKEN": token})); (err == nil) != ok {
+			t.Errorf("ADMIN_TOKEN of %d characters: %v, want accepted = %v", len(token), err, ok)
+		}
+	}
+
+	var configs []byte
+	for _, name := range []string{"local.env", "compose.env"} {
+		b, err := os.ReadFile("../configs/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		configs = append(configs, b...)
+	}
+	for _, name := range []string{
+		"TRUSTED_PROXIES", "RATE_LIMIT_MAX_BUCKETS", "DB_MAX_OPEN_CONNS", "CLERK_MAX_TOKEN_LIFETIME",
+		"CLERK_ACCEPT_PENDING_SESSIONS", "CLERK_REQUIRE_EMAIL_CLAIM", "CLERK_JWKS_TTL",
+	} {
+		if !regexp.MustCompile("(?m)^#? ?" + name + "=").Match(configs) {
+			t.Errorf("configs/*.env do not show %s", name)
+		}
 	}
 }

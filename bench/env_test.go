@@ -128,7 +128,8 @@ func newEnv(dialect string) (*env, error) {
 	}
 	e.closers = append(e.closers, func() { logFile.Close(); os.Remove(logFile.Name()) })
 	// The service as serve assembles it, rate limits off.
-	cfg, err := app.LoadConfig(testkit.Env(map[string]string{"CLERK_JWT_KEY": e.clerk.PublicPEM(), "RATE_LIMIT_RPS": "0"}))
+	cfg, err := app.LoadConfig(testkit.Env(map[string]string{"CLERK_JWT_KEY": e.clerk.PublicPEM(), "RATE_LIMIT_RPS": "0",
+		"CLERK_MAX_TOKEN_LIFETIME": bench.MaxTokenLifetime.String()}))
 	if err != nil {
 		return e, err
 	}

@@ -22,7 +22,7 @@ func TestMintedTokenVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: fakeClerk.PublicPEM()})
+	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: fakeClerk.PublicPEM(), MaxTokenLifetime: bench.MaxTokenLifetime})
 	if err != nil {
 		t.Fatal(err)
 	}

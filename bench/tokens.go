@@ -36,6 +36,11 @@ func (c *Clerk) PublicPEM() string {
 	return s
 }
 
+// MaxTokenLifetime is the CLERK_MAX_TOKEN_LIFETIME of every server the
+// benchmarks start: their tokens are minted before a run and must outlive
+// it, where Clerk's own live 60 s.
+const MaxTokenLifetime = 3 * time.Hour
+
 // Token returns a session token for user sub issued at iat and valid for
 // ttl, shaped like Clerk's (sid, azp absent as from a native app).
 func (c *Clerk) Token(sub string, iat time.Time, ttl time.Duration) (string, error) {

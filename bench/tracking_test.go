@@ -240,7 +240,7 @@ func (e *env) seedLatest(b *testing.B) {
 				b.Fatal(err)
 			}
 			acc, batt := 4.8, 87.0
-			_, err = e.track.Ingest(ctx, o.ingestToken, []tracking.Location{{
+			_, err = e.track.Ingest(ctx, o.deviceID, []tracking.Location{{
 				RecordedAt: time.Now().Add(-time.Minute), Lat: 52.520008, Lon: 13.404954, AccuracyM: &acc, BatteryPct: &batt,
 			}})
 			if err != nil {

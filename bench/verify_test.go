@@ -27,7 +27,7 @@ func BenchmarkVerifySession(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: fakeClerk.PublicPEM()})
+	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: fakeClerk.PublicPEM(), MaxTokenLifetime: bench.MaxTokenLifetime})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,9 @@ func encode(w http.ResponseWriter, status int, v any) {
 
 // readBody reads at most limit bytes of the request body: 413 past it.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit { // refused before a byte is read
+		return nil, errs.New(errs.TooLarge, "request body is larger than %d bytes", limit)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	switch {

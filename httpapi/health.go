@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -29,18 +30,64 @@ func handleHealthz() http.Handler {
 	})
 }
 
-// handleReadyz answers 503 while the database cannot serve the service's writes.
+// handleReadyz answers 503 while the database cannot serve the service's
+// writes. Probes are not rate limited, so on SQLite, where the check is a
+// committed write, its answer is reused for a second (see readiness).
 func handleReadyz(logger *slog.Logger, db pinger) http.Handler {
+	ready := newReadiness(db, time.Now)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), readinessTimeout)
-		defer cancel()
-		if err := checkDatabase(ctx, db); err != nil {
+		if err := ready.check(r.Context()); err != nil {
 			logger.WarnContext(r.Context(), "readiness check failed", "request_id", requestID(r.Context()), "err", err)
 			encode(w, http.StatusServiceUnavailable, map[string]string{"error": "database is unavailable"})
 			return
 		}
 		encode(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+}
+
+// readinessCacheTTL is how long a SQLite readiness answer is reused.
+const readinessCacheTTL = time.Second
+
+// readiness runs checkDatabase. On SQLite every check takes the one write
+// lock, so a flood of probes would queue writers behind it: there, checks
+// run one at a time and an answer less than readinessCacheTTL old is
+// reused, whether ready or not. PostgreSQL's check is a ping on a pooled
+// connection, cheap and concurrent: it runs every time.
+type readiness struct {
+	db  pinger
+	ttl time.Duration // 0: no reuse
+	now func() time.Time
+
+	mu      sync.Mutex // held during a SQLite check: concurrent probes wait for its answer
+	checked time.Time
+	err     error
+}
+
+func newReadiness(db pinger, now func() time.Time) *readiness {
+	r := &readiness{db: db, now: now}
+	if db != nil && db.Dialect().Name() == dialect.SQLite {
+		r.ttl = readinessCacheTTL
+	}
+	return r
+}
+
+func (r *readiness) check(ctx context.Context) error {
+	if r.ttl == 0 {
+		ctx, cancel := context.WithTimeout(ctx, readinessTimeout)
+		defer cancel()
+		return checkDatabase(ctx, r.db)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.checked.IsZero() && r.now().Sub(r.checked) < r.ttl {
+		return r.err
+	}
+	// The answer is shared: a probe that hangs up must not fail the next.
+	shared, cancelShared := context.WithTimeout(context.WithoutCancel(ctx), readinessTimeout)
+	defer cancelShared()
+	r.err = checkDatabase(shared, r.db)
+	r.checked = r.now()
+	return r.err
 }
 
 // checkDatabase tells whether the database can take a write.

@@ -1,14 +1,15 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/usersync/usersync/errs"
@@ -21,7 +22,7 @@ const ingestBodyLimit = 1 << 20
 // locationIngester is the tracking service as the ingest routes need it.
 type locationIngester interface {
 	Authenticate(ctx context.Context, token string) (int64, error)
-	Ingest(ctx context.Context, token string, points []tracking.Location) (tracking.IngestResult, error)
+	Ingest(ctx context.Context, deviceID int64, points []tracking.Location) (tracking.IngestResult, error)
 }
 
 // pointJSON is one point of a batch as sent. Pointers tell absent (and
@@ -43,24 +44,20 @@ type pointJSON struct {
 	Alarm      text     `json:"alarm"`
 }
 
-// decodePoint reads one point; its errors are *errs.FieldError. The
-// rules on values are Normalize's, in the service.
-func decodePoint(raw json.RawMessage) (tracking.Location, error) {
-	var p pointJSON
-	if err := json.Unmarshal(raw, &p); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case !errors.As(err, &typeErr) || typeErr.Field == "":
-			return tracking.Location{}, &errs.FieldError{Field: "point", Msg: "must be a JSON object"}
-		case typeErr.Field == "recorded_at":
-			return tracking.Location{}, &errs.FieldError{Field: "recorded_at", Msg: "must be an RFC 3339 time string"}
-		case typeErr.Field == "motion" || typeErr.Field == "charging":
-			return tracking.Location{}, &errs.FieldError{Field: typeErr.Field, Msg: "must be true or false"}
-		default:
-			return tracking.Location{}, &errs.FieldError{Field: typeErr.Field, Msg: "must be a number"}
-		}
+// pointError turns the error of decoding one point into its rejection, a
+// *errs.FieldError. The rules on values are Normalize's, in the service.
+func pointError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case !errors.As(err, &typeErr) || typeErr.Field == "":
+		return &errs.FieldError{Field: "point", Msg: "must be a JSON object"}
+	case typeErr.Field == "recorded_at":
+		return &errs.FieldError{Field: "recorded_at", Msg: "must be an RFC 3339 time string"}
+	case typeErr.Field == "motion" || typeErr.Field == "charging":
+		return &errs.FieldError{Field: typeErr.Field, Msg: "must be true or false"}
+	default:
+		return &errs.FieldError{Field: typeErr.Field, Msg: "must be a number"}
 	}
-	return p.location()
 }
 
 // location checks that the required fields are there and reads the time.
@@ -121,80 +118,185 @@ type batch struct {
 	rejected []tracking.Rejection
 }
 
-// decodeBatch reads {"locations": [1–1000 points]}. A point that does not
-// decode is rejected, not the batch: a phone would resend a poison batch
-// forever.
+// decodeBatch reads {"locations": [1–1000 points]} from the body as it
+// arrives. A point that does not decode is rejected, not the batch: a phone
+// would resend a poison batch forever. The point cap is enforced while
+// decoding: the 1001st point ends the request, so a body of a million empty
+// objects costs no more than one of a thousand.
 func decodeBatch(w http.ResponseWriter, r *http.Request) (batch, error) {
-	body, err := readBody(w, r, ingestBodyLimit)
-	if err != nil {
-		return batch{}, err
+	if r.ContentLength > ingestBodyLimit {
+		return batch{}, errs.New(errs.TooLarge, "request body is larger than %d bytes", ingestBodyLimit)
 	}
-	return decodeBatchBody(body)
+	b, err := decodeBatchFrom(http.MaxBytesReader(w, r.Body, ingestBodyLimit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return batch{}, errs.New(errs.TooLarge, "request body is larger than %d bytes", ingestBodyLimit)
+	}
+	return b, err
 }
 
-// decodeBatchBody reads a batch whose points all decode in one pass,
-// straight into typed points (decoding was a third of an ingest's CPU);
-// any other is read point by point, to find the points that do not.
-// Both read a point the same way, into a fresh pointJSON, so they give the
-// same batch, provided the key "locations" comes once: a second one would
-// be decoded over the first one's points here, and replace them there.
-func decodeBatchBody(body []byte) (batch, error) {
-	if !onePassSafe(body) {
-		return decodeBatchPointByPoint(body)
+// errNotJSON is the answer to a body that is not JSON, or not an object.
+var errNotJSON = errs.New(errs.Invalid, "request body is not valid JSON")
+
+// decodeBatchFrom streams a batch with encoding/json's Decoder: tokens for
+// the object and the array, one Decode per point. It answers as
+// json.Unmarshal into struct{Locations []json.RawMessage} followed by one
+// Unmarshal per point would (ingest_decode_test.go holds that reference):
+// the key matches case-insensitively, the last "locations" wins, a wrongly
+// typed one is an error even when another follows, unknown keys are
+// skipped, and nothing may follow the object.
+func decodeBatchFrom(body io.Reader) (batch, error) {
+	dec := json.NewDecoder(body)
+	tok, err := dec.Token()
+	if err != nil {
+		return batch{}, syntaxError(err)
 	}
-	var typed struct {
-		Locations []pointJSON `json:"locations"`
+	var (
+		b       batch
+		typeErr error // the first "locations" of the wrong type
+	)
+	switch tok {
+	case nil: // null: no locations
+	case json.Delim('{'):
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return batch{}, syntaxError(err)
+			}
+			if name, _ := key.(string); !strings.EqualFold(name, "locations") {
+				if err := skipValue(dec); err != nil {
+					return batch{}, err
+				}
+				continue
+			}
+			got, err := decodeLocations(dec)
+			switch {
+			case errors.Is(err, errLocationsType):
+				if typeErr == nil {
+					typeErr = errs.New(errs.Invalid, "locations has the wrong type")
+				}
+			case err != nil:
+				return batch{}, err
+			default:
+				b = got // a repeated key replaces the points before it
+			}
+		}
+		if _, err := dec.Token(); err != nil { // the closing brace
+			return batch{}, syntaxError(err)
+		}
+	default:
+		return batch{}, errNotJSON
 	}
-	if json.Unmarshal(body, &typed) != nil {
-		return decodeBatchPointByPoint(body)
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			return batch{}, errNotJSON // data after the object
+		}
+		return batch{}, syntaxError(err)
 	}
-	if err := checkBatchSize(len(typed.Locations)); err != nil {
+	if typeErr != nil {
+		return batch{}, typeErr
+	}
+	if err := checkBatchSize(b.received); err != nil {
 		return batch{}, err
-	}
-	b := batch{received: len(typed.Locations)}
-	for i := range typed.Locations {
-		l, err := typed.Locations[i].location()
-		b.add(i, l, err)
 	}
 	return b, nil
 }
 
-// onePassSafe tells whether body names "locations" once, in the one
-// spelling encoding/json matches: keys match case-insensitively (with
-// Unicode folds, hence ASCII only) and after unescaping (hence no
-// backslash). A value that holds the word too only sends body the slow way.
-func onePassSafe(body []byte) bool {
-	const key = `locations"`
-	n := 0
-	for i, c := range body {
-		switch {
-		case c >= 0x80 || c == '\\':
-			return false
-		case (c == 'l' || c == 'L') && len(body)-i >= len(key) && bytes.EqualFold(body[i:i+len(key)], []byte(key)):
-			n++
+// errLocationsType: "locations" is neither an array nor null.
+var errLocationsType = errors.New("locations has the wrong type")
+
+// decodeLocations reads the value of "locations", refusing its 1001st
+// point before decoding it.
+func decodeLocations(dec *json.Decoder) (batch, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return batch{}, syntaxError(err)
+	}
+	switch tok {
+	case nil:
+		return batch{}, nil
+	case json.Delim('['):
+	case json.Delim('{'):
+		if err := skipRest(dec); err != nil {
+			return batch{}, err
+		}
+		return batch{}, errLocationsType
+	default:
+		return batch{}, errLocationsType
+	}
+	var b batch
+	for i := 0; dec.More(); i++ {
+		if i == tracking.MaxIngestPoints {
+			return batch{}, checkBatchSize(i + 1)
+		}
+		var p pointJSON
+		if err := dec.Decode(&p); err != nil {
+			if isSyntaxError(err) {
+				return batch{}, syntaxError(err)
+			}
+			b.add(i, tracking.Location{}, pointError(err))
+		} else {
+			l, err := p.location()
+			b.add(i, l, err)
+		}
+		b.received++
+	}
+	if _, err := dec.Token(); err != nil { // the closing bracket
+		return batch{}, syntaxError(err)
+	}
+	return b, nil
+}
+
+// skipValue reads past one value. Unknown keys are rare and small; a
+// RawMessage holds their bytes only, never one allocation per element.
+func skipValue(dec *json.Decoder) error {
+	var skip json.RawMessage
+	if err := dec.Decode(&skip); err != nil {
+		return syntaxError(err)
+	}
+	return nil
+}
+
+// skipRest reads past the rest of an object or array whose opening
+// delimiter was just read.
+func skipRest(dec *json.Decoder) error {
+	for depth := 1; depth > 0; {
+		tok, err := dec.Token()
+		if err != nil {
+			return syntaxError(err)
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
 		}
 	}
-	return n == 1
+	return nil
 }
 
-// decodeBatchPointByPoint reads the batch as a list of raw points, then
-// each point on its own.
-func decodeBatchPointByPoint(body []byte) (batch, error) {
-	var raw struct {
-		Locations []json.RawMessage `json:"locations"`
+// isSyntaxError tells a body that is not JSON (or could not be read) from
+// a point of the wrong shape, which only rejects that point.
+func isSyntaxError(err error) bool {
+	var typeErr *json.UnmarshalTypeError
+	return !errors.As(err, &typeErr)
+}
+
+// syntaxError keeps a read error (the body over its limit: 413) and makes
+// any other a 400.
+func syntaxError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return err
 	}
-	if err := unmarshalBody(body, &raw); err != nil {
-		return batch{}, err
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errNotJSON
 	}
-	if err := checkBatchSize(len(raw.Locations)); err != nil {
-		return batch{}, err
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return errNotJSON
 	}
-	b := batch{received: len(raw.Locations)}
-	for i, p := range raw.Locations {
-		l, err := decodePoint(p)
-		b.add(i, l, err)
-	}
-	return b, nil
+	return errs.New(errs.Invalid, "cannot read request body")
 }
 
 func checkBatchSize(n int) error {
@@ -227,21 +329,21 @@ type ingestResponse struct {
 }
 
 // handleIngestLocations stores a batch of points for the device whose
-// token is the Bearer token. It answers after the commit.
-func handleIngestLocations(logger *slog.Logger, li locationIngester) http.Handler {
+// token is the Bearer token. The device is found (a read) before the body
+// is read, so an unknown token costs no decoding and no write transaction.
+// It answers after the commit.
+func handleIngestLocations(logger *slog.Logger, li locationIngester, lim *limits) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := bearerToken(r)
-		if !tracking.ValidTokenFormat(token) {
-			// Refused before the body is read: no device has such a token.
-			writeError(w, r, logger, tracking.ErrInvalidToken)
+		deviceID, ok := authenticateDevice(w, r, li, lim, bearerToken(r))
+		if !ok {
 			return
 		}
 		b, err := decodeBatch(w, r)
 		if err != nil {
-			writeError(w, r, logger, authenticatedError(r.Context(), li, token, err))
+			writeError(w, r, logger, err)
 			return
 		}
-		res, err := li.Ingest(r.Context(), token, b.points)
+		res, err := li.Ingest(r.Context(), deviceID, b.points)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
@@ -266,11 +368,20 @@ func handleIngestLocations(logger *slog.Logger, li locationIngester) http.Handle
 	})
 }
 
-// authenticatedError returns bodyErr, a 400 or 413, for a known token and
-// the authentication error otherwise: 401 comes first (docs/api.md).
-func authenticatedError(ctx context.Context, li locationIngester, token string, bodyErr error) error {
-	if _, err := li.Authenticate(ctx, token); err != nil {
-		return err
+// authenticateDevice finds the device whose ingest token is token, with a
+// read, and takes a token from that device's bucket. An unknown token is
+// a failed authentication: it takes from the client IP's bucket instead,
+// and is answered 401 (or 429 once the IP has spent its bucket). It
+// reports whether the request may go on; if not, the answer is written.
+func authenticateDevice(w http.ResponseWriter, r *http.Request, li locationIngester, lim *limits, token string) (int64, bool) {
+	id, err := li.Authenticate(r.Context(), token)
+	switch {
+	case errors.Is(err, tracking.ErrInvalidToken):
+		lim.refuse(w, r, err)
+		return 0, false
+	case err != nil:
+		writeError(w, r, lim.logger, err)
+		return 0, false
 	}
-	return bodyErr
+	return id, lim.allow(w, r, deviceKey(id))
 }

@@ -64,9 +64,10 @@ func TestRateLimitPerUser(t *testing.T) {
 	}
 }
 
-// TestRateLimitPerDeviceToken: each ingest token has a bucket of its own,
-// on both ingest routes, whichever way the token is sent; the limit
-// answers before the body is read or the token looked up.
+// TestRateLimitPerDeviceToken: an ingest token that is not found is a
+// failed authentication, and takes from the client IP's bucket, on both
+// ingest routes, whichever way the token is sent: random tokens from one
+// address share one bucket (401 while it lasts, then 429).
 func TestRateLimitPerDeviceToken(t *testing.T) {
 	srv := limitedServer(t, testkit.NewKey(t, "ins_dev"), 2)
 	tokenA, tokenB := "trk_"+strings.Repeat("A", 26), "trk_"+strings.Repeat("B", 26)
@@ -87,36 +88,47 @@ func TestRateLimitPerDeviceToken(t *testing.T) {
 		}
 		return resp.StatusCode
 	}
-	// Unknown tokens: 401 while within the limit, then 429.
 	got := []int{
 		send(http.MethodPost, "/api/ingest/locations", tokenA),
-		send(http.MethodGet, "/api/ingest/osmand?id="+tokenA+"&lat=1&lon=2", ""),
+		send(http.MethodGet, "/api/ingest/osmand?id="+tokenB+"&lat=1&lon=2", ""),
 		send(http.MethodPost, "/api/ingest/osmand?deviceid="+tokenA, ""),
 		send(http.MethodPost, "/api/ingest/locations", tokenB),
 	}
-	if want := []int{401, 401, 429, 401}; !slices.Equal(got, want) {
+	if want := []int{401, 401, 429, 429}; !slices.Equal(got, want) {
 		t.Errorf("statuses = %v, want %v", got, want)
 	}
 }
 
+// TestRateLimitPerIPOnPublicRoutes: the anonymous routes share the client
+// IP's bucket; the probes never take from it.
 func TestRateLimitPerIPOnPublicRoutes(t *testing.T) {
 	srv := limitedServer(t, testkit.NewKey(t, "ins_ip"), 2)
-	var codes []int
-	for range 3 {
-		resp, err := http.Get(srv.URL + "/healthz")
+	status := func(path string) int {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
+		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		codes = append(codes, resp.StatusCode)
+		return resp.StatusCode
 	}
-	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
-		t.Errorf("statuses = %v, want [200 200 429]", codes)
+	var codes []int
+	for range 3 {
+		codes = append(codes, status("/openapi.yaml"))
+	}
+	if want := []int{200, 200, 429}; !slices.Equal(codes, want) {
+		t.Errorf("statuses = %v, want %v", codes, want)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if got := status(path); got != http.StatusOK {
+			t.Errorf("%s with the IP over its limit: %d, want 200", path, got)
+		}
 	}
 }
 
 func TestRateLimitOff(t *testing.T) {
-	if httpapi.NewRateLimiter(0, 20) != nil || httpapi.NewRateLimiter(10, 0) != nil {
+	if httpapi.NewRateLimiter(0, 20, 0) != nil || httpapi.NewRateLimiter(10, 0, 0) != nil {
 		t.Error("RATE_LIMIT_RPS=0 or RATE_LIMIT_BURST=0 must disable limiting")
 	}
 }

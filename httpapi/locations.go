@@ -180,6 +180,7 @@ func handleRoute(logger *slog.Logger, us userGetter, rr routeReader) http.Handle
 		if err := out.finish(page); err != nil {
 			logger.DebugContext(r.Context(), "route stream not delivered",
 				"request_id", requestID(r.Context()), "device_id", plan.DeviceID, "err", err)
+			panic(http.ErrAbortHandler) // whatever failed, the body must not look complete
 		}
 	})
 }

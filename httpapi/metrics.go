@@ -137,6 +137,19 @@ func (m *Metrics) streamEvent(name string, committed time.Time) {
 	}
 }
 
+// watchRateLimiter exports the number of buckets l holds, so that an
+// operator sees how near RATE_LIMIT_MAX_BUCKETS it runs. Registering it
+// again (a second server on the same Metrics) changes nothing.
+func (m *Metrics) watchRateLimiter(l *RateLimiter) {
+	if m == nil || l == nil {
+		return
+	}
+	_ = m.registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "http_rate_limit_buckets",
+		Help: "Token buckets the rate limiter holds (at most RATE_LIMIT_MAX_BUCKETS).",
+	}, func() float64 { return float64(l.Len()) }))
+}
+
 func (m *Metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }

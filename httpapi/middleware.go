@@ -103,28 +103,52 @@ func observe(logger *slog.Logger, metrics *Metrics, next http.Handler) http.Hand
 		rec := &statusRecorder{ResponseWriter: w}
 
 		defer func() {
+			aborted := false
 			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
+				if p != http.ErrAbortHandler {
+					logger.ErrorContext(ctx, "panic", "request_id", id, "route", routeOf(r), "panic", p)
 				}
-				logger.ErrorContext(ctx, "panic", "request_id", id, "route", routeOf(r), "panic", p)
-				if rec.status == 0 {
+				if rec.status == 0 && p != http.ErrAbortHandler {
 					encode(rec, http.StatusInternalServerError, map[string]string{"error": "internal server error"})
+				} else {
+					// The status is sent: only a broken response can tell
+					// the client that the rest is not coming.
+					aborted = true
 				}
 			}
 			took := time.Since(start)
-			metrics.observeRequest(r.Method, routeOf(r), rec.status, took)
-			logger.LogAttrs(ctx, slog.LevelInfo, "request",
+			method := methodLabel(r.Method)
+			metrics.observeRequest(method, routeOf(r), rec.status, took)
+			attrs := []slog.Attr{
 				slog.String("request_id", id),
-				slog.String("method", r.Method),
+				slog.String("method", method),
 				slog.String("route", routeOf(r)),
 				slog.Int("status", rec.status),
 				slog.Int64("bytes", rec.bytes),
 				slog.Float64("duration_ms", float64(took.Microseconds())/1000),
-			)
+			}
+			if aborted {
+				attrs = append(attrs, slog.Bool("aborted", true))
+			}
+			logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+			if aborted {
+				panic(http.ErrAbortHandler) // net/http cuts the connection, quietly
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// methodLabel is the method as metrics and the access log show it: one of
+// the methods the API uses, or OTHER, so that made-up methods cannot add
+// label values (each a new series, kept forever) or flood the log.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "OTHER"
 }
 
 // recordRoute is a router middleware: it runs after matching, when the
@@ -151,29 +175,35 @@ func bearerToken(r *http.Request) string {
 
 // requireSession answers 503 while no Clerk key is configured and 401 for
 // any token that does not verify; otherwise the session is in the context.
-func requireSession(logger *slog.Logger, v *clerk.SessionVerifier) mux.MiddlewareFunc {
+// A request it refuses is anonymous: it takes from the client IP's bucket,
+// and is answered 429 once that is spent.
+func requireSession(logger *slog.Logger, v *clerk.SessionVerifier, lim *limits) mux.MiddlewareFunc {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if v == nil {
-				writeError(w, r, logger, errs.New(errs.Unavailable,
+				lim.refuse(w, r, errs.New(errs.Unavailable,
 					"Clerk session verification is not configured (set CLERK_JWT_KEY or CLERK_SECRET_KEY)"))
 				return
 			}
 			token := bearerToken(r)
 			if token == "" {
-				w.Header().Set("WWW-Authenticate", `Bearer`)
-				writeError(w, r, logger, errs.New(errs.Unauthorized, "missing bearer token"))
+				if lim.allowIP(w, r) {
+					w.Header().Set("WWW-Authenticate", `Bearer`)
+					writeError(w, r, logger, errs.New(errs.Unauthorized, "missing bearer token"))
+				}
 				return
 			}
 			s, err := v.Verify(r.Context(), token)
-			switch {
-			case errors.Is(err, clerk.ErrUnavailable):
-				logger.WarnContext(r.Context(), "jwks fetch failed", "request_id", requestID(r.Context()), "err", err)
-			case err != nil:
-				logger.DebugContext(r.Context(), "session token rejected", "request_id", requestID(r.Context()), "reason", err.Error())
-				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			}
 			if err != nil {
+				if !lim.allowIP(w, r) {
+					return
+				}
+				if errors.Is(err, clerk.ErrUnavailable) {
+					logger.WarnContext(r.Context(), "jwks fetch failed", "request_id", requestID(r.Context()), "err", err)
+				} else {
+					logger.DebugContext(r.Context(), "session token rejected", "request_id", requestID(r.Context()), "reason", err.Error())
+					w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+				}
 				writeError(w, r, logger, err)
 				return
 			}

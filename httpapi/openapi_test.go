@@ -83,19 +83,19 @@ func TestOpenAPISpecIsValid(t *testing.T) {
 					}
 				}
 			}
-			// Every route but the webhook's is rate limited: a 429, or on the
-			// OwnTracks route a 503 with Retry-After (its iOS app deletes a
-			// message on any 4xx).
-			switch path {
-			case "/api/webhooks/clerk":
-			case oaOwnTracks:
+			// Every route but the probes' may answer 429 (the webhook's when
+			// its signature fails); the OwnTracks route a 503 with
+			// Retry-After instead (its iOS app deletes a message on any 4xx).
+			probe := path == "/healthz" || path == "/readyz"
+			switch {
+			case path == oaOwnTracks:
 				if r := op.Responses.Status(http.StatusServiceUnavailable); r == nil || r.Value.Headers["Retry-After"] == nil ||
 					op.Responses.Status(http.StatusTooManyRequests) != nil {
 					t.Errorf("%s: want a 503 with Retry-After and no 429", name)
 				}
 			default:
-				if op.Responses.Status(http.StatusTooManyRequests) == nil {
-					t.Errorf("%s: no 429", name)
+				if limited := op.Responses.Status(http.StatusTooManyRequests) != nil; limited == probe {
+					t.Errorf("%s: 429 documented = %v, want %v", name, limited, !probe)
 				}
 			}
 		}
@@ -674,7 +674,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	webhook("msg_oa_session", whEnvelope(t, "session.created", map[string]any{"id": "sess_1"}, time.Now()), true, false, http.StatusOK)
 	webhook("msg_oa_unsigned", created1, false, false, http.StatusBadRequest)
 	webhook("msg_oa_failed", []byte(`[1,2,3]`), true, true, http.StatusUnprocessableEntity)
-	webhook("msg_oa_big", []byte(`{"type":"user.created","data":{"pad":"`+strings.Repeat("a", 70<<10)+`"}}`), true, false, http.StatusRequestEntityTooLarge)
+	webhook("msg_oa_big", []byte(`{"type":"user.created","data":{"pad":"`+strings.Repeat("a", 260<<10)+`"}}`), true, false, http.StatusRequestEntityTooLarge)
 
 	// A user deleted in Clerk: 410 everywhere.
 	const gone = "user_oa_gone"
@@ -733,12 +733,13 @@ func TestOpenAPIResponses(t *testing.T) {
 			burst: 1})
 		creds := oaCreds{user: ann, session: annSession, device: "trk_" + strings.Repeat("1", 26),
 			admin: adminToken, secret: secret, deviceID: 1, eventID: "msg_oa_created"}
-		// The first request of each bucket: per IP, per user, per device token.
-		c.do(t, limited, oaFind(t, http.MethodGet, "/healthz").call(t, creds, http.StatusOK))
+		// The first request of each bucket: per user, and per IP, which an
+		// unknown device token (a failed authentication) takes from.
 		c.do(t, limited, oaFind(t, http.MethodPost, "/api/auth/sync").call(t, creds, http.StatusOK))
 		c.do(t, limited, oaFind(t, http.MethodPost, "/api/ingest/locations").call(t, creds, http.StatusUnauthorized))
 		for _, op := range oaOps {
-			if op.auth == "webhook" { // exempt: signed, and Svix sends bursts
+			// Exempt: the webhook (signed, and Svix sends bursts) and the probes.
+			if op.auth == "webhook" || op.path == "/healthz" || op.path == "/readyz" {
 				c.do(t, limited, op.call(t, creds, http.StatusOK))
 				continue
 			}
@@ -751,6 +752,9 @@ func TestOpenAPIResponses(t *testing.T) {
 				t.Errorf("%s %s: 429 without Retry-After", op.method, op.path)
 			}
 		}
+		// A webhook whose signature fails is a failed authentication.
+		forged := oaFind(t, http.MethodPost, "/api/webhooks/clerk").call(t, oaCreds{secret: whNewSecret(t)}, http.StatusTooManyRequests)
+		c.do(t, limited, forged)
 	})
 
 	t.Run("not configured", func(t *testing.T) {

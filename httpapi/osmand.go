@@ -18,8 +18,21 @@ import (
 // device is seen. A push-token registration is stored, and is no report.
 // The token travels in the query string: it is never logged (the access log
 // has the route template, not the URL).
-func handleOsmAnd(logger *slog.Logger, li osmAndIngester, unit tracking.SpeedUnit) http.Handler {
+//
+// A token in the query or the header is looked up (a read) before the body
+// is read; one that only the body carries, after the body is parsed, still
+// before any write transaction.
+func handleOsmAnd(logger *slog.Logger, li osmAndIngester, unit tracking.SpeedUnit, lim *limits) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var deviceID int64
+		early := osmAndToken(r, nil)
+		if early != "" {
+			id, ok := authenticateDevice(w, r, li, lim, early)
+			if !ok {
+				return
+			}
+			deviceID = id
+		}
 		body, err := readBody(w, r, ingestBodyLimit)
 		var reports []tracking.OsmAndReport
 		if err == nil {
@@ -29,13 +42,22 @@ func handleOsmAnd(logger *slog.Logger, li osmAndIngester, unit tracking.SpeedUni
 		if err == nil {
 			err = oneDevice(r, reports, token)
 		}
+		if early == "" || (err == nil && token != early) {
+			// The token came from the body, or never came (401 before 400),
+			// or the body names another device than the query.
+			id, ok := authenticateDevice(w, r, li, lim, token)
+			if !ok {
+				return
+			}
+			deviceID = id
+		}
 		if err != nil {
-			writeError(w, r, logger, authenticatedError(r.Context(), li, token, err))
+			writeError(w, r, logger, err)
 			return
 		}
 		points, report, pushToken := osmAndPoints(reports)
 		if pushToken != "" {
-			if err := registerPushToken(r.Context(), li, token, pushToken); err != nil {
+			if err := li.RegisterPushToken(r.Context(), deviceID, pushToken); err != nil {
 				writeError(w, r, logger, err)
 				return
 			}
@@ -44,7 +66,7 @@ func handleOsmAnd(logger *slog.Logger, li osmAndIngester, unit tracking.SpeedUni
 			w.WriteHeader(http.StatusOK)
 			return
 		}
-		res, err := li.Ingest(r.Context(), token, points)
+		res, err := li.Ingest(r.Context(), deviceID, points)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return

@@ -37,13 +37,3 @@ func osmAndPoints(reports []tracking.OsmAndReport) (points []tracking.Location, 
 	}
 	return points, report, pushToken
 }
-
-// registerPushToken authenticates the device by its ingest token, then
-// stores its push token.
-func registerPushToken(ctx context.Context, oi osmAndIngester, token, pushToken string) error {
-	id, err := oi.Authenticate(ctx, token)
-	if err != nil {
-		return err
-	}
-	return oi.RegisterPushToken(ctx, id, pushToken)
-}

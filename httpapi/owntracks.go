@@ -20,16 +20,12 @@ const ownTracksRetryAfter = 5 // seconds
 // 200, as on the OsmAnd route: OwnTracks iOS deletes a message on any 4xx,
 // so only a bad token (401) and a body no app sends (400, 413) are one.
 // Wrapped in ownTracksClient, which makes the temporary refusals 503.
-func handleOwnTracks(logger *slog.Logger, li locationIngester) http.Handler {
+func handleOwnTracks(logger *slog.Logger, li locationIngester, lim *limits) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := bearerToken(r)
-		if !tracking.ValidTokenFormat(token) {
-			writeError(w, r, logger, tracking.ErrInvalidToken)
-			return
-		}
-		id, err := li.Authenticate(r.Context(), token)
-		if err != nil {
-			writeError(w, r, logger, err)
+		// The device is found (a read) before the body is read, then takes
+		// from its bucket.
+		id, ok := authenticateDevice(w, r, li, lim, bearerToken(r))
+		if !ok {
 			return
 		}
 		body, err := readBody(w, r, ingestBodyLimit)
@@ -56,7 +52,7 @@ func handleOwnTracks(logger *slog.Logger, li locationIngester) http.Handler {
 		}
 		// A location message is a report even when its point is dropped:
 		// the device is alive, as with the other ingest paths.
-		res, err := li.Ingest(r.Context(), token, points)
+		res, err := li.Ingest(r.Context(), id, points)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return

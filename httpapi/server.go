@@ -5,6 +5,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/rs/cors"
 
@@ -30,6 +31,12 @@ type Deps struct {
 	Metrics *Metrics
 	// RateLimiter nil means no rate limiting.
 	RateLimiter *RateLimiter
+	// TrustedProxies (TRUSTED_PROXIES) are the peers whose X-Forwarded-For
+	// names the client IP; none: the peer is the client.
+	TrustedProxies []netip.Prefix
+	// RequireEmailClaim (CLERK_REQUIRE_EMAIL_CLAIM) makes a sync answer 403
+	// to a session token without an email claim.
+	RequireEmailClaim bool
 	// CORSOrigins are the allowed origins ("*" for any); none means no CORS headers.
 	CORSOrigins []string
 	// Tracking is the devices and locations service.
@@ -65,20 +72,35 @@ type trackingService interface {
 
 // NewServer returns the whole HTTP surface of usersync.
 func NewServer(deps Deps) http.Handler {
-	return observe(deps.Logger, deps.Metrics, withCORS(deps.CORSOrigins, routes(deps)))
+	lim := newLimits(deps)
+	deps.Metrics.watchRateLimiter(deps.RateLimiter)
+	return observe(deps.Logger, deps.Metrics, withCORS(deps.CORSOrigins, lim, routes(deps, lim)))
+}
+
+func newLimits(deps Deps) *limits {
+	return &limits{logger: deps.Logger, limiter: deps.RateLimiter, proxies: deps.TrustedProxies}
 }
 
 // withCORS answers preflights and adds CORS headers for the allowed
-// origins, with rs/cors; no origins, no CORS headers.
-func withCORS(origins []string, next http.Handler) http.Handler {
+// origins, with rs/cors; no origins, no CORS headers. A preflight is
+// anonymous: it passes the per-IP limit.
+func withCORS(origins []string, lim *limits, next http.Handler) http.Handler {
 	if len(origins) == 0 {
 		return next
 	}
-	return cors.New(cors.Options{
+	h := cors.New(cors.Options{
 		AllowedOrigins: origins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete},
 		AllowedHeaders: []string{"Authorization", "Content-Type", "X-Request-Id", "If-None-Match", "Last-Event-ID"},
 		ExposedHeaders: []string{"X-Request-Id", "ETag", "Location", "Retry-After"},
 		MaxAge:         600,
 	}).Handler(next)
+	preflight := lim.perIP(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			preflight.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -88,8 +88,10 @@ func validEmail(s string) bool {
 
 // handleSync upserts the signed-in user. Checks run in the documented
 // order: the token (401, by requireSession), the body (400/413), the
-// token against the body (403), then the user's state (410).
-func handleSync(logger *slog.Logger, svc userUpserter) http.Handler {
+// token against the body (403), then the user's state (410). With
+// requireEmail (CLERK_REQUIRE_EMAIL_CLAIM) a token without an email claim
+// is a 403: the stored email then always comes from Clerk.
+func handleSync(logger *slog.Logger, svc userUpserter, requireEmail bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req syncRequest
 		if err := decode(w, r, userBodyLimit, &req); err != nil {
@@ -103,6 +105,11 @@ func handleSync(logger *slog.Logger, svc userUpserter) http.Handler {
 		session := sessionFrom(r.Context())
 		if session.UserID != req.ClerkUserID.Value {
 			writeError(w, r, logger, errs.New(errs.Forbidden, "clerk_user_id does not match the session token"))
+			return
+		}
+		if requireEmail && session.Email == "" {
+			writeError(w, r, logger, errs.New(errs.Forbidden,
+				`the session token has no email claim, which this server requires: add {"email": "{{user.primary_email_address}}"} to the session token in the Clerk dashboard`))
 			return
 		}
 		if session.Email != "" && !strings.EqualFold(session.Email, req.Email.Value) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -9,6 +10,11 @@ import (
 	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/webhooks"
 )
+
+// webhookBodyLimit bounds a webhook body. Clerk user objects with their
+// metadata can exceed 64 KiB, and Svix retries a 413 until it gives up on
+// the endpoint, so the limit is generous.
+const webhookBodyLimit = 256 << 10
 
 // webhookDeliverer is the webhook service as the webhook route needs it.
 type webhookDeliverer interface {
@@ -19,21 +25,25 @@ type webhookDeliverer interface {
 // signature is checked over the raw body before anything is parsed; a
 // verified delivery is always recorded, and a 2xx is sent only once the
 // event and its effect are committed (a 500 makes Svix retry).
-func handleClerkWebhook(logger *slog.Logger, verifier *webhooks.Verifier, svc webhookDeliverer) http.Handler {
+//
+// The route is not rate limited (Svix sends bursts, and every delivery it
+// makes is signed), but a request that fails the signature check is
+// anonymous: it takes from the client IP's bucket, 429 once that is spent.
+func handleClerkWebhook(logger *slog.Logger, verifier *webhooks.Verifier, svc webhookDeliverer, lim *limits) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if verifier == nil {
-			writeError(w, r, logger, errs.New(errs.Unavailable,
+			lim.refuse(w, r, errs.New(errs.Unavailable,
 				"webhook signing secret is not configured (set CLERK_WEBHOOK_SIGNING_SECRET)"))
 			return
 		}
 		receivedAt := time.Now()
-		body, err := readBody(w, r, userBodyLimit)
+		body, err := readBody(w, r, webhookBodyLimit)
 		if err != nil {
-			writeError(w, r, logger, err)
+			lim.refuse(w, r, err)
 			return
 		}
 		if err := verifier.Verify(body, r.Header); err != nil {
-			writeError(w, r, logger, err)
+			lim.refuse(w, r, err)
 			return
 		}
 		svixID := webhooks.MessageID(r.Header)
@@ -41,7 +51,11 @@ func handleClerkWebhook(logger *slog.Logger, verifier *webhooks.Verifier, svc we
 		logger.InfoContext(r.Context(), "webhook delivery",
 			"request_id", requestID(r.Context()), "svix_id", svixID, "event_type", res.Type,
 			"clerk_user_id", res.ClerkUserID, "outcome", string(res.Outcome))
-		if err != nil { // not a Clerk event (422, recorded as failed), or the database's (500)
+		switch {
+		case errors.Is(err, webhooks.ErrNotClerkEvent):
+			writeError(w, r, logger, err)
+			return
+		case err != nil:
 			writeError(w, r, logger, err)
 			return
 		}

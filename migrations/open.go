@@ -69,12 +69,32 @@ func redactPgError(err error) string {
 	return "cannot parse"
 }
 
-// Open connects to the database a DATABASE_URL names. SQLite gets the
+// DefaultMaxOpenConns is DB_MAX_OPEN_CONNS' default.
+const DefaultMaxOpenConns = 32
+
+// Options tune the connection pool.
+type Options struct {
+	// MaxOpenConns (DB_MAX_OPEN_CONNS) caps the open connections, on both
+	// databases: requests beyond it wait for a connection instead of
+	// opening more. 0 means DefaultMaxOpenConns.
+	MaxOpenConns int
+}
+
+// Open is OpenWith and the default Options.
+func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
+	return OpenWith(ctx, rawURL, Options{})
+}
+
+// OpenWith connects to the database a DATABASE_URL names. SQLite gets the
 // settings every connection needs: foreign keys on (deletes cascade),
 // WAL (readers do not block the writer), a busy timeout (writers queue
 // instead of failing) and immediate write transactions (no deadlocking
 // lock upgrades). The parent folder of a SQLite file is created.
-func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
+func OpenWith(ctx context.Context, rawURL string, opts Options) (*bun.DB, error) {
+	maxOpen := opts.MaxOpenConns
+	if maxOpen <= 0 {
+		maxOpen = DefaultMaxOpenConns
+	}
 	kind, dsn, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -101,8 +121,8 @@ func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
 			cfg.DescriptionCacheCapacity = 0
 		}
 		sqldb := stdlib.OpenDB(*cfg)
-		sqldb.SetMaxOpenConns(32)
-		sqldb.SetMaxIdleConns(32)
+		sqldb.SetMaxOpenConns(maxOpen)
+		sqldb.SetMaxIdleConns(maxOpen)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
 		db = bun.NewDB(sqldb, pgdialect.New())
 	case SQLite:
@@ -122,12 +142,14 @@ func Open(ctx context.Context, rawURL string) (*bun.DB, error) {
 			return nil, err
 		}
 		sqldb := sql.OpenDB(writableConnector{connector})
+		// Bounded as on PostgreSQL: a flood must queue for a connection,
+		// not open a file handle (and its page cache) per request.
+		sqldb.SetMaxOpenConns(maxOpen)
 		// database/sql keeps 2 idle connections by default: under
 		// concurrent requests the others were closed on release and
 		// reopened (pragmas, write check and all) by the next query. Keep
-		// them, as the PostgreSQL pool does; how many may be open is
-		// unchanged.
-		sqldb.SetMaxIdleConns(32)
+		// them, as the PostgreSQL pool does.
+		sqldb.SetMaxIdleConns(maxOpen)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
 		db = bun.NewDB(sqldb, sqlitedialect.New())
 	}

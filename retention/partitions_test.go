@@ -26,7 +26,7 @@ func TestPartitionCoverage(t *testing.T) {
 		now := time.Now().UTC()
 		const maxAge = 400 * day
 		svc := tracking.NewService(db, tracking.Config{Limits: tracking.Limits{MaxAge: maxAge}})
-		id, token := device(t, db, "user_cover")
+		id, _ := device(t, db, "user_cover")
 		var owner int64
 		if err := db.NewRaw("SELECT user_id FROM devices WHERE id = ?", id).Scan(ctx, &owner); err != nil {
 			t.Fatal(err)
@@ -47,7 +47,7 @@ func TestPartitionCoverage(t *testing.T) {
 
 		// A point in a month no partition covers yet: stored, readable.
 		old := now.Add(-300 * day).Truncate(time.Millisecond)
-		res, err := svc.Ingest(ctx, token, []tracking.Location{{RecordedAt: old, Lat: 52.5, Lon: 13.4}})
+		res, err := svc.Ingest(ctx, id, []tracking.Location{{RecordedAt: old, Lat: 52.5, Lon: 13.4}})
 		if err != nil || res.Stored != 1 {
 			t.Fatalf("ingest of a point for a month without a partition: %+v, %v", res, err)
 		}

@@ -44,7 +44,7 @@ func TestIngestWhilePruning(t *testing.T) {
 	ctx := context.Background()
 	old, _ := device(t, db, "user_backlog")
 	seedBacklog(t, db, old, backlog)
-	_, token := device(t, db, "user_live")
+	id, _ := device(t, db, "user_live")
 	svc := tracking.NewService(db, tracking.Config{})
 
 	p, seen := newPruner(db, retention.Config{LocationRetention: 30 * day, BatchSize: 100}, time.Now())
@@ -71,7 +71,7 @@ func TestIngestWhilePruning(t *testing.T) {
 	var worst time.Duration
 	for i := range ingests {
 		began := time.Now()
-		res, err := svc.Ingest(ctx, token, []tracking.Location{{RecordedAt: time.Now().Add(-time.Duration(i+1) * time.Second), Lat: 52.5, Lon: 13.4}})
+		res, err := svc.Ingest(ctx, id, []tracking.Location{{RecordedAt: time.Now().Add(-time.Duration(i+1) * time.Second), Lat: 52.5, Lon: 13.4}})
 		took := time.Since(began)
 		worst = max(worst, took)
 		if err != nil || res.Stored != 1 {

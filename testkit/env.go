@@ -3,6 +3,8 @@ package testkit
 import (
 	"bytes"
 	"sync"
+	"testing"
+	"time"
 )
 
 // Env is a getenv over m, for the functions that read the environment.
@@ -26,4 +28,16 @@ func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Eventually polls cond every 10 ms until it holds, failing the test
+// after wait: how a test sees something happen in the background.
+func Eventually(t testing.TB, wait time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(wait); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, wait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

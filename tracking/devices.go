@@ -206,23 +206,16 @@ func (s *Service) DeleteDevice(ctx context.Context, ownerID, id int64) error {
 
 // Authenticate returns the id of the device whose ingest token is token;
 // ErrInvalidToken if there is none. A string that is not shaped like a
-// token (an IMEI, a Clerk token) is refused without a query.
+// token (an IMEI, a Clerk token) is refused without a query. It is a read:
+// ingest calls it before decoding a body or opening a write transaction.
 func (s *Service) Authenticate(ctx context.Context, token string) (int64, error) {
-	return s.deviceIDForToken(ctx, s.db, token, false)
-}
-
-// deviceIDForToken looks a device up by the hash of its token; lock holds
-// its row until the transaction ends.
-func (s *Service) deviceIDForToken(ctx context.Context, db bun.IDB, token string, lock bool) (int64, error) {
 	if !ValidTokenFormat(token) {
 		return 0, ErrInvalidToken
 	}
-	q := db.NewSelect().Model((*deviceRow)(nil)).Column("id").Where("token_hash = ?", HashToken(token))
-	if lock && s.rowLocks() {
-		q = q.For("UPDATE")
-	}
 	var id int64
-	err := q.Scan(ctx, &id)
+	err := s.db.NewSelect().Model((*deviceRow)(nil)).Column("id").
+		Where("token_hash = ?", HashToken(token)).
+		Scan(ctx, &id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, ErrInvalidToken

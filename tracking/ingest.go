@@ -3,6 +3,8 @@ package tracking
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -34,18 +36,18 @@ type Rejection struct {
 	Err   error // an *errs.FieldError, fit for the client
 }
 
-// Ingest stores points for the device whose ingest token is token
-// (ErrInvalidToken if none). Each point is normalized (Location.Normalize);
+// Ingest stores points for the device id, which Authenticate returned for
+// the request's token: callers find the device with that read first, so
+// that a request with an unknown token never opens a write transaction
+// (on SQLite, never takes the database's one write lock). A device deleted
+// since is ErrInvalidToken. Each point is normalized (Location.Normalize);
 // an invalid one is reported in Rejected and dropped, never failing the
 // batch. Points are keyed by (device, recorded_at) at millisecond precision
 // and the first write wins, within the batch too. In the same transaction
 // the device's last_seen_at becomes now, and its last fix becomes the
 // newest stored point if that is newer than the fix it has. Ingest returns
 // after the commit: what it reports stored is visible to every read.
-func (s *Service) Ingest(ctx context.Context, token string, points []Location) (IngestResult, error) {
-	if !ValidTokenFormat(token) {
-		return IngestResult{}, ErrInvalidToken
-	}
+func (s *Service) Ingest(ctx context.Context, deviceID int64, points []Location) (IngestResult, error) {
 	now := s.now()
 	var res IngestResult
 	fresh := make([]Location, 0, len(points))
@@ -69,8 +71,8 @@ func (s *Service) Ingest(ctx context.Context, token string, points []Location) (
 
 	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		// Locked: ingests for one device take turns, and the device cannot
-		// be deleted or its token rotated halfway through.
-		id, err := s.deviceIDForToken(ctx, tx, token, true)
+		// be deleted halfway through.
+		id, err := s.lockDevice(ctx, tx, deviceID)
 		if err != nil {
 			return err
 		}
@@ -105,6 +107,24 @@ func (s *Service) Ingest(ctx context.Context, token string, points []Location) (
 	}
 	res.Duplicates += len(fresh) - res.Stored
 	return res, nil
+}
+
+// lockDevice finds device id inside tx, locking its row on PostgreSQL; a
+// device that is gone is ErrInvalidToken, as its token no longer works.
+func (s *Service) lockDevice(ctx context.Context, tx bun.Tx, id int64) (int64, error) {
+	q := tx.NewSelect().Model((*deviceRow)(nil)).Column("id").Where("id = ?", id)
+	if s.rowLocks() {
+		q = q.For("UPDATE")
+	}
+	var found int64
+	err := q.Scan(ctx, &found)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, ErrInvalidToken
+	case err != nil:
+		return 0, fmt.Errorf("lock device: %w", err)
+	}
+	return found, nil
 }
 
 // insertLocations inserts points (distinct recorded_at, ascending) for

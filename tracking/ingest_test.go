@@ -55,11 +55,18 @@ func TestIngestCountsAndDuplicates(t *testing.T) {
 		if diff := cmp.Diff(wantLats, lats); diff != "" {
 			t.Errorf("stored points (-want +got):\n%s", diff)
 		}
-		if _, err := f.svc.Ingest(ctx, "353861053849681", []tracking.Location{fixAt(base, 0)}); !errors.Is(err, tracking.ErrInvalidToken) {
+		if _, err := f.svc.Authenticate(ctx, "353861053849681"); !errors.Is(err, tracking.ErrInvalidToken) {
 			t.Errorf("an IMEI as the token: %v, want ErrInvalidToken", err)
 		}
-		if _, err := f.svc.Ingest(ctx, "trk_00000000000000000000000000", []tracking.Location{fixAt(base, 0)}); !errors.Is(err, tracking.ErrInvalidToken) {
+		if _, err := f.svc.Authenticate(ctx, "trk_00000000000000000000000000"); !errors.Is(err, tracking.ErrInvalidToken) {
 			t.Errorf("an unknown token: %v, want ErrInvalidToken", err)
+		}
+		// A device deleted between Authenticate and Ingest: its token no longer works.
+		if err := f.svc.DeleteDevice(ctx, ann, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Ingest(ctx, d.ID, []tracking.Location{fixAt(base, 0)}); !errors.Is(err, tracking.ErrInvalidToken) {
+			t.Errorf("ingest for a deleted device: %v, want ErrInvalidToken", err)
 		}
 	})
 }
@@ -123,7 +130,7 @@ func TestConcurrentIngestKeepsNewestFix(t *testing.T) {
 		f := newFixture(t, db, tracking.Config{})
 		ctx := context.Background()
 		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+		d, _ := f.device(t, ann, "Bella")
 		base := now0.Add(-2 * time.Hour)
 
 		const batches, size = 8, 50
@@ -139,7 +146,7 @@ func TestConcurrentIngestKeepsNewestFix(t *testing.T) {
 					points = append(points, fixAt(base.Add(time.Duration(n)*time.Second), n))
 					points = append(points, fixAt(base.Add(time.Duration(n+1)*time.Second), n+1))
 				}
-				if _, err := f.svc.Ingest(ctx, token, points); err != nil {
+				if _, err := f.svc.Ingest(ctx, d.ID, points); err != nil {
 					t.Errorf("batch %d: %v", b, err)
 				}
 			}()

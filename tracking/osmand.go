@@ -3,6 +3,7 @@ package tracking
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -154,8 +155,16 @@ type osmAndParser struct {
 func (p osmAndParser) parseJSON(query map[string]string, body []byte) ([]OsmAndReport, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber() // keep numbers exact until parsed, and strings apart from numbers
-	var root any
-	if err := dec.Decode(&root); err != nil {
+	// Bounded while decoding: an array of a million objects is refused at
+	// its 1001st, before the others are built.
+	bd := boundedDecoder{dec: dec, maxArray: maxOsmAndReports, maxValues: maxOsmAndValues, maxDepth: maxOsmAndDepth}
+	root, err := bd.value(0)
+	switch {
+	case errors.Is(err, errTooManyElements):
+		return nil, invalid("body", "must hold at most %d locations", maxOsmAndReports)
+	case errors.Is(err, errTooManyValues), errors.Is(err, errTooDeep):
+		return nil, invalid("body", "too many values or nested too deeply for %d locations", maxOsmAndReports)
+	case err != nil:
 		return nil, invalid("body", "malformed JSON")
 	}
 	if _, err := dec.Token(); err != io.EOF {

@@ -105,7 +105,7 @@ func (s *Service) PlanRoute(deviceID int64, q RouteQuery) (RoutePlan, error) {
 type RoutePage struct {
 	Count      int  // points emitted
 	RawCount   int  // points read, before simplification
-	Simplified bool // the page was simplified (Count may still equal RawCount)
+	Simplified bool // the page was simplified (Count may still equal RawCount); false when simplification was asked for but cut off by its work budget
 	NextCursor string
 }
 
@@ -177,8 +177,9 @@ func (s *Service) Route(ctx context.Context, ownerID int64, p RoutePlan, emit fu
 	}
 	page.Count = page.RawCount
 	if p.SimplifyM > 0 {
-		kept := Simplify(pending, p.SimplifyM)
-		page.Count, page.Simplified = len(kept), true
+		// Past its work budget Simplify returns the page as read, and says so.
+		kept, simplified := Simplify(pending, p.SimplifyM)
+		page.Count, page.Simplified = len(kept), simplified
 		for _, l := range kept {
 			if err := emit(l); err != nil {
 				return RoutePage{}, err

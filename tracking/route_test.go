@@ -176,3 +176,47 @@ func TestRouteSimplify(t *testing.T) {
 		}
 	})
 }
+
+// TestRouteSimplifyBudget: a page on which Douglas–Peucker would be
+// quadratic (a track swinging back and forth with shrinking amplitude) is
+// returned as read, with Simplified false, instead of holding a core.
+func TestRouteSimplifyBudget(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		f := newFixture(t, db, tracking.Config{})
+		ann := f.owner(t, "user_ann")
+		d, token := f.device(t, ann, "Bella")
+		const n = 2000 // (n-1)(n-2)/2 ≈ 2·10⁶ computations, past the budget of 5.2·10⁵
+		base := now0.Add(-time.Hour)
+		const mPerDegLat = 6371008.8 * math.Pi / 180
+		track := make([]tracking.Location, n)
+		for i := range track {
+			north := float64(n-i) * 10
+			if i%2 == 1 {
+				north = -north
+			}
+			if i == 0 || i == n-1 {
+				north = 0
+			}
+			track[i] = tracking.Location{RecordedAt: base.Add(time.Duration(i) * time.Second), Lat: 52.52 + north/mPerDegLat, Lon: 13.405}
+		}
+		f.ingest(t, token, track...)
+
+		limit := n
+		plan, err := f.svc.PlanRoute(d.ID, tracking.RouteQuery{SimplifyM: ptr(1.0), Limit: &limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		emitted := 0
+		page, err := f.svc.Route(context.Background(), ann, plan, func(tracking.Location) error {
+			emitted++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Simplified || page.Count != n || page.RawCount != n || emitted != n {
+			t.Errorf("page = %+v with %d points emitted, want all %d, not simplified", page, emitted, n)
+		}
+	})
+}

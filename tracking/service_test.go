@@ -72,10 +72,15 @@ func (f *fixture) device(t *testing.T, owner int64, name string) (tracking.Devic
 	return d, token
 }
 
-// ingest stores points and fails the test on an error.
+// ingest stores points for the device of token, found as the HTTP layer
+// finds it (Authenticate, then Ingest), and fails the test on an error.
 func (f *fixture) ingest(t *testing.T, token string, points ...tracking.Location) tracking.IngestResult {
 	t.Helper()
-	res, err := f.svc.Ingest(context.Background(), token, points)
+	id, err := f.svc.Authenticate(context.Background(), token)
+	if err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	res, err := f.svc.Ingest(context.Background(), id, points)
 	if err != nil {
 		t.Fatalf("Ingest: %v", err)
 	}

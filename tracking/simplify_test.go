@@ -74,7 +74,10 @@ func TestSimplify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Simplify(tt.points, tt.tolerance)
+			got, ok := Simplify(tt.points, tt.tolerance)
+			if !ok {
+				t.Fatal("Simplify() gave up within its budget")
+			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Simplify() mismatch (-want +got):\n%s", diff)
 			}
@@ -84,7 +87,7 @@ func TestSimplify(t *testing.T) {
 
 func TestSimplifyDoesNotAliasInput(t *testing.T) {
 	points := []Location{offset(0, 0, 0), offset(1, 0, 10)}
-	got := Simplify(points, 1)
+	got, _ := Simplify(points, 1)
 	got[0].Lat = 0
 	if points[0].Lat == 0 {
 		t.Error("Simplify() result shares its backing array with the input")
@@ -104,7 +107,10 @@ func TestSimplifyLongRoute(t *testing.T) {
 		points[i] = offset(i, e, north)
 	}
 
-	got := Simplify(points, tolerance)
+	got, ok := Simplify(points, tolerance)
+	if !ok {
+		t.Fatal("Simplify() gave up on a random walk")
+	}
 
 	if len(got) < 2 || got[0] != points[0] || got[len(got)-1] != points[n-1] {
 		t.Fatalf("Simplify() did not keep the first and last points")
@@ -140,5 +146,90 @@ func BenchmarkSimplify(b *testing.B) {
 	}
 	for b.Loop() {
 		Simplify(points, 5)
+	}
+}
+
+// backAndForth is a crafted track on which plain Douglas–Peucker is
+// quadratic: n points on one meridian that swing either side of the start
+// with shrinking amplitude (10 m less each time) and come back to it. The
+// farthest point from every span is the one right after its start, so each
+// step splits off one point: n²/2 distance computations.
+func backAndForth(n int) []Location {
+	points := make([]Location, n)
+	for i := range points {
+		north := float64(n-i) * 10 * zigzag(i)
+		if i == 0 || i == n-1 {
+			north = 0
+		}
+		points[i] = offset(i, 0, north)
+	}
+	return points
+}
+
+// TestSimplifyBudget: on the crafted track Douglas–Peucker would need
+// n²/2 distance computations; Simplify stops within its O(n log n) budget
+// and returns every point, saying it did not simplify. Real shapes of the
+// same size stay within the budget and are simplified.
+func TestSimplifyBudget(t *testing.T) {
+	// The track is what it claims: quadratic without a budget (on a size
+	// where that is quick to show).
+	if _, work, ok := simplify(backAndForth(2000), 1, math.MaxInt); !ok || work != 1999*1998/2 {
+		t.Fatalf("unbudgeted work on 2,000 crafted points = %d, want (n-1)(n-2)/2 = %d", work, 1999*1998/2)
+	}
+
+	const n = 10_000 // the route's page limit
+	points := backAndForth(n)
+	_, work, ok := simplify(points, 1, simplifyBudget(n))
+	if ok || work > simplifyBudget(n) {
+		t.Errorf("simplify() = work %d, ok %v; want it to stop within its budget of %d", work, ok, simplifyBudget(n))
+	}
+	if budget := simplifyBudget(n); budget > 50*n*14 {
+		t.Errorf("budget on %d points = %d, want O(n log n)", n, budget)
+	}
+	got, ok := Simplify(points, 1)
+	if ok {
+		t.Error("Simplify() on the crafted track reports it simplified")
+	}
+	if diff := cmp.Diff(points, got); diff != "" {
+		t.Errorf("Simplify() past its budget must return every point (-want +got):\n%s", diff)
+	}
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	shapes := map[string]func(i int) Location{
+		"a walk north with growing noise": func(i int) Location { return offset(i, rng.NormFloat64()*5*float64(i%100), float64(i)) },
+		"GPS noise at rest": func(i int) Location {
+			return offset(i, rng.NormFloat64()*5, rng.NormFloat64()*5)
+		},
+		"200 laps": func(i int) Location {
+			a := float64(i) / n * 200 * 2 * math.Pi
+			return offset(i, 50*math.Cos(a)+rng.NormFloat64(), 50*math.Sin(a)+rng.NormFloat64())
+		},
+		"back and forth on a 300 m track": func(i int) Location {
+			x := float64(i % 200)
+			if x > 100 {
+				x = 200 - x
+			}
+			return offset(i, rng.NormFloat64(), x*3)
+		},
+	}
+	for name, shape := range shapes {
+		track := make([]Location, n)
+		for i := range track {
+			track[i] = shape(i)
+		}
+		for _, tolerance := range []float64{0.5, 5, 50} {
+			if _, ok := Simplify(track, tolerance); !ok {
+				t.Errorf("%s at %v m: Simplify() gave up, want a real track simplified", name, tolerance)
+			}
+		}
+	}
+}
+
+// BenchmarkSimplifyCrafted is the crafted track of TestSimplifyBudget at the
+// route's page limit: the cost of a page that hits the budget.
+func BenchmarkSimplifyCrafted(b *testing.B) {
+	points := backAndForth(10_000)
+	for b.Loop() {
+		Simplify(points, 1)
 	}
 }

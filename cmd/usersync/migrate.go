@@ -25,7 +25,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	db, err := migrations.Open(ctx, cfg.DatabaseURL)
+	db, err := migrations.OpenWith(ctx, cfg.DatabaseURL, migrations.Options{MaxOpenConns: cfg.DBMaxOpenConns})
 	if err != nil {
 		return err
 	}

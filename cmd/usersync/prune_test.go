@@ -33,7 +33,7 @@ func pruneSeed(t *testing.T, db *bun.DB) {
 	}
 	old := now.Add(-100 * 24 * time.Hour)
 	for i, n := range []int{3, 0} {
-		_, token, err := svc.CreateDevice(ctx, u.User.ID, tracking.NewDevice{Name: "tracker " + string(rune('A'+i))})
+		d, _, err := svc.CreateDevice(ctx, u.User.ID, tracking.NewDevice{Name: "tracker " + string(rune('A'+i))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +45,7 @@ func pruneSeed(t *testing.T, db *bun.DB) {
 			}
 			pts = append(pts, tracking.Location{RecordedAt: at, Lat: 52.5, Lon: 13.4})
 		}
-		if res, err := svc.Ingest(ctx, token, pts); err != nil || res.Stored != len(pts) {
+		if res, err := svc.Ingest(ctx, d.ID, pts); err != nil || res.Stored != len(pts) {
 			t.Fatalf("ingest: %+v, %v", res, err)
 		}
 	}

@@ -65,11 +65,11 @@ func TestBackfillReconcile(t *testing.T) {
 		goneWithDevice := rcLocalUser(t, db, "user_gone_a")
 		rcLocalUser(t, db, "user_gone_b")
 		trk := tracking.NewService(db, tracking.Config{})
-		dev, token, err := trk.CreateDevice(ctx, goneWithDevice, tracking.NewDevice{Name: "collar"})
+		dev, _, err := trk.CreateDevice(ctx, goneWithDevice, tracking.NewDevice{Name: "collar"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := trk.Ingest(ctx, token, []tracking.Location{{RecordedAt: time.Now().Add(-time.Minute), Lat: 52.5, Lon: 13.4}}); err != nil {
+		if _, err := trk.Ingest(ctx, dev.ID, []tracking.Location{{RecordedAt: time.Now().Add(-time.Minute), Lat: 52.5, Lon: 13.4}}); err != nil {
 			t.Fatal(err)
 		}
 		// Still in Clerk, though its list left it out.

@@ -259,6 +259,24 @@ func TestInvalidSettingStopsStart(t *testing.T) {
 		{"LOCATION_RETENTION", "-720h"},
 		{"WEBHOOK_EVENT_RETENTION", "never"},
 		{"WEBHOOK_EVENT_RETENTION", "0"},
+		{"ADMIN_TOKEN", "Zq7"},
+		{"ADMIN_TOKEN", "hunter2-is-31-characters-long.."},
+		{"CLERK_JWT_KEY", ecPublicKeyPEM},
+		{"TRUSTED_PROXIES", "10.0.0.0/8, the load balancer"},
+		{"TRUSTED_PROXIES", "10.0.0.0/33"},
+		{"RATE_LIMIT_MAX_BUCKETS", "0"},
+		{"RATE_LIMIT_MAX_BUCKETS", "many"},
+		{"DB_MAX_OPEN_CONNS", "0"},
+		{"DB_MAX_OPEN_CONNS", "32.5"},
+		{"CLERK_MAX_TOKEN_LIFETIME", "10"},
+		{"CLERK_MAX_TOKEN_LIFETIME", "-1m"},
+		{"CLERK_ACCEPT_PENDING_SESSIONS", "sometimes"},
+		{"CLERK_REQUIRE_EMAIL_CLAIM", "yes please"},
+		{"CLERK_JWKS_TTL", "0s"},
+		{"CLERK_JWKS_TTL", "an hour"},
+		{"STREAM_HEARTBEAT", "often"},
+		{"STREAM_MAX_PER_USER", "0"},
+		{"STREAM_MAX", "lots"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr strings.Builder
@@ -273,9 +291,17 @@ func TestInvalidSettingStopsStart(t *testing.T) {
 			if strings.Contains(msg, "\n") {
 				t.Errorf("error is not one line: %q", msg)
 			}
-			if strings.Contains(msg, "hunter2") || (strings.HasPrefix(tc.name, "CLERK_WEBHOOK") && strings.Contains(msg, tc.value)) {
+			if strings.Contains(msg, "hunter2") || (strings.HasPrefix(tc.name, "CLERK_WEBHOOK") && strings.Contains(msg, tc.value)) ||
+				(tc.name == "ADMIN_TOKEN" && strings.Contains(msg, tc.value)) {
 				t.Errorf("error echoes a secret: %q", msg)
 			}
 		})
 	}
 }
+
+// ecPublicKeyPEM is a P-256 public key: a valid PEM public key, but not the
+// RSA key Clerk signs session tokens with.
+const ecPublicKeyPEM = `-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEgP1+5d43Q70BYE1Qz9TxTx6cBhWZ
+o1pwIjFQTP19evZRtcJM8FRSO51tIxlii3QOj9M/7VHt/aqlaiyG1SzBrg==
+-----END PUBLIC KEY-----`

@@ -209,7 +209,7 @@ func newSide(ctx context.Context, o options, clerk *bench.Clerk, partitioned boo
 		if err != nil {
 			return nil, closeDB, err
 		}
-		d, ingestToken, err := ts.CreateDevice(ctx, u.User.ID, tracking.NewDevice{Name: clerkID})
+		d, _, err := ts.CreateDevice(ctx, u.User.ID, tracking.NewDevice{Name: clerkID})
 		if err != nil {
 			return nil, closeDB, err
 		}
@@ -219,7 +219,7 @@ func newSide(ctx context.Context, o options, clerk *bench.Clerk, partitioned boo
 				return nil, closeDB, err
 			}
 			// A fresh fix, so that latest has one.
-			if _, err := ts.Ingest(ctx, ingestToken, []tracking.Location{{RecordedAt: now.Add(-time.Minute), Lat: 52.52, Lon: 13.405}}); err != nil {
+			if _, err := ts.Ingest(ctx, d.ID, []tracking.Location{{RecordedAt: now.Add(-time.Minute), Lat: 52.52, Lon: 13.405}}); err != nil {
 				return nil, closeDB, err
 			}
 		} else {
@@ -227,7 +227,8 @@ func newSide(ctx context.Context, o options, clerk *bench.Clerk, partitioned boo
 		}
 	}
 	// The service as serve assembles it, rate limits off.
-	settings := map[string]string{"CLERK_JWT_KEY": clerk.PublicPEM(), "RATE_LIMIT_RPS": "0", "LOG_LEVEL": "error"}
+	settings := map[string]string{"CLERK_JWT_KEY": clerk.PublicPEM(), "RATE_LIMIT_RPS": "0", "LOG_LEVEL": "error",
+		"CLERK_MAX_TOKEN_LIFETIME": "7h"} // its tokens live 6 h
 	cfg, err := app.LoadConfig(func(k string) string { return settings[k] })
 	if err != nil {
 		return nil, closeDB, err

@@ -86,6 +86,7 @@ func (r *runner) setup(ctx context.Context) error {
 	r.env = map[string]string{
 		"DATABASE_URL":                 r.dbURL,
 		"CLERK_JWT_KEY":                r.clerk.PublicPEM(),
+		"CLERK_MAX_TOKEN_LIFETIME":     bench.MaxTokenLifetime.String(),
 		"CLERK_WEBHOOK_SIGNING_SECRET": r.svix.Secret(),
 		"RATE_LIMIT_RPS":               "0",
 		"LOG_LEVEL":                    "info",
