@@ -91,11 +91,12 @@ func (c *Committer[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	return cl.out, cl.err
 }
 
-// Waiting is the number of writes waiting for a group.
-func (c *Committer[In, Out]) Waiting() int {
+// Load is the number of writes waiting for a group and of workers
+// committing groups (or about to take one).
+func (c *Committer[In, Out]) Load() (waiting, busy int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.queue)
+	return len(c.queue), c.busy
 }
 
 // work commits groups until none is waiting.

@@ -61,12 +61,12 @@ func wait(t *testing.T, c <-chan struct{}) {
 }
 
 // waitQueued waits until n calls wait behind the group that holds.
-func waitQueued(t *testing.T, n int, queued func() int) {
+func waitQueued(t *testing.T, n int, load func() (waiting, busy int)) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for queued() < n {
+	for queued(load) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d calls queued, want %d", queued(), n)
+			t.Fatalf("%d calls queued, want %d", queued(load), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -95,7 +95,7 @@ func TestGroups(t *testing.T) {
 	for i := range 10 {
 		goDo(c, context.Background(), fmt.Sprint(i), results)
 	}
-	waitQueued(t, 10, c.Waiting)
+	waitQueued(t, 10, c.Load)
 	close(r.hold)
 	for range 11 {
 		if res := <-results; res.err != nil || res.out == "" {
@@ -122,7 +122,7 @@ func TestGroupMax(t *testing.T) {
 	for i := range 7 {
 		goDo(c, context.Background(), fmt.Sprint(i), results)
 	}
-	waitQueued(t, 7, c.Waiting)
+	waitQueued(t, 7, c.Load)
 	close(r.hold)
 	for range 8 {
 		<-results
@@ -147,7 +147,7 @@ func TestFailingGroupGoesOneByOne(t *testing.T) {
 	for _, in := range []string{"a", "poison", "b", "refused", "c"} {
 		goDo(c, context.Background(), in, results)
 	}
-	waitQueued(t, 5, c.Waiting)
+	waitQueued(t, 5, c.Load)
 	close(r.hold)
 	got := map[string]int{}
 	for range 6 {
@@ -179,7 +179,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 	wait(t, r.entered)
 	ctx, cancel := context.WithCancel(context.Background())
 	goDo(c, ctx, "given up", results)
-	waitQueued(t, 1, c.Waiting)
+	waitQueued(t, 1, c.Load)
 	cancel()
 	if res := <-results; !errors.Is(res.err, context.Canceled) {
 		t.Fatalf("the cancelled call got %+v, want context.Canceled", res)
@@ -212,4 +212,9 @@ func TestCancelWhileCommitting(t *testing.T) {
 	if res := <-results; res.err != nil || res.out != "done committing" {
 		t.Errorf("got %+v, want the committed outcome", res)
 	}
+}
+
+func queued(load func() (waiting, busy int)) int {
+	w, _ := load()
+	return w
 }
