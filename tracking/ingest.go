@@ -18,8 +18,8 @@ import (
 // MaxIngestPoints caps one ingest batch.
 const MaxIngestPoints = 1000
 
-// insertChunk is how many rows one INSERT carries: few round trips, and
-// statements of a size both databases parse comfortably.
+// insertChunk is how many rows one INSERT carries on SQLite: few
+// statements, each of a size it parses comfortably.
 const insertChunk = 250
 
 // IngestResult is what an ingest did with its points.
@@ -47,9 +47,14 @@ type Rejection struct {
 // the device's last_seen_at becomes now, and its last fix becomes the
 // newest stored point if that is newer than the fix it has. Ingest returns
 // after the commit: what it reports stored is visible to every read.
+//
+// Concurrent ingests are committed in groups (package batch), whatever
+// their devices: one transaction, and on PostgreSQL three prepared
+// statements, for all the requests waiting. Two ingests of one device in
+// a group are applied one after the other, in arrival order.
 func (s *Service) Ingest(ctx context.Context, deviceID int64, points []Location) (IngestResult, error) {
 	now := s.now()
-	var res IngestResult
+	res := IngestResult{DeviceID: deviceID}
 	fresh := make([]Location, 0, len(points))
 	seen := make(map[int64]bool, len(points))
 	for i, p := range points {
@@ -69,62 +74,126 @@ func (s *Service) Ingest(ctx context.Context, deviceID int64, points []Location)
 	// In time order, as a route reads them.
 	slices.SortFunc(fresh, func(a, b Location) int { return a.RecordedAt.Compare(b.RecordedAt) })
 
-	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
-		// Locked: ingests for one device take turns, and the device cannot
-		// be deleted halfway through.
-		id, err := s.lockDevice(ctx, tx, deviceID)
-		if err != nil {
-			return err
+	w := ingestWrite{deviceID: deviceID, points: fresh, seen: now.UnixMilli()}
+	var (
+		stored int
+		err    error
+	)
+	if s.group != nil {
+		stored, err = s.group.Do(ctx, w)
+	} else {
+		var n []int
+		var errs []error
+		n, errs, err = s.ingestAll(ctx, []ingestWrite{w})
+		if err == nil {
+			stored, err = n[0], errs[0]
 		}
-		res.DeviceID = id
+	}
+	if err != nil {
+		return IngestResult{}, err
+	}
+	res.Stored = stored
+	res.Duplicates += len(fresh) - stored
+	return res, nil
+}
+
+// ingestWrite is one Ingest waiting to commit: its valid points, distinct
+// and in time order, and the report's time (Unix ms).
+type ingestWrite struct {
+	deviceID int64
+	points   []Location
+	seen     int64
+}
+
+// ingestAll commits ws in one transaction (batch.Apply): stored[i] is how
+// many points of ws[i] were new, errs[i] is ErrInvalidToken for a device
+// that is gone. The k-th write of each device goes in round k, so that
+// two writes of one device are applied in arrival order, and each round
+// sees the fixes the previous one left.
+func (s *Service) ingestAll(ctx context.Context, ws []ingestWrite) ([]int, []error, error) {
+	stored := make([]int, len(ws))
+	errs := make([]error, len(ws))
+	var rounds [][]int
+	nth := map[int64]int{}
+	for i, w := range ws {
+		k := nth[w.deviceID]
+		nth[w.deviceID] = k + 1
+		if k == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[k] = append(rounds[k], i)
+	}
+	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		var changes []live.Change
+		for _, round := range rounds {
+			var err error
+			if s.rowLocks() {
+				changes, err = s.ingestRound(ctx, tx, ws, round, stored, errs, changes)
+			} else {
+				changes, err = s.ingestEach(ctx, tx, ws, round, stored, errs, changes)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return s.cfg.Feed.Publish(ctx, changes...)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return stored, errs, nil
+}
+
+// fixOf is the device's newest fix before a round: its owner and the
+// recorded_at of the fix, nil if it has none.
+type fixOf struct {
+	userID int64
+	fix    *int64
+}
+
+// change is the live change of a device whose newest fix moved to newest
+// (nil: it did not).
+func (f fixOf) change(deviceID int64, newest *locationRow) (live.Change, bool) {
+	if newest == nil || f.fix != nil && newest.RecordedAt <= *f.fix {
+		return live.Change{}, false // no new newest fix: nothing moves on a map
+	}
+	c := live.Change{Kind: live.Location, UserID: f.userID, DeviceID: deviceID, To: newest.RecordedAt}
+	if f.fix != nil {
+		c.From = *f.fix
+	}
+	return c, true
+}
+
+// ingestEach applies the writes of a round one by one with bun (SQLite,
+// whose one writer at a time needs no locks).
+func (s *Service) ingestEach(ctx context.Context, tx bun.Tx, ws []ingestWrite, round []int, stored []int, errs []error, changes []live.Change) ([]live.Change, error) {
+	for _, i := range round {
+		w := ws[i]
 		var prev struct {
 			UserID int64  `bun:"user_id"`
 			Fix    *int64 `bun:"last_recorded_at"`
 		}
-		err = tx.NewSelect().Model((*deviceRow)(nil)).Column("user_id", "last_recorded_at").Where("id = ?", id).Scan(ctx, &prev)
+		err := tx.NewSelect().Model((*deviceRow)(nil)).Column("user_id", "last_recorded_at").Where("id = ?", w.deviceID).Scan(ctx, &prev)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			errs[i] = ErrInvalidToken // deleted since Authenticate
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("read last fix: %w", err)
+		}
+		n, newest, err := insertLocations(ctx, tx, w.deviceID, w.points)
 		if err != nil {
-			return fmt.Errorf("read last fix: %w", err)
+			return nil, err
 		}
-		stored, newest, err := insertLocations(ctx, tx, id, fresh)
-		if err != nil {
-			return err
+		stored[i] = n
+		if err := touchDevice(ctx, tx, w.deviceID, w.seen, newest); err != nil {
+			return nil, err
 		}
-		res.Stored = stored
-		if err := touchDevice(ctx, tx, id, now, newest); err != nil {
-			return err
+		if c, ok := (fixOf{prev.UserID, prev.Fix}).change(w.deviceID, newest); ok {
+			changes = append(changes, c)
 		}
-		if newest == nil || prev.Fix != nil && newest.RecordedAt <= *prev.Fix {
-			return nil // no new newest fix: nothing moves on a map
-		}
-		c := live.Change{Kind: live.Location, UserID: prev.UserID, DeviceID: id, To: newest.RecordedAt}
-		if prev.Fix != nil {
-			c.From = *prev.Fix
-		}
-		return s.cfg.Feed.Publish(ctx, c)
-	})
-	if err != nil {
-		return IngestResult{}, err
 	}
-	res.Duplicates += len(fresh) - res.Stored
-	return res, nil
-}
-
-// lockDevice finds device id inside tx, locking its row on PostgreSQL; a
-// device that is gone is ErrInvalidToken, as its token no longer works.
-func (s *Service) lockDevice(ctx context.Context, tx bun.Tx, id int64) (int64, error) {
-	q := tx.NewSelect().Model((*deviceRow)(nil)).Column("id").Where("id = ?", id)
-	if s.rowLocks() {
-		q = q.For("UPDATE")
-	}
-	var found int64
-	err := q.Scan(ctx, &found)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, ErrInvalidToken
-	case err != nil:
-		return 0, fmt.Errorf("lock device: %w", err)
-	}
-	return found, nil
+	return changes, nil
 }
 
 // insertLocations inserts points (distinct recorded_at, ascending) for
@@ -159,11 +228,10 @@ func insertLocations(ctx context.Context, tx bun.Tx, id int64, points []Location
 	return stored, newest, nil
 }
 
-// touchDevice records a report: last_seen_at becomes now (it never moves
+// touchDevice records a report: last_seen_at becomes seen (it never moves
 // back), and the last fix becomes newest if that is newer than the stored
 // one, so that a late, older fix never replaces it.
-func touchDevice(ctx context.Context, tx bun.Tx, id int64, now time.Time, newest *locationRow) error {
-	seen := now.UnixMilli()
+func touchDevice(ctx context.Context, tx bun.Tx, id int64, seen int64, newest *locationRow) error {
 	_, err := tx.NewUpdate().
 		Model((*deviceRow)(nil)).
 		Set("last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < ? THEN ? ELSE last_seen_at END", seen, seen).

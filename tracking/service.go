@@ -6,6 +6,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
+	"github.com/usersync/usersync/batch"
 	"github.com/usersync/usersync/live"
 )
 
@@ -36,9 +37,19 @@ type Config struct {
 // device by id and owner in one query, so that "not yours" and "does not
 // exist" are the same ErrDeviceNotFound.
 type Service struct {
-	db  bun.IDB
-	cfg Config
+	db    bun.IDB
+	cfg   Config
+	group *batch.Committer[ingestWrite, int] // Ingest's groups; nil on a transaction
 }
+
+// Grouping of ingests: how many groups commit at once, and how large one
+// may be (a group holds at most ingestMax requests, each of at most
+// MaxIngestPoints points).
+const (
+	ingestWorkers = 4
+	ingestMax     = 64
+	ingestTimeout = 30 * time.Second
+)
 
 // NewService returns a Service on db.
 func NewService(db bun.IDB, cfg Config) *Service {
@@ -51,7 +62,15 @@ func NewService(db bun.IDB, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{db: db, cfg: cfg}
+	s := &Service{db: db, cfg: cfg}
+	if d, ok := db.(*bun.DB); ok && d != nil {
+		workers := ingestWorkers
+		if !s.rowLocks() {
+			workers = 1 // SQLite writes one transaction at a time anyway
+		}
+		s.group = batch.New(s.ingestAll, workers, ingestMax, ingestTimeout)
+	}
+	return s
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
