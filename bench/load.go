@@ -41,6 +41,9 @@ type Result struct {
 	P99, Max   time.Duration
 	FirstError string
 	Issued     []int64 // requests each worker sent, warm-up included
+	// Succeeded counts the requests answered as wanted, warm-up included:
+	// what the phase did to the database.
+	Succeeded int64
 }
 
 // maxTotal bounds any phase, whatever the caller asks.
@@ -85,6 +88,7 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 			statuses := map[int]int64{}
 			var (
 				errs     int64
+				ok       int64
 				firstErr string
 				last     time.Time
 				buf      []byte
@@ -101,6 +105,9 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 					status, err = l.do(conns[w], buf, hardStop)
 				}
 				t1 := time.Now()
+				if err == nil {
+					ok++
+				}
 				if t0.Before(measureFrom) {
 					continue
 				}
@@ -121,6 +128,7 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 				res.Statuses[s] += n
 			}
 			res.Errors += errs
+			res.Succeeded += ok
 			if res.FirstError == "" {
 				res.FirstError = firstErr
 			}
