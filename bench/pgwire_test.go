@@ -19,7 +19,7 @@ import (
 // statements its clients send: the text of every simple Query, and of the
 // prepared statement behind every Bind of the extended protocol. It sees
 // what reaches PostgreSQL whatever library sends it (bun today, pgx's
-// prepared statements tomorrow), so TestSameWork keeps comparing the
+// prepared statements tomorrow), so TestLoadRequests keeps comparing the
 // service's statements with the pgbench scripts as the write path changes.
 type sqlRecorder struct {
 	ln       net.Listener

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -229,8 +228,8 @@ func (w *Workload) PgbenchVars(conns, tag int) []string {
 // every request is real work:
 //   - sync: a name never written before (so the outcome is "updated"),
 //     with the user's first token (sync-reused) or, the n-th time round,
-//     token n+1, which the server never saw (sync-fresh; the returned
-//     counter tells how many requests had to reuse one when they ran out);
+//     token n+1, which the server never saw (sync-fresh; a worker that has
+//     sent them all stops: ErrDone);
 //   - webhook: a signed user.updated whose data.updated_at is now, with a
 //     new svix-id each;
 //   - latest: the user's own device, with the user's first token, without
@@ -240,10 +239,12 @@ func (w *Workload) PgbenchVars(conns, tag int) []string {
 //   - batch: the device's next 1,000 points (every field set), with the
 //     device token as Bearer, worker w on device w+1.
 //
+// A device whose points would reach the present stops its worker (ErrDone):
+// a day of OsmAnd points, 25 days of batches.
+//
 // tag makes this phase's names and svix-ids differ from other phases'.
-func (w *Workload) Load(p Path, addr string, conns, tag int) (Load, *atomic.Int64) {
+func (w *Workload) Load(p Path, addr string, conns, tag int) Load {
 	per := max(1, w.Users/conns)
-	var reused atomic.Int64
 	l := Load{Addr: addr, Conns: conns, Want: http.StatusOK}
 	bodies := make([][]byte, conns)
 	user := func(worker int, seq int64) int { return worker + conns*int(seq%int64(per)) } // 0-based
@@ -255,8 +256,7 @@ func (w *Workload) Load(p Path, addr string, conns, tag int) (Load, *atomic.Int6
 			u, tok := user(worker, seq), 0
 			if p.Name == "sync-fresh" {
 				if tok = 1 + int(round(seq)); tok >= k {
-					tok = k - 1
-					reused.Add(1)
+					return nil, ErrDone
 				}
 			}
 			b := bodies[worker][:0]
@@ -308,7 +308,7 @@ func (w *Workload) Load(p Path, addr string, conns, tag int) (Load, *atomic.Int6
 			u := user(worker, seq)
 			at := w.OsmAndFrom.Add(time.Duration(round(seq)) * osmandStep)
 			if at.After(time.Now()) {
-				return nil, errors.New("osmand: the devices ran out of past (more requests than the phase can make)")
+				return nil, ErrDone // the devices ran out of past
 			}
 			path := "/api/ingest/osmand?id=" + DeviceToken(u+1) + "&timestamp=" + strconv.FormatInt(at.Unix(), 10) +
 				"&lat=52.520008&lon=13.404954&speed=3&bearing=90&altitude=41.2&accuracy=4.8&batt=87"
@@ -318,7 +318,7 @@ func (w *Workload) Load(p Path, addr string, conns, tag int) (Load, *atomic.Int6
 		l.Request = func(dst []byte, worker int, seq int64) ([]byte, error) {
 			from := w.BatchFrom.Add(time.Duration(seq) * BatchPoints * batchStep)
 			if from.Add(BatchPoints * batchStep).After(time.Now()) {
-				return nil, errors.New("batch: the device ran out of past (more batches than the phase can make)")
+				return nil, ErrDone // the device ran out of past
 			}
 			body := batchBody(bodies[worker][:0], from)
 			bodies[worker] = body
@@ -337,7 +337,7 @@ func (w *Workload) Load(p Path, addr string, conns, tag int) (Load, *atomic.Int6
 	default:
 		panic("bench: unknown path " + p.Name)
 	}
-	return l, &reused
+	return l
 }
 
 // batchBody appends {"locations": [...]} with BatchPoints points from

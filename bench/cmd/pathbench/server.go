@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -109,48 +105,4 @@ func (s *server) stop() error {
 		_ = s.cmd.Process.Kill()
 		return errors.New("did not stop within 25 s: killed")
 	}
-}
-
-// scrape reads the counters of name from /metrics, keyed by their label set.
-func scrape(base, name string) (map[string]float64, error) {
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		out[line[len(name):i]] = v
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return out, sc.Err()
-}
-
-// outcomes is the difference of two scrapes, as "outcome=n" pairs.
-func outcomes(before, after map[string]float64) string {
-	var parts []string
-	for k, v := range after {
-		if d := v - before[k]; d > 0 {
-			label := k
-			if i := strings.Index(k, `outcome="`); i >= 0 {
-				label = k[i+len(`outcome="`):]
-				label = label[:strings.IndexByte(label, '"')]
-			}
-			parts = append(parts, fmt.Sprintf("%s=%d", label, int64(d)))
-		}
-	}
-	if len(parts) == 0 {
-		return "-"
-	}
-	return strings.Join(parts, " ")
 }
