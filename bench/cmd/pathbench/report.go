@@ -104,7 +104,12 @@ func (r *runner) report() {
 			ratio(x.rps, ref.rps), p.Goal, ratio(float64(x.p99), float64(ref.p99)), ratio(x.rps, simple.rps), sameRatio,
 			x.perReq(x.cpu.postgres), ref.perReq(ref.cpu.postgres), mb(x.rssKB), verdict)
 	}
-	fmt.Fprintf(w, "\n%d of %d rows meet every goal (ratio, p99, zero errors, every request real work, RSS).\n", met, rows)
+	var peak int64
+	for _, x := range r.phases {
+		peak = max(peak, x.rssKB)
+	}
+	fmt.Fprintf(w, "\n%d of %d rows meet every goal (ratio, p99, zero errors, every request real work, RSS). usersync's peak RSS over all phases: %.1f MB.\n",
+		met, rows, mb(peak))
 
 	fmt.Fprintf(w, "\nEvery phase, in the order run; CPU per request in µs from /proc over the measured window: usersync, PostgreSQL (the\n")
 	fmt.Fprintf(w, "backends of this database and the server's background processes), the load generator (this process, or pgbench);\n")
@@ -204,7 +209,9 @@ func (r *runner) profile(ctx context.Context) error {
 		}
 		fmt.Fprintf(r.out, "\n### %s at %d connections: %.0f req/s, p99 %s ms, errors %d while profiled (%s)\n\n",
 			p.Label, conns, res.RPS, bench.Ms(res.P99), res.Errors, filepath.Base(topFile))
-		for _, line := range strings.Split(strings.TrimRight(r.pprofTop(bin, cpuFile, "-top", "-cum", "-nodecount=15"), "\n"), "\n") {
+		// Without the frames every request passes through, which only wrap the rest.
+		const wrappers = `^net/http\.(HandlerFunc|serverHandler)\.ServeHTTP$|^github\.com/gorilla/mux\.\(\*Router\)\.ServeHTTP$|recordRoute\.func1$|^database/sql\.withLock$`
+		for _, line := range strings.Split(strings.TrimRight(r.pprofTop(bin, cpuFile, "-top", "-cum", "-nodecount=18", "-hide="+wrappers), "\n"), "\n") {
 			fmt.Fprintf(r.out, "    %s\n", line)
 		}
 	}
