@@ -323,10 +323,10 @@ func (r *runner) servicePhase(ctx context.Context, srv *server, p bench.Path, co
 	return out, res, nil
 }
 
-// measure runs, for each connection count on a new server process, each
-// path's references (pgbench -M prepared, then -M simple, of its Ref and
-// Same scripts, each once per count) just before the path itself, so that
-// the ratios compare phases run back to back on a noisy machine.
+// measure runs, for each connection count, each path's references
+// (pgbench -M prepared, then -M simple, of its Ref and Same scripts, each
+// once per count) just before the path itself on a new server process, so
+// that the ratios compare phases run back to back on a noisy machine.
 func (r *runner) measure(ctx context.Context) error {
 	type group struct {
 		conns []int
@@ -355,9 +355,6 @@ func (r *runner) measure(ctx context.Context) error {
 			if len(paths) == 0 {
 				continue
 			}
-			if err := r.startServer(ctx, fmt.Sprintf("c%d", c)); err != nil {
-				return err
-			}
 			done := map[string]bool{}
 			for _, p := range paths {
 				for _, script := range []string{p.Ref, p.Same} {
@@ -379,10 +376,14 @@ func (r *runner) measure(ctx context.Context) error {
 					}
 				}
 				tag++
+				if err := r.startServer(ctx, fmt.Sprintf("%s-c%d", p.Name, c)); err != nil {
+					return err
+				}
 				res, _, err := r.servicePhase(ctx, r.srv, p, c, tag)
 				if err != nil {
 					return fmt.Errorf("%s at %d connections: %w", p.Name, c, err)
 				}
+				r.stopServer()
 				r.add(res)
 			}
 		}

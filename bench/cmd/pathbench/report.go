@@ -142,18 +142,8 @@ func (r *runner) report() {
 // a heap profile after it, writes their top entries to the output folder
 // and prints the top of the CPU profile.
 func (r *runner) profile(ctx context.Context) error {
-	if r.srv != nil {
-		if err := r.srv.stop(); err != nil {
-			r.logf("usersync stop: %v", err)
-		}
-		r.srv = nil
-	}
+	r.stopServer()
 	bin := filepath.Join(r.o.outDir, "usersync-pprof")
-	srv, err := startServer(ctx, bin, r.o.outDir, filepath.Join(r.o.outDir, "usersync-pprof.log"), clone(r.env), true)
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
 	secs := max(1, int(r.o.duration.Seconds())-1)
 	fmt.Fprintf(r.out, "\n## Profiles of the pprof build (bench/cmd/pprofserver), %d s of CPU profile each\n", secs)
 	for i, p := range r.o.paths {
@@ -161,6 +151,12 @@ func (r *runner) profile(ctx context.Context) error {
 		if p.Batch {
 			conns = slices.Max(r.o.batchConns)
 		}
+		// A new process for each path, as in the measured phases.
+		srv, err := startServer(ctx, bin, r.o.outDir, filepath.Join(r.o.outDir, "usersync-pprof-"+p.Name+".log"), clone(r.env), true)
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
 		if p.Primed {
 			if err := r.w.Prime(ctx, strings.TrimPrefix(srv.base, "http://"), conns); err != nil {
 				return err
@@ -214,9 +210,12 @@ func (r *runner) profile(ctx context.Context) error {
 		for _, line := range strings.Split(strings.TrimRight(r.pprofTop(bin, cpuFile, "-top", "-cum", "-nodecount=18", "-hide="+wrappers), "\n"), "\n") {
 			fmt.Fprintf(r.out, "    %s\n", line)
 		}
+		hwm, _ := bench.MemoryKB(srv.pid())
+		fmt.Fprintf(r.out, "\n    pprof build peak RSS: %.1f MB\n", mb(hwm))
+		if err := srv.stop(); err != nil {
+			r.logf("usersync-pprof stop: %v", err)
+		}
 	}
-	hwm, _ := bench.MemoryKB(srv.pid())
-	fmt.Fprintf(r.out, "\npprof build peak RSS: %.1f MB\n", mb(hwm))
 	return nil
 }
 

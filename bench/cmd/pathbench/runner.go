@@ -87,6 +87,7 @@ func (r *runner) setup(ctx context.Context) error {
 		return err
 	}
 	r.logf("usersync pid %d on %s migrated the database", r.srv.pid(), r.srv.base)
+	r.stopServer()
 	if r.db, err = migrations.Open(ctx, r.dbURL); err != nil {
 		return err
 	}
@@ -97,19 +98,26 @@ func (r *runner) setup(ctx context.Context) error {
 	return nil
 }
 
-// startServer (re)starts the real binary, so that each connection count
-// begins with a new process: an empty token cache and heap.
+// startServer (re)starts the real binary. Each path runs on a new process:
+// an empty session-token cache and heap, so that no path inherits another's
+// (the fresh-token sync fills the bounded cache with tokens it never sends
+// again, which would evict those the next path's priming just verified).
 func (r *runner) startServer(ctx context.Context, label string) error {
+	r.stopServer()
+	var err error
+	r.srv, err = startServer(ctx, filepath.Join(r.o.outDir, "usersync"), r.o.outDir,
+		filepath.Join(r.o.outDir, "usersync-"+label+".log"), clone(r.env), false)
+	return err
+}
+
+// stopServer stops the real binary, if it runs: pgbench phases run without it.
+func (r *runner) stopServer() {
 	if r.srv != nil {
 		if err := r.srv.stop(); err != nil {
 			r.logf("usersync stop: %v", err)
 		}
 		r.srv = nil
 	}
-	var err error
-	r.srv, err = startServer(ctx, filepath.Join(r.o.outDir, "usersync"), r.o.outDir,
-		filepath.Join(r.o.outDir, "usersync-"+label+".log"), clone(r.env), false)
-	return err
 }
 
 func clone(m map[string]string) map[string]string {
@@ -155,10 +163,7 @@ func (r *runner) pgProcs(ctx context.Context) map[int]bool {
 }
 
 func (r *runner) close() {
-	if r.srv != nil {
-		r.srv.stop()
-		r.srv = nil
-	}
+	r.stopServer()
 	if r.db != nil {
 		r.db.Close()
 	}

@@ -19,6 +19,8 @@ type server struct {
 	pprof string // the pprof build's debug listener, or ""
 	log   *os.File
 	done  chan error
+
+	stopped bool
 }
 
 // freeAddr picks a free loopback port.
@@ -91,11 +93,13 @@ func startServer(ctx context.Context, binary, dir, logPath string, env map[strin
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
 // stop sends SIGTERM (the service drains, then exits), then SIGKILL
-// after 25 s. It signals only the process it started.
+// after 25 s. It signals only the process it started; once stopped, it
+// does nothing.
 func (s *server) stop() error {
-	if s == nil || s.cmd.Process == nil {
+	if s == nil || s.cmd.Process == nil || s.stopped {
 		return nil
 	}
+	s.stopped = true
 	defer s.log.Close()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
