@@ -1,8 +1,10 @@
 // Package bench measures usersync on a real database: the tracking routes
-// (Go benchmarks in tracking_test.go) and the sync and webhook routes
-// against pgbench running the users service's own upsert (cmd/syncbench).
+// (Go benchmarks in tracking_test.go), and the hot paths against pgbench
+// running the same SQL work (cmd/pathbench, with the Workload, the Paths
+// and the pgbench scripts of pgbench/ defined here, so that the tests keep
+// them honest).
 //
-// The package holds what both share: Clerk-style session tokens and Svix
+// The package holds what those share: Clerk-style session tokens and Svix
 // signatures minted with keys generated per run, throwaway databases, the
 // server wiring of cmd/usersync, a bounded HTTP load generator and /proc
 // readings. Nothing here is imported by the service. See README.md.

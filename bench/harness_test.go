@@ -101,3 +101,30 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("p50, p99 = %d, %d; want 50, 99", p50, p99)
 	}
 }
+
+// A worker out of work stops on ErrDone, without an error; the load ends
+// when every worker has, and counts what succeeded.
+func TestLoadStopsOnErrDone(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	l := bench.Load{
+		Addr: addr, Conns: 2, Duration: time.Minute, MaxRequests: 1000, Want: http.StatusOK,
+		Request: func(dst []byte, worker int, seq int64) ([]byte, error) {
+			if seq == int64(3+worker) {
+				return nil, bench.ErrDone
+			}
+			return bench.Request(dst, http.MethodGet, addr, "/", nil, nil), nil
+		},
+	}
+	res, err := l.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Succeeded != 7 || res.Requests != 7 || res.Done != 2 || res.Errors != 0 {
+		t.Errorf("succeeded %d, measured %d, done %d, errors %d; want 7, 7, 2, 0", res.Succeeded, res.Requests, res.Done, res.Errors)
+	}
+	if res.Elapsed >= l.Duration {
+		t.Errorf("the measured window is %s: it should end at the last request, not at the deadline", res.Elapsed)
+	}
+}

@@ -23,11 +23,16 @@ type Load struct {
 	// Want is the expected status; any other, or a transport error, is an error.
 	Want int
 	// Request appends the seq-th request (from 0) of worker (0 … Conns-1)
-	// to dst, a whole HTTP/1.1 request (see [Request]).
+	// to dst, a whole HTTP/1.1 request (see [Request]). ErrDone stops the
+	// worker: it has no new work left (fresh tokens, points of the past).
 	Request func(dst []byte, worker int, seq int64) ([]byte, error)
 	// Check, if set, inspects a response body of status Want; an error counts as an error.
 	Check func(body []byte) error
 }
+
+// ErrDone is what Request returns when a worker has no more requests to
+// make; the worker stops, and Result.Done counts it.
+var ErrDone = errors.New("bench: no more requests")
 
 // Result is what a Load measured after its warm-up.
 type Result struct {
@@ -41,6 +46,10 @@ type Result struct {
 	P99, Max   time.Duration
 	FirstError string
 	Issued     []int64 // requests each worker sent, warm-up included
+	// Succeeded counts the requests answered as wanted, warm-up included:
+	// what the phase did to the database.
+	Succeeded int64
+	Done      int // workers that stopped on ErrDone
 }
 
 // maxTotal bounds any phase, whatever the caller asks.
@@ -71,6 +80,7 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 
 	var (
 		issued atomic.Int64
+		done   atomic.Int64
 		mu     sync.Mutex
 		res    = Result{Conns: l.Conns, Statuses: map[int]int64{}, Issued: make([]int64, l.Conns)}
 		lats   []time.Duration
@@ -85,6 +95,7 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 			statuses := map[int]int64{}
 			var (
 				errs     int64
+				ok       int64
 				firstErr string
 				last     time.Time
 				buf      []byte
@@ -96,11 +107,19 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 				}
 				var status int
 				var err error
+				if buf, err = l.Request(buf[:0], w, seq); errors.Is(err, ErrDone) {
+					issued.Add(-1)
+					done.Add(1)
+					break
+				}
 				res.Issued[w]++ // this worker's own slot
-				if buf, err = l.Request(buf[:0], w, seq); err == nil {
+				if err == nil {
 					status, err = l.do(conns[w], buf, hardStop)
 				}
 				t1 := time.Now()
+				if err == nil {
+					ok++
+				}
 				if t0.Before(measureFrom) {
 					continue
 				}
@@ -121,6 +140,7 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 				res.Statuses[s] += n
 			}
 			res.Errors += errs
+			res.Succeeded += ok
 			if res.FirstError == "" {
 				res.FirstError = firstErr
 			}
@@ -132,9 +152,10 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 	wg.Wait()
 
 	res.Requests = int64(len(lats))
+	res.Done = int(done.Load())
 	end := deadline
-	if lastAt.Before(end) && issued.Load() > l.MaxRequests {
-		end = lastAt // stopped by the request cap
+	if lastAt.Before(end) && (issued.Load() > l.MaxRequests || res.Done == l.Conns) {
+		end = lastAt // stopped by the request cap, or out of work
 	}
 	res.Elapsed = end.Sub(measureFrom)
 	if res.Elapsed > 0 {

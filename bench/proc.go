@@ -110,3 +110,9 @@ func MemoryKB(pid int) (hwm, rss int64) {
 	}
 	return hwm, rss
 }
+
+// ResetPeakRSS resets VmHWM of pid to its current RSS (Linux: "5" to
+// /proc/pid/clear_refs), so that a later MemoryKB tells the peak since.
+func ResetPeakRSS(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -23,6 +19,8 @@ type server struct {
 	pprof string // the pprof build's debug listener, or ""
 	log   *os.File
 	done  chan error
+
+	stopped bool
 }
 
 // freeAddr picks a free loopback port.
@@ -95,11 +93,13 @@ func startServer(ctx context.Context, binary, dir, logPath string, env map[strin
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
 // stop sends SIGTERM (the service drains, then exits), then SIGKILL
-// after 25 s. It signals only the process it started.
+// after 25 s. It signals only the process it started; once stopped, it
+// does nothing.
 func (s *server) stop() error {
-	if s == nil || s.cmd.Process == nil {
+	if s == nil || s.cmd.Process == nil || s.stopped {
 		return nil
 	}
+	s.stopped = true
 	defer s.log.Close()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -109,48 +109,4 @@ func (s *server) stop() error {
 		_ = s.cmd.Process.Kill()
 		return errors.New("did not stop within 25 s: killed")
 	}
-}
-
-// scrape reads the counters of name from /metrics, keyed by their label set.
-func scrape(base, name string) (map[string]float64, error) {
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		out[line[len(name):i]] = v
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return out, sc.Err()
-}
-
-// outcomes is the difference of two scrapes, as "outcome=n" pairs.
-func outcomes(before, after map[string]float64) string {
-	var parts []string
-	for k, v := range after {
-		if d := v - before[k]; d > 0 {
-			label := k
-			if i := strings.Index(k, `outcome="`); i >= 0 {
-				label = k[i+len(`outcome="`):]
-				label = label[:strings.IndexByte(label, '"')]
-			}
-			parts = append(parts, fmt.Sprintf("%s=%d", label, int64(d)))
-		}
-	}
-	if len(parts) == 0 {
-		return "-"
-	}
-	return strings.Join(parts, " ")
 }

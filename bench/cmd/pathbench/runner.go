@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/bench"
+	"github.com/usersync/usersync/migrations"
+)
+
+type runner struct {
+	o       options
+	root    string
+	pgbench string
+	out     io.Writer
+
+	dbURL string
+	drop  func() error
+	db    *bun.DB
+	w     *bench.Workload
+	env   map[string]string
+	srv   *server
+
+	scriptFiles map[string]string // pgbench script name → its copy in the output folder
+	phases      []phase
+	started     time.Time
+	loadBefore  string // /proc/loadavg when measuring began
+}
+
+func (r *runner) logf(format string, args ...any) {
+	fmt.Fprintf(r.out, "# "+format+"\n", args...)
+}
+
+func (r *runner) setup(ctx context.Context) error {
+	r.logf("building cmd/usersync and bench/cmd/pprofserver into %s", r.o.outDir)
+	for pkg, bin := range map[string]string{"./cmd/usersync": "usersync", "./bench/cmd/pprofserver": "usersync-pprof"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(r.o.outDir, bin), pkg)
+		cmd.Dir = r.root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		}
+	}
+
+	r.scriptFiles = map[string]string{}
+	for _, name := range bench.Scripts() {
+		s, err := bench.Script(name)
+		if err != nil {
+			return err
+		}
+		file := filepath.Join(r.o.outDir, "pgbench-"+name+".sql")
+		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+			return err
+		}
+		r.scriptFiles[name] = file
+	}
+
+	start := time.Now()
+	var err error
+	if r.w, err = bench.NewWorkload(r.o.users, r.o.tokensPerUser); err != nil {
+		return err
+	}
+	r.logf("minted %d distinct RS256 session tokens (%d a user) in %s", r.o.users*r.o.tokensPerUser,
+		r.o.tokensPerUser, time.Since(start).Round(time.Millisecond))
+
+	if r.dbURL, r.drop, err = bench.CreateDatabase(ctx, r.o.baseURL, "usersync_bench"); err != nil {
+		return fmt.Errorf("PostgreSQL at %s: %w", bench.Redact(r.o.baseURL), err)
+	}
+	r.logf("database %s (dropped at the end unless -keep)", bench.Redact(r.dbURL))
+	r.env = map[string]string{
+		"DATABASE_URL":                 r.dbURL,
+		"CLERK_JWT_KEY":                r.w.Clerk.PublicPEM(),
+		"CLERK_WEBHOOK_SIGNING_SECRET": r.w.Svix.Secret(),
+		"RATE_LIMIT_RPS":               "0",
+		"CLERK_MAX_TOKEN_LIFETIME":     bench.MaxTokenLifetime.String(),
+		"LOG_LEVEL":                    "info",
+		"LOG_FORMAT":                   "json",
+	}
+	// serve migrates the database and creates the partitions of locations.
+	if err := r.startServer(ctx, "setup"); err != nil {
+		return err
+	}
+	r.logf("usersync pid %d on %s migrated the database", r.srv.pid(), r.srv.base)
+	r.stopServer()
+	if r.db, err = migrations.Open(ctx, r.dbURL); err != nil {
+		return err
+	}
+	if err := r.w.Seed(ctx, r.db); err != nil {
+		return err
+	}
+	r.logf("seeded %d users, each with a device that has a fix", r.o.users)
+	return nil
+}
+
+// startServer (re)starts the real binary. Each path runs on a new process:
+// an empty session-token cache and heap, so that no path inherits another's
+// (the fresh-token sync fills the bounded cache with tokens it never sends
+// again, which would evict those the next path's priming just verified).
+func (r *runner) startServer(ctx context.Context, label string) error {
+	r.stopServer()
+	var err error
+	r.srv, err = startServer(ctx, filepath.Join(r.o.outDir, "usersync"), r.o.outDir,
+		filepath.Join(r.o.outDir, "usersync-"+label+".log"), clone(r.env), false)
+	return err
+}
+
+// stopServer stops the real binary, if it runs: pgbench phases run without it.
+func (r *runner) stopServer() {
+	if r.srv != nil {
+		if err := r.srv.stop(); err != nil {
+			r.logf("usersync stop: %v", err)
+		}
+		r.srv = nil
+	}
+}
+
+func clone(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *runner) reset(ctx context.Context) error {
+	err := r.w.Reset(ctx, r.db, r.o.checkpoint)
+	if err != nil && r.o.checkpoint && strings.Contains(err.Error(), "CHECKPOINT") {
+		r.logf("%v: phases start from uneven WAL states from now on", err)
+		r.o.checkpoint = false
+		return nil
+	}
+	return err
+}
+
+// pgProcs classifies PostgreSQL's processes: the backends of our database
+// and the server's own background processes are "ours"; every other
+// client backend (someone else's tests) is not.
+func (r *runner) pgProcs(ctx context.Context) map[int]bool {
+	rows, err := r.db.QueryContext(ctx, `SELECT pid, coalesce(datname, ''), coalesce(backend_type, '') FROM pg_stat_activity`)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	ours := map[int]bool{}
+	dbName := strings.SplitN(r.dbURL, "?", 2)[0]
+	dbName = dbName[strings.LastIndexByte(dbName, '/')+1:]
+	for rows.Next() {
+		var (
+			pid        int
+			datname, t string
+		)
+		if rows.Scan(&pid, &datname, &t) == nil {
+			ours[pid] = datname == dbName || t != "client backend"
+		}
+	}
+	return ours
+}
+
+func (r *runner) close() {
+	r.stopServer()
+	if r.db != nil {
+		r.db.Close()
+	}
+	if r.drop != nil && !r.o.keep {
+		if err := r.drop(); err != nil {
+			fmt.Fprintln(os.Stderr, "pathbench: drop database:", err)
+		}
+	}
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
