@@ -1,0 +1,12 @@
+package tracking
+
+// GroupLoad and GroupWorkers let the tests form groups of ingests
+// (dbtest.Group).
+func (s *Service) GroupLoad() (waiting, busy int) { return s.group.Load() }
+
+func (s *Service) GroupWorkers() int {
+	if s.rowLocks() {
+		return ingestWorkers
+	}
+	return 1
+}
