@@ -89,22 +89,28 @@ type Each struct {
 // UpsertAll applies ws together, in the caller's transaction (WithTx) or
 // in one of its own, writes for one user in version order.
 func (s *Service) UpsertAll(ctx context.Context, ws []Write) ([]Each, error) {
-	var results []Result
-	var errs []error
+	out := make([]Each, len(ws))
 	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		results, errs, err = s.upsertAll(ctx, tx, ws)
-		return err
+		results, errs, err := s.upsertAll(ctx, tx, ws)
+		if err != nil {
+			return err
+		}
+		for i := range ws {
+			out[i] = Each{Result: results[i], Err: errs[i]}
+		}
+		if s.Observer == nil {
+			return nil
+		}
+		return txn.AfterCommit(ctx, func() { // with the caller's transaction, if any
+			for i, e := range out {
+				if e.Err == nil {
+					s.Observer(ws[i].Writer, e.Outcome)
+				}
+			}
+		})
 	})
 	if err != nil {
 		return nil, err
-	}
-	out := make([]Each, len(ws))
-	for i := range ws {
-		out[i] = Each{Result: results[i], Err: errs[i]}
-		if errs[i] == nil && s.Observer != nil {
-			s.Observer(ws[i].Writer, results[i].Outcome)
-		}
 	}
 	return out, nil
 }

@@ -8,7 +8,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/usersync/usersync/jsontime"
 )
@@ -142,6 +144,72 @@ func recordDelivery(ctx context.Context, db bun.IDB, svixID string, body []byte,
 	}
 	return nil
 }
+
+// recordDeliveries records deliveries ds, processed as ps, in tx: on
+// PostgreSQL one prepared statement per round (the k-th delivery of each
+// svix id in round k, so that a redelivery racing the first counts as a
+// second attempt), on SQLite one by one.
+func recordDeliveries(ctx context.Context, tx bun.Tx, ds []delivery, ps []processed, appliedAt time.Time) error {
+	if tx.Dialect().Name() != dialect.PG {
+		for i, d := range ds {
+			if err := recordDelivery(ctx, tx, d.svixID, d.body, ps[i], d.receivedAt, appliedAt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var rounds [][]int
+	nth := map[string]int{}
+	for i, d := range ds {
+		k := nth[d.svixID]
+		nth[d.svixID] = k + 1
+		if k == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[k] = append(rounds[k], i)
+	}
+	for _, round := range rounds {
+		var (
+			ids, types, payloads, outcomes []string
+			userIDs, failures              []*string
+			received                       []time.Time
+			applied                        []*time.Time
+		)
+		for _, i := range round {
+			p := ps[i]
+			ids = append(ids, ds[i].svixID)
+			types = append(types, p.Type)
+			userIDs = append(userIDs, nullable(p.ClerkUserID))
+			payloads = append(payloads, storableText(string(ds[i].body)))
+			outcomes = append(outcomes, string(p.Outcome))
+			failures = append(failures, failureText(p.Failure))
+			received = append(received, ds[i].receivedAt)
+			applied = append(applied, appliedTime(p, appliedAt))
+		}
+		_, err := tx.Tx.ExecContext(ctx, recordDeliveriesSQL, pgx.QueryExecModeCacheStatement,
+			ids, types, userIDs, payloads, outcomes, failures, received, applied)
+		if err != nil {
+			return fmt.Errorf("record webhook events: %w", err)
+		}
+	}
+	return nil
+}
+
+// recordDeliveriesSQL is recordDelivery's statement for many deliveries,
+// one per element of the arrays.
+const recordDeliveriesSQL = `INSERT INTO webhook_events AS we (svix_id, type, clerk_user_id, payload, outcome, error,
+  attempts, first_received_at, last_received_at, last_applied_at)
+SELECT s, t, c, p, o, e, 1, r, r, a
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])
+  AS x(s, t, c, p, o, e, r, a)
+ON CONFLICT (svix_id) DO UPDATE SET
+  attempts = we.attempts + 1, type = EXCLUDED.type, clerk_user_id = EXCLUDED.clerk_user_id,
+  payload = EXCLUDED.payload, outcome = EXCLUDED.outcome, error = EXCLUDED.error,
+  first_received_at = CASE WHEN EXCLUDED.first_received_at < we.first_received_at
+    THEN EXCLUDED.first_received_at ELSE we.first_received_at END,
+  last_received_at = CASE WHEN EXCLUDED.last_received_at > we.last_received_at
+    THEN EXCLUDED.last_received_at ELSE we.last_received_at END,
+  last_applied_at = COALESCE(EXCLUDED.last_applied_at, we.last_applied_at)`
 
 // recordReplay stores the result of a replay. It leaves attempts and the
 // received times alone: a replay is not a delivery.

@@ -11,7 +11,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
+	"github.com/usersync/usersync/batch"
 	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/txn"
 	"github.com/usersync/usersync/users"
@@ -26,6 +28,7 @@ type Service struct {
 	db    *bun.DB
 	users *users.Service
 	now   func() time.Time
+	group *batch.Committer[delivery, processed] // Deliver's groups
 
 	// Observer, if set, is called after each recorded delivery (not after
 	// a replay) with the event type ("" for an unreadable body) and the
@@ -33,10 +36,26 @@ type Service struct {
 	Observer func(eventType string, outcome Outcome)
 }
 
+// Grouping of deliveries: how many groups commit at once, and how large
+// one may be.
+const (
+	groupWorkers = 4
+	groupMax     = 128
+	groupTimeout = 30 * time.Second
+)
+
 // NewService returns a Service writing the event log to db and users
 // through u.
 func NewService(db *bun.DB, u *users.Service) *Service {
-	return &Service{db: db, users: u, now: time.Now}
+	s := &Service{db: db, users: u, now: time.Now}
+	if db != nil {
+		workers := groupWorkers
+		if db.Dialect().Name() != dialect.PG {
+			workers = 1 // SQLite writes one transaction at a time anyway
+		}
+		s.group = batch.New(s.deliverAll, workers, groupMax, groupTimeout)
+	}
+	return s
 }
 
 // Result is what processing one event did.
@@ -57,6 +76,10 @@ type Result struct {
 // [ErrNotClerkEvent] (the HTTP layer answers 422). Any other error is the
 // database's, and nothing was committed (answer 500, so Svix retries).
 // receivedAt is when the delivery arrived; zero means now.
+//
+// Concurrent deliveries are committed in groups (package batch): one
+// transaction, the users' upserts in one statement and the records in
+// another, for all the deliveries waiting.
 func (s *Service) Deliver(ctx context.Context, svixID string, body []byte, receivedAt time.Time) (Result, error) {
 	if err := checkSvixID(svixID); err != nil {
 		return Result{}, err
@@ -64,16 +87,19 @@ func (s *Service) Deliver(ctx context.Context, svixID string, body []byte, recei
 	if receivedAt.IsZero() {
 		receivedAt = s.now()
 	}
-	receivedAt = toDBTime(receivedAt)
-
-	var p processed
-	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		if p, err = s.process(ctx, tx, body); err != nil {
-			return err
+	d := delivery{svixID: svixID, body: body, receivedAt: toDBTime(receivedAt)}
+	var (
+		p   processed
+		err error
+	)
+	if s.group != nil {
+		p, err = s.group.Do(ctx, d)
+	} else {
+		var ps []processed
+		if ps, _, err = s.deliverAll(ctx, []delivery{d}); err == nil {
+			p = ps[0]
 		}
-		return recordDelivery(ctx, tx, svixID, body, p, receivedAt, toDBTime(s.now()))
-	})
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("deliver webhook event %s: %w", svixID, err)
 	}
@@ -81,6 +107,34 @@ func (s *Service) Deliver(ctx context.Context, svixID string, body []byte, recei
 		s.Observer(p.Type, p.Outcome)
 	}
 	return p.result(svixID), p.Failure
+}
+
+// delivery is one Deliver waiting to commit.
+type delivery struct {
+	svixID     string
+	body       []byte
+	receivedAt time.Time
+}
+
+// deliverAll applies and records ds in one transaction (batch.Apply). An
+// event's own failure is in its processed.Failure, recorded with it; the
+// error is the database's.
+func (s *Service) deliverAll(ctx context.Context, ds []delivery) ([]processed, []error, error) {
+	evs := make([]Event, len(ds))
+	ps := make([]processed, len(ds))
+	for i, d := range ds {
+		evs[i], ps[i] = decode(d.body)
+	}
+	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.apply(ctx, tx, evs, ps); err != nil {
+			return err
+		}
+		return recordDeliveries(ctx, tx, ds, ps, toDBTime(s.now()))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return ps, make([]error, len(ds)), nil
 }
 
 // Replay processes the stored body of event svixID again, through the same
@@ -109,9 +163,12 @@ func (s *Service) replay(ctx context.Context, svixID string) (processed, error) 
 		case err != nil:
 			return fmt.Errorf("load webhook event: %w", err)
 		}
-		if p, err = s.process(ctx, tx, []byte(row.Payload)); err != nil {
+		ev, p0 := decode([]byte(row.Payload))
+		ps := []processed{p0}
+		if err := s.apply(ctx, tx, []Event{ev}, ps); err != nil {
 			return err
 		}
+		p = ps[0]
 		return recordReplay(ctx, tx, svixID, p, toDBTime(s.now()))
 	})
 	if err != nil {
@@ -123,48 +180,79 @@ func (s *Service) replay(ctx context.Context, svixID string) (processed, error) 
 	return p, nil
 }
 
-// process decodes body and applies it to users inside tx. An event that
-// cannot be used comes back as OutcomeFailed with p.Failure set; err is
-// only for database failures, which must roll tx back.
-func (s *Service) process(ctx context.Context, tx bun.Tx, body []byte) (processed, error) {
+// decode reads body as a Clerk event. One that cannot be used comes back
+// with OutcomeFailed and its Failure, one of a type usersync does not act
+// on with OutcomeIgnored; the others have no outcome yet (see apply).
+func decode(body []byte) (Event, processed) {
 	ev, err := DecodeEvent(body)
 	if err == nil {
 		err = checkText(ev)
 	}
 	if err != nil {
 		typ, id := peek(body)
-		return processed{Type: typ, ClerkUserID: id, Outcome: OutcomeFailed, Failure: err}, nil
+		return Event{}, processed{Type: typ, ClerkUserID: id, Outcome: OutcomeFailed, Failure: err}
 	}
 	p := processed{Type: ev.Type, ClerkUserID: ev.ClerkUserID}
-
-	u := s.users.WithTx(tx)
-	var res users.Result
 	switch ev.Type {
-	case TypeUserCreated, TypeUserUpdated:
-		res, err = u.Upsert(ctx, users.Write{
-			ClerkUserID: ev.User.ClerkUserID,
-			Email:       ev.User.Email,
-			Name:        ev.User.Name,
-			Version:     ev.User.UpdatedAt,
-			Writer:      users.WriterWebhook,
-		})
-	case TypeUserDeleted:
-		res, err = u.Delete(ctx, ev.ClerkUserID, ev.Timestamp)
+	case TypeUserCreated, TypeUserUpdated, TypeUserDeleted:
 	default:
 		p.Outcome = OutcomeIgnored
-		return p, nil
 	}
-	if errors.Is(err, errs.Invalid) {
-		// The users service refused the event's data (a blank id): a
-		// defect of the event, not of the database, so it is not retried.
-		p.Outcome, p.Failure = OutcomeFailed, notClerkEvent("%v", err)
-		return p, nil
+	return ev, p
+}
+
+// apply applies the decoded events evs inside tx and sets the outcome of
+// each in ps: the creations and updates as one group of upserts (writes
+// for one user in version order), then the deletions. An error is the
+// database's and must roll tx back.
+func (s *Service) apply(ctx context.Context, tx bun.Tx, evs []Event, ps []processed) error {
+	u := s.users.WithTx(tx)
+	var (
+		writes []users.Write
+		at     []int
+	)
+	for i, ev := range evs {
+		if ps[i].Outcome == "" && ev.Type != TypeUserDeleted {
+			writes = append(writes, users.Write{
+				ClerkUserID: ev.User.ClerkUserID,
+				Email:       ev.User.Email,
+				Name:        ev.User.Name,
+				Version:     ev.User.UpdatedAt,
+				Writer:      users.WriterWebhook,
+			})
+			at = append(at, i)
+		}
 	}
+	if len(writes) > 0 {
+		each, err := u.UpsertAll(ctx, writes)
+		if err != nil {
+			return err
+		}
+		for j, e := range each {
+			ps[at[j]].settle(e.Outcome, e.Err)
+		}
+	}
+	for i, ev := range evs {
+		if ps[i].Outcome == "" && ev.Type == TypeUserDeleted {
+			res, err := u.Delete(ctx, ev.ClerkUserID, ev.Timestamp)
+			if err != nil && !errors.Is(err, errs.Invalid) {
+				return err
+			}
+			ps[i].settle(res.Outcome, err)
+		}
+	}
+	return nil
+}
+
+// settle records what the users service did with the event. A write it
+// refused (errs.Invalid: a blank id) is a defect of the event, not of the
+// database, so the event fails and is not retried.
+func (p *processed) settle(o users.Outcome, err error) {
 	if err != nil {
-		return processed{}, err
+		p.Outcome, p.Failure = OutcomeFailed, notClerkEvent("%v", err)
+		return
 	}
-	p.Outcome = outcomeOf(res.Outcome)
-	return p, nil
+	p.Outcome = outcomeOf(o)
 }
 
 // outcomeOf maps a users outcome onto the event log's vocabulary. A write
