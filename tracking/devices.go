@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/errs"
@@ -119,12 +120,25 @@ func (s *Service) GetDevice(ctx context.Context, ownerID, id int64) (Device, err
 // device's latest fix. ErrDeviceNotFound also when there is no such live user
 // (no row, or a tombstone); a caller that must tell those apart resolves
 // the user itself.
+//
+// On PostgreSQL it is a prepared statement: a map polls it more than
+// anything else.
 func (s *Service) UserDevice(ctx context.Context, clerkUserID string, id int64) (Device, error) {
 	var row deviceRow
-	err := s.db.NewSelect().Model(&row).
-		Where("d.id = ?", id).
-		Where("d.user_id = (SELECT u.id FROM users AS u WHERE u.clerk_user_id = ? AND u.deleted_at IS NULL)", clerkUserID).
-		Scan(ctx)
+	var err error
+	if db, ok := s.db.(*bun.DB); ok && s.rowLocks() {
+		f := &row.fixColumns
+		err = db.DB.QueryRowContext(ctx, userDeviceSQL, pgx.QueryExecModeCacheStatement, id, clerkUserID).Scan(
+			&row.ID, &row.UserID, &row.Name, &row.HardwareID, &row.TokenHash, &row.TokenHint, &row.LastSeenAt,
+			&row.PushToken, &f.LastRecordedAt, &f.LastReceivedAt, &f.Lat, &f.Lon, &f.AccuracyM, &f.AltitudeM,
+			&f.SpeedMPS, &f.CourseDeg, &f.BatteryPct, &f.Motion, &f.OdometerM, &f.Charging, &f.Activity,
+			&f.Event, &f.Alarm, &row.CreatedAt, &row.UpdatedAt)
+	} else {
+		err = s.db.NewSelect().Model(&row).
+			Where("d.id = ?", id).
+			Where("d.user_id = (SELECT u.id FROM users AS u WHERE u.clerk_user_id = ? AND u.deleted_at IS NULL)", clerkUserID).
+			Scan(ctx)
+	}
 	if err != nil {
 		return Device{}, deviceError("get device", id, err)
 	}
@@ -232,3 +246,11 @@ func deviceError(op string, id int64, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// userDeviceSQL is UserDevice's query, every column of deviceRow in order.
+const userDeviceSQL = `SELECT d.id, d.user_id, d.name, d.hardware_id, d.token_hash, d.token_hint, d.last_seen_at,
+  d.push_token, d.last_recorded_at, d.last_received_at, d.lat, d.lon, d.accuracy_m, d.altitude_m,
+  d.speed_mps, d.course_deg, d.battery_pct, d.motion, d.odometer_m, d.charging, d.activity,
+  d.event, d.alarm, d.created_at, d.updated_at
+FROM devices AS d
+WHERE (d.id = $1) AND (d.user_id = (SELECT u.id FROM users AS u WHERE u.clerk_user_id = $2 AND u.deleted_at IS NULL))`

@@ -88,6 +88,7 @@ func (s *Service) Deliver(ctx context.Context, svixID string, body []byte, recei
 		receivedAt = s.now()
 	}
 	d := delivery{svixID: svixID, body: body, receivedAt: toDBTime(receivedAt)}
+	d.ev, d.p = decode(body) // here, in parallel, rather than in the group's worker
 	var (
 		p   processed
 		err error
@@ -109,11 +110,13 @@ func (s *Service) Deliver(ctx context.Context, svixID string, body []byte, recei
 	return p.result(svixID), p.Failure
 }
 
-// delivery is one Deliver waiting to commit.
+// delivery is one Deliver waiting to commit, its body decoded.
 type delivery struct {
 	svixID     string
 	body       []byte
 	receivedAt time.Time
+	ev         Event
+	p          processed // what decode made of it
 }
 
 // deliverAll applies and records ds in one transaction (batch.Apply). An
@@ -123,7 +126,7 @@ func (s *Service) deliverAll(ctx context.Context, ds []delivery) ([]processed, [
 	evs := make([]Event, len(ds))
 	ps := make([]processed, len(ds))
 	for i, d := range ds {
-		evs[i], ps[i] = decode(d.body)
+		evs[i], ps[i] = d.ev, d.p
 	}
 	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.apply(ctx, tx, evs, ps); err != nil {
