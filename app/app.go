@@ -118,16 +118,12 @@ func New(cfg Config, db *bun.DB, logger *slog.Logger) (*App, error) {
 	}
 
 	a := &App{Config: cfg, Logger: logger, DB: db, Metrics: httpapi.NewMetrics(db.DB)}
-	a.Hub, a.origin = live.NewHub(cfg.StreamMaxPerUser, cfg.StreamMax), newOrigin()
-	feed := &live.Feed{Hub: a.Hub, Origin: a.origin}
-	if migrations.DialectOf(db) == migrations.Postgres {
-		var schema string
-		if err := db.QueryRowContext(context.Background(), "SELECT current_schema()").Scan(&schema); err != nil {
-			return nil, fmt.Errorf("find the schema: %w", err)
-		}
-		feed.Channel = live.ChannelFor(schema)
+	a.Hub = live.NewHub(cfg.StreamMaxPerUser, cfg.StreamMax)
+	feed, err := NewFeed(context.Background(), db, a.Hub)
+	if err != nil {
+		return nil, err
 	}
-	a.channel = feed.Channel
+	a.origin, a.channel = feed.Origin, feed.Channel
 	a.Users = users.NewService(db)
 	a.Users.Observer = a.Metrics.ObserveUpsert
 	a.Users.Feed = feed
@@ -160,6 +156,22 @@ func New(cfg Config, db *bun.DB, logger *slog.Logger) (*App, error) {
 	}
 	a.Handler = httpapi.NewServer(a.Deps)
 	return a, nil
+}
+
+// NewFeed is the live feed of a process that writes to db: its changes go
+// to hub (this process's streams) and, on PostgreSQL, to every replica
+// sharing db's schema. The commands that write users (backfill, events
+// replay) use one too, so that the servers' streams hear of what they do.
+func NewFeed(ctx context.Context, db *bun.DB, hub *live.Hub) (*live.Feed, error) {
+	feed := &live.Feed{Hub: hub, Origin: newOrigin()}
+	if migrations.DialectOf(db) == migrations.Postgres {
+		var schema string
+		if err := db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+			return nil, fmt.Errorf("find the schema: %w", err)
+		}
+		feed.Channel = live.ChannelFor(schema)
+	}
+	return feed, nil
 }
 
 // newOrigin names this process in the live feed's notifications.

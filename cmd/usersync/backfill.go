@@ -12,6 +12,7 @@ import (
 
 	"github.com/usersync/usersync/app"
 	"github.com/usersync/usersync/clerk"
+	"github.com/usersync/usersync/txn"
 	"github.com/usersync/usersync/users"
 )
 
@@ -97,23 +98,33 @@ func (c outcomeCounts) total() int {
 // listed.
 func backfill(ctx context.Context, api *clerk.Backend, db *bun.DB, dryRun bool, progress io.Writer, onList func(string)) (outcomeCounts, error) {
 	counts := outcomeCounts{}
-	svc := users.NewService(db)
+	svc, err := usersService(ctx, db)
+	if err != nil {
+		return counts, err
+	}
 	for offset := int64(0); ; {
 		page, err := api.ListUsers(ctx, offset, clerk.MaxPageSize)
 		if err != nil {
 			return counts, err
 		}
-		err = db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			txSvc := svc.WithTx(tx)
-			for _, u := range page.Users {
+		// A page is one group of upserts: one statement on PostgreSQL.
+		err = txn.Run(ctx, db, func(ctx context.Context, tx bun.Tx) error {
+			writes := make([]users.Write, len(page.Users))
+			for i, u := range page.Users {
 				if onList != nil {
 					onList(u.ID)
 				}
-				res, err := txSvc.Upsert(ctx, u.Write(users.WriterBackfill))
-				if err != nil {
-					return fmt.Errorf("user %s: %w", u.ID, err)
+				writes[i] = u.Write(users.WriterBackfill)
+			}
+			each, err := svc.WithTx(tx).UpsertAll(ctx, writes)
+			if err != nil {
+				return err
+			}
+			for i, e := range each {
+				if e.Err != nil {
+					return fmt.Errorf("user %s: %w", page.Users[i].ID, e.Err)
 				}
-				counts[res.Outcome]++
+				counts[e.Outcome]++
 			}
 			if dryRun {
 				return errRollback
@@ -165,7 +176,10 @@ func reconcile(ctx context.Context, api *clerk.Backend, db *bun.DB, listed map[s
 	if c.missing > 0 && 2*c.missing > liveBefore {
 		return c, fmt.Errorf("reconcile: %d of the %d users live here are missing from Clerk's list: is CLERK_SECRET_KEY the key of this database's Clerk instance? Nothing was deleted", c.missing, liveBefore)
 	}
-	svc := users.NewService(db)
+	svc, err := usersService(ctx, db)
+	if err != nil {
+		return c, err
+	}
 	for _, id := range missing {
 		if !plausibleClerkID(id) {
 			c.skipped++

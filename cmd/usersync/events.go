@@ -13,7 +13,6 @@ import (
 
 	"github.com/usersync/usersync/app"
 	"github.com/usersync/usersync/jsontime"
-	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
 
@@ -66,7 +65,12 @@ func openWebhooks(ctx context.Context, getenv func(string) string, stderr io.Wri
 	if err != nil {
 		return nil, nil, err
 	}
-	return webhooks.NewService(db, users.NewService(db)), func() { db.Close() }, nil
+	us, err := usersService(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return webhooks.NewService(db, us), func() { db.Close() }, nil
 }
 
 func cmdEventsList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -160,3 +160,37 @@ func TestSIGTERMEndsLiveStreams(t *testing.T) {
 		t.Errorf("no clean stop in the logs:\n%s", p.logs)
 	}
 }
+
+// TestReconcileEndsLiveStreams: a user that `backfill --reconcile`, a
+// process of its own, tombstones has their streams on a running replica
+// ended through PostgreSQL, as a user.deleted delivered to a replica would.
+func TestReconcileEndsLiveStreams(t *testing.T) {
+	t.Parallel()
+	databaseURL := dbtest.PostgresURL(t)
+	key := testkit.NewKey(t, "ins_live_reconcile")
+	env := map[string]string{"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.PublicPEM(t), "RATE_LIMIT_RPS": "0"}
+	server := startProcess(t, usersyncBinary(t), env)
+	waitFor(t, "the replica listening", func() bool { return strings.Contains(server.logs.String(), "listening for other replicas") })
+
+	f := testkit.StartFakeClerk(t)
+	f.SetUsers(bfUsers(3)) // Clerk knows three users; user_gone is not one of them
+	session := key.Token(t, "user_gone")
+	c := liveClient{t: t, base: server.base, session: session}
+	c.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_gone","email":"gone@example.com"}`, http.StatusOK)
+	st, res := testkit.OpenSSE(t, http.DefaultClient, server.base+"/api/locations/stream", session)
+	if st == nil {
+		t.Fatalf("stream: %d %s", res.Status, res.Body)
+	}
+
+	if _, stderr, err := bfRun(t, f, databaseURL); err != nil {
+		t.Fatalf("backfill: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := bfRun(t, f, databaseURL, "--reconcile"); err != nil {
+		t.Fatalf("backfill --reconcile: %v\n%s", err, stderr)
+	}
+	ev := st.NextEvent(t, 5*time.Second)
+	if ev.Name != "reauthenticate" || !strings.Contains(ev.Data, "user_deleted") {
+		t.Fatalf("stream event %+v, want reauthenticate for user_deleted", ev)
+	}
+	server.stop(t)
+}
