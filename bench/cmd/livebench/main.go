@@ -45,6 +45,7 @@ type options struct {
 	batch     int
 	maxPoints int
 	openConns int
+	settle    time.Duration // idle streams open before the memory reading
 	pprof     bool
 	keep      bool
 	outDir    string
@@ -82,6 +83,7 @@ func parseOptions(args []string, stdout io.Writer) (options, error) {
 	fs.IntVar(&o.batch, "batch", 1, "points per request: 1 is an OsmAnd report (Traccar Client), more a batch ingest of that many")
 	fs.IntVar(&o.maxPoints, "max-points", 300_000, "cap on the points sent")
 	fs.IntVar(&o.openConns, "open-conns", 32, "streams being opened at a time")
+	fs.DurationVar(&o.settle, "settle", 3*time.Second, "how long the idle streams stay open before the memory reading")
 	fs.BoolVar(&o.pprof, "pprof", false, "run the pprof build (bench/cmd/pprofserver) and profile: heap at the idle streams, CPU during the load")
 	fs.BoolVar(&o.keep, "keep", false, "keep the database")
 	fs.StringVar(&o.outDir, "out", "", "folder for the binary, the server's log and profiles (default bench/out/livebench-<time>)")
@@ -101,6 +103,8 @@ func parseOptions(args []string, stdout io.Writer) (options, error) {
 		return o, fmt.Errorf("-batch: want 1 to 1,000")
 	case o.maxPoints < 1 || o.openConns < 1:
 		return o, fmt.Errorf("-max-points, -open-conns: want at least 1")
+	case o.settle < time.Second || o.settle > 5*time.Minute:
+		return o, fmt.Errorf("-settle: want 1s to 5m")
 	}
 	return o, nil
 }

@@ -85,6 +85,10 @@ func (r *runner) report() {
 		fmt.Sprintf("%.1f / %.1f KiB, %.2f", (idle.heapAfter-idle.heapBefore)/1024/float64(idle.streams),
 			(idle.stackAfter-idle.stackBefore)/1024/float64(idle.streams), (idle.goAfter-idle.goBefore)/float64(idle.streams)), "", "")
 	row("idle streams opened (each with its snapshot) / counted by the server", fmt.Sprintf("%d in %s / %.0f", idle.streams, idle.open.Round(time.Millisecond), idle.gauge), "", "")
+	row("the server's queries that waited for a pooled connection (of 32), and their mean wait",
+		fmt.Sprintf("%.0f, %s", f.poolWaits, ms(time.Duration(f.poolWait/math.Max(1, f.poolWaits)*float64(time.Second)))), "", "")
+	row("PostgreSQL transactions per acknowledged point (`pg_stat_database`; a statement outside a transaction is one)",
+		fmt.Sprintf("%.2f", float64(f.xacts)/math.Max(1, float64(acked))), "", "")
 	row("CPU during the load, cores: usersync / PostgreSQL / load generator (senders and stream readers) / rest of the machine",
 		fmt.Sprintf("%.2f / %.2f / %.2f / %.2f", f.server, f.pg, f.gen, f.other), "", "")
 	perPoint := func(cores float64) float64 { return cores * f.window * 1e6 / math.Max(1, float64(acked)) }

@@ -66,6 +66,9 @@ type loadFigures struct {
 	other           float64
 	hist            bench.Histogram // the server's live_commit_to_send_seconds during the load
 	sentEvents      float64         // live_stream_events_total{type="location"} during the load
+	poolWaits       float64         // go_sql_wait_count_total: queries that waited for one of the server's connections
+	poolWait        float64         // go_sql_wait_duration_seconds_total, seconds
+	xacts           int64           // PostgreSQL transactions in the database (pg_stat_database)
 	drained         bool
 	drain           time.Duration // from the last answer until every owed event was read
 	loadavg         [2]string     // /proc/loadavg before and after
@@ -168,10 +171,20 @@ func (r *runner) idlePhase(ctx context.Context) error {
 	}
 	f.open = time.Since(start)
 	r.logf("%d idle streams open, each with its snapshot, in %s", len(all), f.open.Round(time.Millisecond))
-	if err := sleep(ctx, 3*time.Second); err != nil {
-		closeStreams(all)
-		return err
+	// The server's memory settles as the opening's garbage is collected
+	// and its pages go back to the kernel: read it for a while.
+	var trail []string
+	for t := time.Second; t <= r.o.settle; t += time.Second {
+		if err := sleep(ctx, time.Second); err != nil {
+			closeStreams(all)
+			return err
+		}
+		if t%(5*time.Second) == 0 || t == r.o.settle {
+			_, rss := bench.MemoryKB(r.srv.pid())
+			trail = append(trail, fmt.Sprintf("%s %s", t, mib(rss)))
+		}
 	}
+	r.logf("server VmRSS (MiB) since the last stream opened: %s", strings.Join(trail, ", "))
 	f.rssAfter = r.rss(ctx)
 	if m, err = bench.ScrapeMetrics(r.srv.base); err != nil {
 		closeStreams(all)
@@ -236,6 +249,7 @@ func (r *runner) loadPhase(ctx context.Context) error {
 		return err
 	}
 	pgBefore := r.pgProcs(ctx)
+	xactsBefore := r.xacts(ctx)
 
 	var (
 		cpuBefore bench.CPU
@@ -302,6 +316,9 @@ func (r *runner) loadPhase(ctx context.Context) error {
 	}
 	f.hist = ha.Since(hb)
 	f.sentEvents = after.Value("live_stream_events_total", "type", "location") - before.Value("live_stream_events_total", "type", "location")
+	f.poolWaits = after.Value("go_sql_wait_count_total") - before.Value("go_sql_wait_count_total")
+	f.poolWait = after.Value("go_sql_wait_duration_seconds_total") - before.Value("go_sql_wait_duration_seconds_total")
+	f.xacts = r.xacts(ctx) - xactsBefore
 	f.tally = check(r.streams, f.sent)
 	if r.o.pprof {
 		if err := <-profiled; err != nil {
@@ -310,6 +327,15 @@ func (r *runner) loadPhase(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// xacts is the number of transactions PostgreSQL counted in the database
+// (every statement outside a transaction is one); its statistics lag by
+// up to a second, which the wait after the load covers.
+func (r *runner) xacts(ctx context.Context) int64 {
+	var n int64
+	_ = r.db.QueryRowContext(ctx, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()").Scan(&n)
+	return n
 }
 
 // got is how many location events the load's streams have read.
