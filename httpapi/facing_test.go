@@ -27,7 +27,7 @@ import (
 	"github.com/usersync/usersync/users"
 )
 
-// The tests of docs/security.md, "Facing the internet": what anonymous traffic
+// The tests of docs/security.md, running usersync on the open internet: what anonymous traffic
 // can and cannot make the server do. Helpers are prefixed fc.
 
 // fcConfig is how an fcServer is built: its settings.
