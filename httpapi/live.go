@@ -1,17 +1,14 @@
 package httpapi
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/usersync/usersync/clerk"
 	"github.com/usersync/usersync/errs"
@@ -46,9 +43,6 @@ const DefaultHeartbeat = 15 * time.Second
 // with a reauthenticate event when the session token expires or the user
 // is deleted, and at once on shutdown.
 func handleLiveStream(logger *slog.Logger, us userGetter, lr liveReader, cfg Live, metrics *Metrics) http.Handler {
-	// Streams of one user are told of a change at the same moment: one
-	// read of its data serves them all.
-	var loads singleflight.Group
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		followed, err := parseDeviceIDs(r)
@@ -89,7 +83,7 @@ func handleLiveStream(logger *slog.Logger, us userGetter, lr liveReader, cfg Liv
 
 		s := &liveStream{
 			w: w, rc: http.NewResponseController(w), ctx: ctx, owner: owner,
-			all: len(followed) == 0, followed: followed, lr: lr, loads: &loads, metrics: metrics,
+			all: len(followed) == 0, followed: followed, lr: lr, metrics: metrics,
 		}
 		// A stream outlives the server's write timeout, by design.
 		_ = s.rc.SetWriteDeadline(time.Time{})
@@ -97,8 +91,7 @@ func handleLiveStream(logger *slog.Logger, us userGetter, lr liveReader, cfg Liv
 		h.Set("Content-Type", "text/event-stream")
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-		w.WriteHeader(http.StatusOK)
-		s.out = bufio.NewWriterSize(w, 4<<10)
+		w.WriteHeader(http.StatusOK)     // net/http buffers what follows until flush
 
 		err = s.run(sub, cfg, sessionFrom(ctx))
 		if err != nil && ctx.Err() == nil {
@@ -125,13 +118,11 @@ func parseDeviceIDs(r *http.Request) (map[int64]bool, error) {
 type liveStream struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
-	out      *bufio.Writer
 	ctx      context.Context
 	owner    int64
 	all      bool           // following every device of the user
 	followed map[int64]bool // the devices followed (all: those known to the stream)
 	lr       liveReader
-	loads    *singleflight.Group
 	metrics  *Metrics
 }
 
@@ -161,7 +152,7 @@ func (s *liveStream) run(sub *live.Sub, cfg Live, session clerk.Session) error {
 		case <-expired:
 			return s.end("token_expired")
 		case <-tick.C:
-			if _, err := s.out.WriteString(": heartbeat\n\n"); err != nil {
+			if _, err := io.WriteString(s.w, ": heartbeat\n\n"); err != nil {
 				return err
 			}
 			if err := s.flush(); err != nil {
@@ -246,20 +237,31 @@ func (s *liveStream) apply(c live.Change) error {
 	}
 	switch c.Kind {
 	case live.Location:
-		fixes, err := s.load(fmt.Sprintf("f:%d:%d:%d", c.DeviceID, c.From, c.To), func() (any, error) {
-			return s.lr.FixesBetween(context.WithoutCancel(s.ctx), c.DeviceID, c.From, c.To)
+		// Every stream of the user gets this change: the points are read
+		// (unless the writer handed them over) and encoded once for all.
+		v, err := c.Shared(func() (any, error) {
+			fixes, ok := c.Points.([]tracking.Location)
+			if !ok {
+				var err error
+				if fixes, err = s.lr.FixesBetween(context.WithoutCancel(s.ctx), c.DeviceID, c.From, c.To); err != nil {
+					return nil, err
+				}
+			}
+			return encodeLocations(c.DeviceID, fixes)
 		})
 		if err != nil {
 			return err
 		}
 		s.followed[c.DeviceID] = true
-		for _, l := range fixes.([]tracking.Location) {
-			if err := s.location(c.DeviceID, l, c.CommittedAt); err != nil {
-				return err
-			}
+		events := v.(encodedEvents)
+		if _, err := s.w.Write(events.text); err != nil {
+			return err
+		}
+		for range events.count {
+			s.metrics.streamEvent("location", c.CommittedAt)
 		}
 	case live.Device:
-		d, err := s.load(fmt.Sprintf("d:%d", c.DeviceID), func() (any, error) {
+		d, err := c.Shared(func() (any, error) {
 			return s.lr.GetDevice(context.WithoutCancel(s.ctx), s.owner, c.DeviceID)
 		})
 		if errors.Is(err, tracking.ErrDeviceNotFound) {
@@ -280,18 +282,53 @@ func (s *liveStream) apply(c live.Change) error {
 	return s.flush()
 }
 
-// load runs fn once for all streams asking for key at the same time.
-func (s *liveStream) load(key string, fn func() (any, error)) (any, error) {
-	v, err, _ := s.loads.Do(key, fn)
-	return v, err
+// encodedEvents are SSE events as sent, count of them.
+type encodedEvents struct {
+	text  []byte
+	count int
+}
+
+// encodeLocations is the location event of each of fixes.
+func encodeLocations(deviceID int64, fixes []tracking.Location) (encodedEvents, error) {
+	var out encodedEvents
+	for i := range fixes {
+		b, err := appendEvent(out.text, "location", locationEventID(deviceID, fixes[i]), locationEvent(deviceID, &fixes[i]))
+		if err != nil {
+			return encodedEvents{}, err
+		}
+		out.text = b
+		out.count++
+	}
+	return out, nil
+}
+
+func locationEventID(deviceID int64, l tracking.Location) string {
+	return strconv.FormatInt(deviceID, 10) + ":" + strconv.FormatInt(l.RecordedAt.UnixMilli(), 10)
+}
+
+// locationEvent is the data of a location event.
+func locationEvent(deviceID int64, l *tracking.Location) any {
+	return struct {
+		DeviceID int64         `json:"device_id"`
+		Location *locationJSON `json:"location"`
+	}{deviceID, toLocationJSON(l)}
+}
+
+// appendEvent appends one Server-Sent Event to b.
+func appendEvent(b []byte, name, id string, data any) ([]byte, error) {
+	j, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	if id != "" {
+		b = append(append(append(b, "id: "...), id...), '\n')
+	}
+	b = append(append(append(b, "event: "...), name...), "\ndata: "...)
+	return append(append(b, j...), "\n\n"...), nil
 }
 
 func (s *liveStream) location(deviceID int64, l tracking.Location, committed time.Time) error {
-	id := strconv.FormatInt(deviceID, 10) + ":" + strconv.FormatInt(l.RecordedAt.UnixMilli(), 10)
-	return s.event("location", id, struct {
-		DeviceID int64         `json:"device_id"`
-		Location *locationJSON `json:"location"`
-	}{deviceID, toLocationJSON(&l)}, committed)
+	return s.event("location", locationEventID(deviceID, l), locationEvent(deviceID, &l), committed)
 }
 
 func (s *liveStream) deviceDeleted(id int64, committed time.Time) error {
@@ -317,25 +354,15 @@ func (s *liveStream) end(reason string) error {
 
 // event writes one event; committed, when set, is the commit it reports.
 func (s *liveStream) event(name, id string, data any, committed time.Time) error {
-	b, err := json.Marshal(data)
+	b, err := appendEvent(nil, name, id, data)
 	if err != nil {
 		return err
 	}
-	if id != "" {
-		s.out.WriteString("id: " + id + "\n")
-	}
-	s.out.WriteString("event: " + name + "\ndata: ")
-	s.out.Write(b)
-	if _, err := s.out.WriteString("\n\n"); err != nil {
+	if _, err := s.w.Write(b); err != nil {
 		return err
 	}
 	s.metrics.streamEvent(name, committed)
 	return nil
 }
 
-func (s *liveStream) flush() error {
-	if err := s.out.Flush(); err != nil {
-		return err
-	}
-	return s.rc.Flush()
-}
+func (s *liveStream) flush() error { return s.rc.Flush() }

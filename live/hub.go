@@ -15,7 +15,7 @@ var (
 
 // subBuffer is how many changes a stream may have waiting; past it the
 // stream is marked to resynchronize instead of blocking the writer.
-const subBuffer = 256
+const subBuffer = 32
 
 // Hub fans changes out to the streams of this process, by user. It never
 // blocks a writer: a stream that falls behind is told to resynchronize.
@@ -95,6 +95,7 @@ func (h *Hub) Deliver(changes []Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, c := range changes {
+		c.memo = &memo{}
 		if c.Kind == Resync {
 			for _, subs := range h.users {
 				for s := range subs {

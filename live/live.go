@@ -2,8 +2,9 @@
 // device of a user has a new newest fix, was created, renamed or deleted,
 // or that the user was deleted. A Change holds ids and a range of times,
 // never the data itself, so that it fits a PostgreSQL NOTIFY and means the
-// same to every replica; a stream reads the data it needs when a Change
-// arrives.
+// same to every replica; the streams read the data they need once a
+// Change (Change.Shared), unless the writer handed it to this process's
+// streams with the Change (Change.Points).
 //
 // Writers publish with Feed.Publish inside txn.Run: the Change reaches this
 // process's streams (through the Hub) right after the commit, and, on
@@ -12,7 +13,10 @@
 // each replica turns those notifications back into Changes.
 package live
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // Kind is what happened.
 type Kind uint8
@@ -44,4 +48,28 @@ type Change struct {
 	// CommittedAt is when the write committed, for the commit-to-send
 	// metric; set by Feed (and from the notification on other replicas).
 	CommittedAt time.Time
+	// Points, when the writer sets it, are a Location change's points as
+	// the writer stored them (package tracking's []Location), so that this
+	// process's streams need not read them back. Never sent to other
+	// replicas: theirs read the points once a change (see Shared).
+	Points any
+
+	memo *memo // shared by the streams a Hub delivers the change to
+}
+
+type memo struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// Shared returns what fn computes for c, computed once for all the
+// streams the Hub delivered c to: the first to ask runs fn, the others
+// wait for it and get the same value. Outside a Hub it just runs fn.
+func (c Change) Shared(fn func() (any, error)) (any, error) {
+	if c.memo == nil {
+		return fn()
+	}
+	c.memo.once.Do(func() { c.memo.v, c.memo.err = fn() })
+	return c.memo.v, c.memo.err
 }

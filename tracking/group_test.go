@@ -121,17 +121,36 @@ func TestIngestGroup(t *testing.T) {
 			}
 		}
 
-		ms := func(t time.Time) int64 { return t.UnixMilli() }
-		want := []live.Change{
-			{Kind: live.Location, UserID: ann, DeviceID: a.ID, To: ms(base.Add(time.Second))},
-			{Kind: live.Location, UserID: ann, DeviceID: b.ID, To: ms(base)},
-			{Kind: live.Location, UserID: ann, DeviceID: a.ID, From: ms(base.Add(time.Second)), To: ms(base.Add(2 * time.Second))},
+		// Each change carries its points, as a read of its range gives them.
+		type change struct {
+			Kind                   live.Kind
+			User, Device, From, To int64
+			Points                 []tracking.Location
 		}
-		var got []live.Change
+		ms := func(t time.Time) int64 { return t.UnixMilli() }
+		fix := func(at time.Time, n int) tracking.Location {
+			l := fixAt(at, n)
+			l.ReceivedAt = now0.Add(time.Minute)
+			return l
+		}
+		want := []change{
+			{live.Location, ann, a.ID, 0, ms(base.Add(time.Second)), []tracking.Location{fix(base, 1), fix(base.Add(time.Second), 2)}},
+			{live.Location, ann, b.ID, 0, ms(base), []tracking.Location{fix(base, 3)}},
+			{live.Location, ann, a.ID, ms(base.Add(time.Second)), ms(base.Add(2 * time.Second)), []tracking.Location{fix(base.Add(2*time.Second), 4)}},
+		}
+		var got []change
 		for _, c := range drain(sub) {
-			if c.DeviceID != fill.ID {
-				c.CommittedAt = time.Time{}
-				got = append(got, c)
+			if c.DeviceID == fill.ID {
+				continue
+			}
+			points, _ := c.Points.([]tracking.Location)
+			got = append(got, change{c.Kind, c.UserID, c.DeviceID, c.From, c.To, points})
+			read, err := f.svc.FixesBetween(ctx, c.DeviceID, c.From, c.To)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(read, points); diff != "" {
+				t.Errorf("change %+v: its points differ from a read of its range (-read +points):\n%s", c, diff)
 			}
 		}
 		if diff := cmp.Diff(want, got); diff != "" {

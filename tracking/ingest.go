@@ -152,8 +152,12 @@ type fixOf struct {
 }
 
 // change is the live change of a device whose newest fix moved to newest
-// (nil: it did not).
-func (f fixOf) change(deviceID int64, newest *locationRow) (live.Change, bool) {
+// (nil: it did not), when points (ascending) were written and those whose
+// recorded_at (Unix ms) is in inserted were new. The change carries its
+// points: those new ones after the previous fix, up to the new one. No
+// other stored point lies in that range, since the fix never moves back
+// past a stored point; so they are what a read of the range would give.
+func (f fixOf) change(deviceID int64, newest *locationRow, points []Location, inserted map[int64]bool) (live.Change, bool) {
 	if newest == nil || f.fix != nil && newest.RecordedAt <= *f.fix {
 		return live.Change{}, false // no new newest fix: nothing moves on a map
 	}
@@ -161,6 +165,15 @@ func (f fixOf) change(deviceID int64, newest *locationRow) (live.Change, bool) {
 	if f.fix != nil {
 		c.From = *f.fix
 	}
+	var moved []Location
+	for _, p := range points {
+		ms := p.RecordedAt.UnixMilli()
+		if ms > c.From && ms <= c.To && inserted[ms] {
+			p.RecordedAt = time.UnixMilli(ms).UTC() // as stored
+			moved = append(moved, p)
+		}
+	}
+	c.Points = moved
 	return c, true
 }
 
@@ -181,15 +194,15 @@ func (s *Service) ingestEach(ctx context.Context, tx bun.Tx, ws []ingestWrite, r
 		case err != nil:
 			return nil, fmt.Errorf("read last fix: %w", err)
 		}
-		n, newest, err := insertLocations(ctx, tx, w.deviceID, w.points)
+		inserted, newest, err := insertLocations(ctx, tx, w.deviceID, w.points)
 		if err != nil {
 			return nil, err
 		}
-		stored[i] = n
+		stored[i] = len(inserted)
 		if err := touchDevice(ctx, tx, w.deviceID, w.seen, newest); err != nil {
 			return nil, err
 		}
-		if c, ok := (fixOf{prev.UserID, prev.Fix}).change(w.deviceID, newest); ok {
+		if c, ok := (fixOf{prev.UserID, prev.Fix}).change(w.deviceID, newest, w.points, inserted); ok {
 			changes = append(changes, c)
 		}
 	}
@@ -197,11 +210,11 @@ func (s *Service) ingestEach(ctx context.Context, tx bun.Tx, ws []ingestWrite, r
 }
 
 // insertLocations inserts points (distinct recorded_at, ascending) for
-// device id, skipping those already stored. It returns how many it stored
-// and the newest of them, nil if none.
-func insertLocations(ctx context.Context, tx bun.Tx, id int64, points []Location) (int, *locationRow, error) {
+// device id, skipping those already stored. It returns the recorded_at
+// (Unix ms) of those it stored and the newest of them, nil if none.
+func insertLocations(ctx context.Context, tx bun.Tx, id int64, points []Location) (map[int64]bool, *locationRow, error) {
 	var (
-		stored int
+		stored = map[int64]bool{}
 		newest *locationRow
 	)
 	for chunk := range slices.Chunk(points, insertChunk) {
@@ -216,9 +229,11 @@ func insertLocations(ctx context.Context, tx bun.Tx, id int64, points []Location
 			Returning("recorded_at").
 			Exec(ctx, &inserted)
 		if err != nil {
-			return 0, nil, fmt.Errorf("insert locations: %w", err)
+			return nil, nil, fmt.Errorf("insert locations: %w", err)
 		}
-		stored += len(inserted)
+		for _, ms := range inserted {
+			stored[ms] = true
+		}
 		if len(inserted) > 0 {
 			last := slices.Max(inserted)
 			i, _ := slices.BinarySearchFunc(rows, last, func(r locationRow, t int64) int { return cmp.Compare(r.RecordedAt, t) })

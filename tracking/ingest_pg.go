@@ -51,14 +51,15 @@ func (s *Service) ingestRound(ctx context.Context, tx bun.Tx, ws []ingestWrite, 
 			pts.add(newLocationRow(ws[i].deviceID, p))
 		}
 	}
-	// newest[d] is the newest point the insert stored for device d.
+	// newest[d] is the newest point the insert stored for device d,
+	// inserted[d] the recorded_at of each it stored.
 	newest := map[int64]int{}
+	inserted := map[int64]map[int64]bool{}
 	if len(pts.device) > 0 {
 		rows, err := tx.Tx.QueryContext(ctx, insertPointsSQL, append([]any{pgx.QueryExecModeCacheStatement}, pts.args()...)...)
 		if err != nil {
 			return nil, fmt.Errorf("insert locations: %w", err)
 		}
-		count := map[int64]int{}
 		at := pts.index()
 		for rows.Next() {
 			var d, rec int64
@@ -66,7 +67,10 @@ func (s *Service) ingestRound(ctx context.Context, tx bun.Tx, ws []ingestWrite, 
 				rows.Close()
 				return nil, fmt.Errorf("insert locations: %w", err)
 			}
-			count[d]++
+			if inserted[d] == nil {
+				inserted[d] = map[int64]bool{}
+			}
+			inserted[d][rec] = true
 			if j, ok := newest[d]; !ok || pts.recorded[j] < rec {
 				newest[d] = at[pointKey{d, rec}]
 			}
@@ -77,7 +81,7 @@ func (s *Service) ingestRound(ctx context.Context, tx bun.Tx, ws []ingestWrite, 
 		}
 		for _, i := range round {
 			if errs[i] == nil {
-				stored[i] = count[ws[i].deviceID]
+				stored[i] = len(inserted[ws[i].deviceID])
 			}
 		}
 	}
@@ -96,7 +100,7 @@ func (s *Service) ingestRound(ctx context.Context, tx bun.Tx, ws []ingestWrite, 
 			r := pts.row(j)
 			row = &r
 		}
-		c, moved := f.change(w.deviceID, row)
+		c, moved := f.change(w.deviceID, row, w.points, inserted[w.deviceID])
 		if moved {
 			changes = append(changes, c)
 		} else {
