@@ -86,7 +86,7 @@ func parseOptions(args []string, stdout io.Writer) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up of each phase, not measured")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each phase")
 	fs.IntVar(&o.users, "users", 10000, "users in the keyspace, each with a device")
-	fs.IntVar(&o.tokensPerUser, "tokens-per-user", 8, "session tokens minted per user: the first is reused, the fresh-token sync sends each other one once (a worker that has sent all its users' stops)")
+	fs.IntVar(&o.tokensPerUser, "tokens-per-user", 12, "session tokens minted per user: the first is reused, the fresh-token sync sends each other one once (a worker that has sent all its users' stops)")
 	fs.Int64Var(&o.maxRequests, "max-requests", 300000, "cap on the requests of one HTTP phase")
 	fs.BoolVar(&o.simple, "simple", true, "also run each pgbench script with -M simple (a second reference; the verdict is against -M prepared)")
 	fs.BoolVar(&o.profile, "profile", true, "profile each path at its highest connection count in a pprof build")
