@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -19,12 +17,9 @@ import (
 // both databases (SQLite keeps booleans as 0/1); the newest fix carries
 // its own attributes, nulls included.
 func TestAttributesRoundTrip(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+		ann, d, token := f.annsDevice(t)
 		base := now0.Add(-time.Hour)
 
 		sos := fixAt(base, 1)
@@ -98,11 +93,8 @@ func TestAttributesRoundTrip(t *testing.T) {
 // TestIngestWithoutPoints: a report without a fix (a heartbeat) marks the
 // device seen and stores nothing.
 func TestIngestWithoutPoints(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
-		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ann, d, token := f.annsDevice(t)
 		res := f.ingest(t, token)
 		if res.DeviceID != d.ID || res.Stored != 0 || res.Duplicates != 0 || len(res.Rejected) != 0 {
 			t.Errorf("Ingest() = %+v, want nothing stored for device %d", res, d.ID)
@@ -121,12 +113,9 @@ func TestIngestWithoutPoints(t *testing.T) {
 // PushRegistered), replaced by a later one, gone with a token rotation,
 // and is no report.
 func TestRegisterPushToken(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		ann := f.owner(t, "user_ann")
-		d, _ := f.device(t, ann, "Bella")
+		ann, d, _ := f.annsDevice(t)
 		other, _ := f.device(t, ann, "Other")
 		registered := func(id int64) bool {
 			t.Helper()
@@ -149,13 +138,13 @@ func TestRegisterPushToken(t *testing.T) {
 			t.Error("want only the registering device push-registered")
 		}
 		var stored string
-		if err := db.NewSelect().Table("devices").Column("push_token").Where("id = ?", d.ID).Scan(ctx, &stored); err != nil {
+		if err := f.db.NewSelect().Table("devices").Column("push_token").Where("id = ?", d.ID).Scan(ctx, &stored); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.svc.RegisterPushToken(ctx, d.ID, "fcm:APA91b_second"); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.NewSelect().Table("devices").Column("push_token").Where("id = ?", d.ID).Scan(ctx, &stored); err != nil || stored != "fcm:APA91b_second" {
+		if err := f.db.NewSelect().Table("devices").Column("push_token").Where("id = ?", d.ID).Scan(ctx, &stored); err != nil || stored != "fcm:APA91b_second" {
 			t.Errorf("stored push token %q (%v), want the second one", stored, err)
 		}
 

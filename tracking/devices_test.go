@@ -10,17 +10,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
 
 func TestDeviceLifecycle(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann := f.owner(t, "user_ann")
 
@@ -87,9 +83,7 @@ func TestDeviceLifecycle(t *testing.T) {
 // TestAnotherUsersDeviceIsNotFound: every method that takes an owner
 // answers another user's device exactly as an absent one.
 func TestAnotherUsersDeviceIsNotFound(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
 		d, token := f.device(t, ann, "Ann's")
@@ -132,9 +126,7 @@ func TestAnotherUsersDeviceIsNotFound(t *testing.T) {
 }
 
 func TestCreateDeviceConflicts(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
 
@@ -171,9 +163,7 @@ func TestCreateDeviceConflicts(t *testing.T) {
 // TestDeviceCapHoldsUnderConcurrency: 120 concurrent creates for one user
 // end with exactly 100 devices and 20 conflicts.
 func TestDeviceCapHoldsUnderConcurrency(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann := f.owner(t, "user_ann")
 
@@ -248,12 +238,9 @@ func TestNewDeviceValidation(t *testing.T) {
 }
 
 func TestDeviceStatus(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{OnlineWindow: 5 * time.Minute})
+	eachFixture(t, tracking.Config{OnlineWindow: 5 * time.Minute}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+		ann, d, token := f.annsDevice(t)
 
 		status := func() tracking.Status {
 			t.Helper()

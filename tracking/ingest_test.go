@@ -9,20 +9,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
 
 func TestIngestCountsAndDuplicates(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+		ann, d, token := f.annsDevice(t)
 		base := now0.Add(-time.Hour)
 
 		first := f.ingest(t, token,
@@ -75,12 +70,9 @@ func TestIngestCountsAndDuplicates(t *testing.T) {
 // recorded_at; an older fix arriving later is stored and still marks the
 // device as seen.
 func TestLateOlderFixDoesNotMoveLatest(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+		ann, d, token := f.annsDevice(t)
 
 		newer := fixAt(now0.Add(-time.Minute), 1)
 		newer.SpeedMPS, newer.BatteryPct = ptr(1.5), ptr(80.0)
@@ -125,12 +117,9 @@ func TestLateOlderFixDoesNotMoveLatest(t *testing.T) {
 // TestConcurrentIngestKeepsNewestFix: batches for one device racing each
 // other end with the newest fix of all on the device, and every point once.
 func TestConcurrentIngestKeepsNewestFix(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		ann := f.owner(t, "user_ann")
-		d, _ := f.device(t, ann, "Bella")
+		ann, d, _ := f.annsDevice(t)
 		base := now0.Add(-2 * time.Hour)
 
 		const batches, size = 8, 50
@@ -167,9 +156,7 @@ func TestConcurrentIngestKeepsNewestFix(t *testing.T) {
 // TestIngestValidation applies "Point validation" rule by rule: what is
 // stored, what becomes null, and what is rejected with which field.
 func TestIngestValidation(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{Limits: tracking.Limits{MaxAge: 30 * 24 * time.Hour}})
+	eachFixture(t, tracking.Config{Limits: tracking.Limits{MaxAge: 30 * 24 * time.Hour}}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann := f.owner(t, "user_ann")
 		berlin := time.FixedZone("CET", 3600)

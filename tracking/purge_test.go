@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uptrace/bun"
-
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -16,9 +13,7 @@ import (
 // devices and, by the foreign key's cascade, their locations, and leaves
 // other users' alone.
 func TestUserDeleteRemovesDevicesAndLocations(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
 		_, annToken := f.device(t, ann, "Ann's collar")
@@ -30,7 +25,7 @@ func TestUserDeleteRemovesDevicesAndLocations(t *testing.T) {
 
 		count := func(table string, where string, args ...any) int64 {
 			t.Helper()
-			n, err := db.NewSelect().Table(table).Where(where, args...).Count(ctx)
+			n, err := f.db.NewSelect().Table(table).Where(where, args...).Count(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
