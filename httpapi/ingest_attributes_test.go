@@ -9,19 +9,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/uptrace/bun"
-
-	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/testkit"
 )
 
 // TestIngestAttributesHTTP: the batch route takes motion … alarm, applies
 // their rules point by point, and every read shows them.
 func TestIngestAttributesHTTP(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann := s.user(t, "user_ann")
 		now := time.Now().UTC().Truncate(time.Second)
 		pt := func(i int, attrs string) string {

@@ -9,10 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/uptrace/bun"
 
-	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -49,10 +46,7 @@ func f64(v float64) *float64 { return &v }
 // POST /api/ingest/locations: each point is stored as normalized, or
 // rejected with its index and the field, never failing the batch.
 func TestIngestValidationHTTP(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann := s.user(t, "user_ann")
 		now := time.Now().UTC().Truncate(time.Second)
 		at := func(d time.Duration) string { return rfc3339(now.Add(d)) }
@@ -131,12 +125,8 @@ func TestIngestValidationHTTP(t *testing.T) {
 // TestIngestDuplicatesHTTP: within a batch and across batches, a point's
 // (device, recorded_at) is stored once, by its first write.
 func TestIngestDuplicatesHTTP(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
-		ann := s.user(t, "user_ann")
-		d, token := s.createDevice(t, ann, "Bella")
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		ann, d, token := s.annsDevice(t)
 		base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 
 		// base and base+0.4ms share a millisecond: recorded_at is kept to the ms.
@@ -170,12 +160,8 @@ func TestIngestDuplicatesHTTP(t *testing.T) {
 // TestIngestLateOlderFixHTTP: an older fix arriving later is stored and
 // marks the device seen, but does not move latest.
 func TestIngestLateOlderFixHTTP(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
-		ann := s.user(t, "user_ann")
-		d, token := s.createDevice(t, ann, "Bella")
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		ann, d, token := s.annsDevice(t)
 		newer := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
 		latest := func() (time.Time, time.Time) {
 			t.Helper()
@@ -219,12 +205,8 @@ func TestIngestLateOlderFixHTTP(t *testing.T) {
 // TestIngestAuthentication: the token is checked before the body, and
 // every bad token answers the same 401.
 func TestIngestAuthentication(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
-		ann := s.user(t, "user_ann")
-		d, oldToken := s.createDevice(t, ann, "Bella")
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		ann, d, oldToken := s.annsDevice(t)
 		var rotated struct {
 			IngestToken string `json:"ingest_token"`
 		}
