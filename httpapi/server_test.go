@@ -177,6 +177,12 @@ func wantBody(t *testing.T, res response, status int, want map[string]any) {
 		t.Errorf("status = %d, want %d; body %s", res.status, status, res.body)
 	}
 	wantJSONResponse(t, res)
+	wantJSONObject(t, res, want)
+}
+
+// wantJSONObject checks that the body is exactly the JSON object want.
+func wantJSONObject(t *testing.T, res response, want map[string]any) {
+	t.Helper()
 	var got map[string]any
 	if err := json.Unmarshal(res.body, &got); err != nil {
 		t.Fatalf("body %q is not a JSON object: %v", res.body, err)
