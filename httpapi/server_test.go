@@ -40,6 +40,17 @@ func startServer(t *testing.T, db *bun.DB, env map[string]string) *testServer {
 	return &testServer{Server: srv, db: db, users: srv.App.Users, logs: srv.Logs}
 }
 
+// eachKeyedServer runs fn in parallel on each database against a server
+// whose sessions are signed by key, a key of the test's.
+func eachKeyedServer(t *testing.T, fn func(t *testing.T, srv *testServer, key *testkit.Key)) {
+	t.Helper()
+	key := testkit.NewKey(t, "ins_test")
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		fn(t, startServer(t, db, jwtKeyEnv(t, key)), key)
+	})
+}
+
 // sqliteDB is a fresh SQLite database for tests in which the database
 // plays no part of what is tested (token checks, headers).
 func sqliteDB(t *testing.T) *bun.DB {
