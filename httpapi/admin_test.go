@@ -48,7 +48,7 @@ func admAuth(token string) http.Header {
 }
 
 // admin sends an authorized admin request.
-func (h *whHarness) admin(t *testing.T, method, path string, body []byte) whResponse {
+func (h *whHarness) admin(t *testing.T, method, path string, body []byte) response {
 	t.Helper()
 	header := admAuth(h.cfg.adminToken)
 	if body != nil {
@@ -454,7 +454,7 @@ func TestAdminReplayOne(t *testing.T) {
 		ctx := context.Background()
 		body := whUserEvent(t, "user.created", "user_replay", "replay@example.com", "Re", "Play", time.Now().Add(-time.Hour))
 		h.wantProcessed(t, "msg_replay", body, "user.created", webhooks.OutcomeApplied)
-		replay := func(t *testing.T, id string) whResponse {
+		replay := func(t *testing.T, id string) response {
 			t.Helper()
 			return h.admin(t, http.MethodPost, "/api/admin/webhook-events/"+id+"/replay", nil)
 		}
@@ -528,7 +528,7 @@ func TestAdminBulkReplay(t *testing.T) {
 		h := whStartDefault(t, db)
 		admSeed(t, h)
 		at := func(d time.Duration) string { return admT0.Add(d).Format(time.RFC3339Nano) }
-		bulk := func(t *testing.T, body string) whResponse {
+		bulk := func(t *testing.T, body string) response {
 			t.Helper()
 			return h.admin(t, http.MethodPost, "/api/admin/webhook-events/replay", []byte(body))
 		}

@@ -158,19 +158,29 @@ func handleCreateDevice(logger *slog.Logger, us userGetter, ds deviceStore) http
 	})
 }
 
-func handleGetDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
+// deviceHandler serves a route of the session user's device {id}: do runs
+// once the owner and the id are known, and an error of either is written
+// as the API's error.
+func deviceHandler(logger *slog.Logger, us userGetter, do func(w http.ResponseWriter, r *http.Request, owner, id int64) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		owner, id, err := deviceOwner(r, us, "id")
+		if err == nil {
+			err = do(w, r, owner, id)
+		}
 		if err != nil {
 			writeError(w, r, logger, err)
-			return
 		}
+	})
+}
+
+func handleGetDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
+	return deviceHandler(logger, us, func(w http.ResponseWriter, r *http.Request, owner, id int64) error {
 		d, err := ds.GetDevice(r.Context(), owner, id)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		encode(w, http.StatusOK, toDeviceJSON(d))
+		return nil
 	})
 }
 
@@ -204,33 +214,23 @@ func handlePatchDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.
 }
 
 func handleRotateToken(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		owner, id, err := deviceOwner(r, us, "id")
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
+	return deviceHandler(logger, us, func(w http.ResponseWriter, r *http.Request, owner, id int64) error {
 		d, token, err := ds.RotateToken(r.Context(), owner, id)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		w.Header().Set("Cache-Control", "no-store") // it carries the token
 		encode(w, http.StatusOK, deviceWithToken{toDeviceJSON(d), token})
+		return nil
 	})
 }
 
 func handleDeleteDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		owner, id, err := deviceOwner(r, us, "id")
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
+	return deviceHandler(logger, us, func(w http.ResponseWriter, r *http.Request, owner, id int64) error {
 		if err := ds.DeleteDevice(r.Context(), owner, id); err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	})
 }

@@ -9,18 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uptrace/bun"
-
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/tracking"
 )
 
 func TestDeviceRoutes(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann := s.user(t, "user_ann")
 
 		// An empty list first.
@@ -113,7 +107,7 @@ func TestDeviceRoutes(t *testing.T) {
 		}
 		s.do(t, http.MethodGet, path, ann, "").want(t, http.StatusNotFound)
 		s.do(t, http.MethodGet, fmt.Sprintf("/api/locations/%d/latest", d.ID), ann, "").want(t, http.StatusNotFound)
-		n, err := db.NewSelect().Table("locations").Where("device_id = ?", d.ID).Count(context.Background())
+		n, err := s.db.NewSelect().Table("locations").Where("device_id = ?", d.ID).Count(context.Background())
 		if err != nil || n != 0 {
 			t.Errorf("%d locations outlive their device (%v)", n, err)
 		}
@@ -123,10 +117,7 @@ func TestDeviceRoutes(t *testing.T) {
 // TestAnotherUsersDeviceIs404: on every user route, another user's device
 // answers byte for byte as an absent id and as a malformed one.
 func TestAnotherUsersDeviceIs404(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann, bob := s.user(t, "user_ann"), s.user(t, "user_bob")
 		d, token := s.createDevice(t, ann, "Ann's")
 		s.ingest(t, token, point(time.Now().Add(-time.Minute), 0))
@@ -170,12 +161,9 @@ func TestAnotherUsersDeviceIs404(t *testing.T) {
 // TestUserStates: a user without a row has no devices and cannot create
 // one (409); a deleted user gets 410 on every user route.
 func TestUserStates(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 
-		stranger := key.Sign(t, testkit.SessionClaims("user_unsynced"))
+		stranger := s.key.Sign(t, testkit.SessionClaims("user_unsynced"))
 		s.do(t, http.MethodGet, "/api/devices", stranger, "").want(t, http.StatusOK)
 		if res := s.do(t, http.MethodGet, "/api/devices", stranger, ""); string(res.body) != `{"devices":[]}`+"\n" {
 			t.Errorf("devices of a user without a row = %q", res.body)
@@ -215,10 +203,7 @@ func TestUserStates(t *testing.T) {
 }
 
 func TestCreateDeviceErrors(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann := s.user(t, "user_ann")
 
 		for _, tc := range []struct {

@@ -19,9 +19,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/uptrace/bun"
 
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 )
 
@@ -38,8 +36,7 @@ type exportFixture struct {
 
 func newExportFixture(t *testing.T, s *trackingServer) exportFixture {
 	t.Helper()
-	ann := s.user(t, "user_ann")
-	d, token := s.createDevice(t, ann, "Bella")
+	ann, d, token := s.annsDevice(t)
 	// A name XML must escape.
 	s.do(t, http.MethodPatch, fmt.Sprintf("/api/devices/%d", d.ID), ann, `{"name":"Bella & <Rex> \"dogs\""}`).want(t, http.StatusOK)
 	base := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second).Add(123 * time.Millisecond)
@@ -191,10 +188,8 @@ func checkGPX(t *testing.T, body []byte) {
 
 // TestExportGPX: a GPX 1.1 document, parsed back and checked.
 func TestExportGPX(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newExportFixture(t, startTrackingServer(t, db, key))
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		f := newExportFixture(t, s)
 		for _, format := range []string{"gpx", ""} { // GPX is the default
 			res := f.get(t, format).want(t, http.StatusOK)
 			if ct := res.header.Get("Content-Type"); ct != "application/gpx+xml" {
@@ -244,10 +239,8 @@ func TestExportGPX(t *testing.T) {
 // TestExportCSV: RFC 4180 with a header row of the Location field names,
 // parsed back with encoding/csv.
 func TestExportCSV(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newExportFixture(t, startTrackingServer(t, db, key))
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		f := newExportFixture(t, s)
 		res := f.get(t, "csv").want(t, http.StatusOK)
 		if ct := res.header.Get("Content-Type"); ct != "text/csv; charset=utf-8; header=present" {
 			t.Errorf("Content-Type %q", ct)
@@ -337,10 +330,8 @@ func TestExportCSV(t *testing.T) {
 // TestExportGeoJSON: a FeatureCollection of Point Features whose
 // properties are the Locations.
 func TestExportGeoJSON(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newExportFixture(t, startTrackingServer(t, db, key))
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		f := newExportFixture(t, s)
 		res := f.get(t, "geojson").want(t, http.StatusOK)
 		if ct := res.header.Get("Content-Type"); ct != "application/geo+json" {
 			t.Errorf("Content-Type %q", ct)
@@ -381,10 +372,8 @@ func TestExportGeoJSON(t *testing.T) {
 
 // TestExportEmptyRange: a valid, empty document in every format.
 func TestExportEmptyRange(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newExportFixture(t, startTrackingServer(t, db, key))
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		f := newExportFixture(t, s)
 		f.from, f.to = f.from.Add(-48*time.Hour), f.to.Add(-48*time.Hour)
 
 		gpx := f.get(t, "gpx").want(t, http.StatusOK)
@@ -406,12 +395,8 @@ func TestExportEmptyRange(t *testing.T) {
 // TestSummaryHTTP: the contract's keys, distance along a known polyline,
 // nulls for an empty range.
 func TestSummaryHTTP(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
-		ann := s.user(t, "user_ann")
-		d, token := s.createDevice(t, ann, "Bella")
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		ann, d, token := s.annsDevice(t)
 		base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 		// One degree east along the equator, then one degree north along
 		// the meridian 1° E, then back: 3° of great circles.
@@ -480,10 +465,7 @@ func TestSummaryHTTP(t *testing.T) {
 
 // TestExportAndSummaryErrors: the route's rules, in the route's order.
 func TestExportAndSummaryErrors(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann := s.user(t, "user_ann")
 		bob := s.user(t, "user_bob")
 		d, _ := s.createDevice(t, ann, "Bella")
@@ -527,7 +509,7 @@ func TestExportAndSummaryErrors(t *testing.T) {
 				t.Errorf("%s without a session: %d", route, res.status)
 			}
 			// A user without a row owns nothing.
-			noRow := key.Sign(t, testkit.SessionClaims("user_no_row"))
+			noRow := s.key.Sign(t, testkit.SessionClaims("user_no_row"))
 			if res := s.do(t, http.MethodGet, path(id, ""), noRow, ""); res.status != http.StatusNotFound || string(res.body) != notFound {
 				t.Errorf("%s by a user without a row: %d %q", route, res.status, res.body)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
 )
@@ -36,6 +37,24 @@ func startTrackingServer(t *testing.T, db *bun.DB, key *testkit.Key, env ...stri
 		key:        key,
 		client:     &http.Client{Transport: &http.Transport{DisableCompression: true}},
 	}
+}
+
+// eachTrackingServer runs fn in parallel on each database against a
+// tracking server, with sessions signed by a key of the test's.
+func eachTrackingServer(t *testing.T, fn func(t *testing.T, s *trackingServer)) {
+	t.Helper()
+	eachTrackingServerEnv(t, nil, fn)
+}
+
+// eachTrackingServerEnv is eachTrackingServer with the further settings
+// env (name, value pairs).
+func eachTrackingServerEnv(t *testing.T, env []string, fn func(t *testing.T, s *trackingServer)) {
+	t.Helper()
+	key := testkit.NewKey(t, "ins_test")
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		fn(t, startTrackingServer(t, db, key, env...))
+	})
 }
 
 // user stores the user sub, as a sync would, and returns a session token.
@@ -113,6 +132,15 @@ func (s *trackingServer) createDevice(t *testing.T, session, name string) (devic
 	}
 	s.do(t, http.MethodPost, "/api/devices", session, string(body)).want(t, http.StatusCreated).json(t, &out)
 	return out.Device, out.IngestToken
+}
+
+// annsDevice is the common start of a test: the user user_ann's session
+// and her device Bella with its token.
+func (s *trackingServer) annsDevice(t *testing.T) (ann string, d device, token string) {
+	t.Helper()
+	ann = s.user(t, "user_ann")
+	d, token = s.createDevice(t, ann, "Bella")
+	return ann, d, token
 }
 
 // ingestResult is the answer of POST /api/ingest/locations.

@@ -8,21 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/uptrace/bun"
-
-	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/testkit"
 )
 
 // TestDeleteLocationsHTTP: DELETE /api/locations/{deviceId}?from=&to=
 // answers how many points went; latest follows when the newest goes; the
 // checks come in the documented order.
 func TestDeleteLocationsHTTP(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann, bob := s.user(t, "user_ann"), s.user(t, "user_bob")
 		d, token := s.createDevice(t, ann, "Bella")
 		bobs, _ := s.createDevice(t, bob, "Bob's")

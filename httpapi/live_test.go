@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uptrace/bun"
-
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 )
 
@@ -82,10 +79,7 @@ func wantEvent(t *testing.T, st *testkit.SSE, name string, v any) {
 // a history deletion and a device deletion, and heartbeats.
 func TestLiveStream(t *testing.T) {
 	t.Parallel()
-	key := testkit.NewKey(t, "ins_live")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		srv := startTrackingServer(t, db, key, "STREAM_HEARTBEAT", "100ms")
+	eachTrackingServerEnv(t, []string{"STREAM_HEARTBEAT", "100ms"}, func(t *testing.T, srv *trackingServer) {
 		ann := srv.user(t, "user_ann")
 		a, aToken := srv.createDevice(t, ann, "Bella")
 		b, bToken := srv.createDevice(t, ann, "Rex")
@@ -187,10 +181,7 @@ func TestLiveStream(t *testing.T) {
 // TestLiveStreamFilter: with device_id, only those devices.
 func TestLiveStreamFilter(t *testing.T) {
 	t.Parallel()
-	key := testkit.NewKey(t, "ins_live_f")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		srv := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, srv *trackingServer) {
 		ann := srv.user(t, "user_ann")
 		a, aToken := srv.createDevice(t, ann, "Bella")
 		_, bToken := srv.createDevice(t, ann, "Rex")
@@ -208,10 +199,7 @@ func TestLiveStreamFilter(t *testing.T) {
 // TestLiveStreamRefusals: every check answers before the stream starts.
 func TestLiveStreamRefusals(t *testing.T) {
 	t.Parallel()
-	key := testkit.NewKey(t, "ins_live_r")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		srv := startTrackingServer(t, db, key, "STREAM_MAX_PER_USER", "2", "STREAM_MAX", "3")
+	eachTrackingServerEnv(t, []string{"STREAM_MAX_PER_USER", "2", "STREAM_MAX", "3"}, func(t *testing.T, srv *trackingServer) {
 		ann, bob := srv.user(t, "user_ann"), srv.user(t, "user_bob")
 		a, _ := srv.createDevice(t, ann, "Bella")
 		bobs, _ := srv.createDevice(t, bob, "Bob's")
@@ -240,7 +228,7 @@ func TestLiveStreamRefusals(t *testing.T) {
 		if res := open("", ""); res.Status != http.StatusUnauthorized {
 			t.Errorf("no token: %d, want 401", res.Status)
 		}
-		unsynced := key.Sign(t, testkit.SessionClaims("user_unsynced"))
+		unsynced := srv.key.Sign(t, testkit.SessionClaims("user_unsynced"))
 		if res := open("", unsynced); res.Status != http.StatusConflict {
 			t.Errorf("a user without a row: %d %s, want 409", res.Status, res.Body)
 		}
@@ -274,13 +262,10 @@ func TestLiveStreamRefusals(t *testing.T) {
 // user is deleted, with a final reauthenticate event.
 func TestLiveStreamEnds(t *testing.T) {
 	t.Parallel()
-	key := testkit.NewKey(t, "ins_live_e")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		srv := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, srv *trackingServer) {
 		srv.user(t, "user_ann")
 		// Expired 4 s ago: still valid within the 5 s leeway, for a second.
-		expiring := key.Sign(t, testkit.SessionClaims("user_ann").With("exp", time.Now().Add(-4*time.Second)))
+		expiring := srv.key.Sign(t, testkit.SessionClaims("user_ann").With("exp", time.Now().Add(-4*time.Second)))
 		st := srv.openStream(t, "", expiring)
 		var end struct{ Reason string }
 		wantEvent(t, st, "reauthenticate", &end)

@@ -14,10 +14,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/uptrace/bun"
-
-	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/testkit"
 )
 
 // routePage is the JSON answer of the route route.
@@ -39,12 +35,8 @@ type routePage struct {
 // TestRoutePagingHTTP: 2,500 points paged with limit=1000 come back each
 // exactly once, in order, in three pages, following next_cursor alone.
 func TestRoutePagingHTTP(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
-		ann := s.user(t, "user_ann")
-		d, token := s.createDevice(t, ann, "Bella")
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		ann, d, token := s.annsDevice(t)
 		base := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
 
 		const n = 2500
@@ -98,10 +90,7 @@ func TestRoutePagingHTTP(t *testing.T) {
 }
 
 func TestRouteCursorMisuse(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann := s.user(t, "user_ann")
 		a, tokenA := s.createDevice(t, ann, "A")
 		b, _ := s.createDevice(t, ann, "B")
@@ -139,10 +128,7 @@ func TestRouteCursorMisuse(t *testing.T) {
 }
 
 func TestRouteBadParameters(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann := s.user(t, "user_ann")
 		d, _ := s.createDevice(t, ann, "A")
 		now := time.Now().UTC()
@@ -201,10 +187,7 @@ type geoJSON struct {
 }
 
 func TestRouteGeoJSON(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann := s.user(t, "user_ann")
 		base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 
@@ -289,10 +272,7 @@ func TestRouteGeoJSON(t *testing.T) {
 // TestRouteSimplifyHTTP: a straight walk north with one 50 m detour east,
 // read with simplify=5, keeps its ends and the detour's corner only.
 func TestRouteSimplifyHTTP(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann := s.user(t, "user_ann")
 		d, token := s.createDevice(t, ann, "walker")
 		base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
@@ -334,12 +314,8 @@ func TestRouteSimplifyHTTP(t *testing.T) {
 }
 
 func TestRouteGzip(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
-		ann := s.user(t, "user_ann")
-		d, token := s.createDevice(t, ann, "Bella")
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		ann, d, token := s.annsDevice(t)
 		base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 		var points []string
 		for i := range 500 {
@@ -395,12 +371,8 @@ func TestRouteGzip(t *testing.T) {
 }
 
 func TestLatestETag(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
-		ann := s.user(t, "user_ann")
-		d, token := s.createDevice(t, ann, "Bella")
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		ann, d, token := s.annsDevice(t)
 		path := fmt.Sprintf("/api/locations/%d/latest", d.ID)
 
 		empty := s.do(t, http.MethodGet, path, ann, "").want(t, http.StatusOK)

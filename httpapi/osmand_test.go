@@ -11,19 +11,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/uptrace/bun"
-
-	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/testkit"
 )
 
 // TestOsmAnd sends what Traccar Client and OsmAnd send, in each of the
 // protocol's forms, and reads back what was stored.
 func TestOsmAnd(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann := s.user(t, "user_ann")
 		fix := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 		const knot = 1852.0 / 3600
@@ -142,12 +135,8 @@ func TestOsmAnd(t *testing.T) {
 }
 
 func TestOsmAndErrors(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
-		ann := s.user(t, "user_ann")
-		d, token := s.createDevice(t, ann, "Bella")
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		ann, d, token := s.annsDevice(t)
 		_, other := s.createDevice(t, ann, "Other")
 		ts := strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)
 		const unauthorized = `{"error":"invalid device token"}` + "\n"

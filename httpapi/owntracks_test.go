@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uptrace/bun"
-
-	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
@@ -20,12 +16,8 @@ import (
 // TestOwnTracks: who may post, and the answers OwnTracks needs: 200 [] for
 // anything a retry cannot improve, 401 only for a bad token.
 func TestOwnTracks(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
-		ann := s.user(t, "user_ann")
-		d, token := s.createDevice(t, ann, "Bella")
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		ann, d, token := s.annsDevice(t)
 		tst := time.Now().Add(-time.Hour).Unix()
 		location := func(lat float64, tst int64) string {
 			return fmt.Sprintf(`{"_type":"location","lat":%v,"lon":13.4,"tst":%d,"tid":"bl"}`, lat, tst)

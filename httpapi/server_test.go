@@ -40,6 +40,17 @@ func startServer(t *testing.T, db *bun.DB, env map[string]string) *testServer {
 	return &testServer{Server: srv, db: db, users: srv.App.Users, logs: srv.Logs}
 }
 
+// eachKeyedServer runs fn in parallel on each database against a server
+// whose sessions are signed by key, a key of the test's.
+func eachKeyedServer(t *testing.T, fn func(t *testing.T, srv *testServer, key *testkit.Key)) {
+	t.Helper()
+	key := testkit.NewKey(t, "ins_test")
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		fn(t, startServer(t, db, jwtKeyEnv(t, key)), key)
+	})
+}
+
 // sqliteDB is a fresh SQLite database for tests in which the database
 // plays no part of what is tested (token checks, headers).
 func sqliteDB(t *testing.T) *bun.DB {
@@ -177,6 +188,12 @@ func wantBody(t *testing.T, res response, status int, want map[string]any) {
 		t.Errorf("status = %d, want %d; body %s", res.status, status, res.body)
 	}
 	wantJSONResponse(t, res)
+	wantJSONObject(t, res, want)
+}
+
+// wantJSONObject checks that the body is exactly the JSON object want.
+func wantJSONObject(t *testing.T, res response, want map[string]any) {
+	t.Helper()
 	var got map[string]any
 	if err := json.Unmarshal(res.body, &got); err != nil {
 		t.Fatalf("body %q is not a JSON object: %v", res.body, err)

@@ -60,10 +60,7 @@ func (s *testServer) wantStored(t *testing.T, u apiUser, iat time.Time) {
 
 func TestSyncWrites(t *testing.T) {
 	t.Parallel()
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		srv := startServer(t, db, jwtKeyEnv(t, key))
+	eachKeyedServer(t, func(t *testing.T, srv *testServer, key *testkit.Key) {
 		now := time.Now()
 		// tokenAt is a valid token for sub issued at iat.
 		tokenAt := func(t *testing.T, sub string, iat time.Time) string {
@@ -390,10 +387,7 @@ func TestSyncRejectsBodies(t *testing.T) {
 
 func TestSyncForbidden(t *testing.T) {
 	t.Parallel()
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		srv := startServer(t, db, jwtKeyEnv(t, key))
+	eachKeyedServer(t, func(t *testing.T, srv *testServer, key *testkit.Key) {
 
 		t.Run("sub is not clerk_user_id", func(t *testing.T) {
 			t.Parallel()
@@ -433,11 +427,8 @@ func TestSyncForbidden(t *testing.T) {
 // then authorization (403), then state (410).
 func TestSyncCheckOrder(t *testing.T) {
 	t.Parallel()
-	key := testkit.NewKey(t, "ins_test")
 	other := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		srv := startServer(t, db, jwtKeyEnv(t, key))
+	eachKeyedServer(t, func(t *testing.T, srv *testServer, key *testkit.Key) {
 		if _, err := srv.users.Delete(t.Context(), "user_deleted", time.Now().Add(-time.Hour)); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
@@ -488,11 +479,8 @@ func TestSyncCheckOrder(t *testing.T) {
 
 func TestSyncDatabaseFailure(t *testing.T) {
 	t.Parallel()
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		srv := startServer(t, db, jwtKeyEnv(t, key))
-		if err := db.Close(); err != nil {
+	eachKeyedServer(t, func(t *testing.T, srv *testServer, key *testkit.Key) {
+		if err := srv.db.Close(); err != nil {
 			t.Fatalf("close: %v", err)
 		}
 		tok := key.Sign(t, testkit.SessionClaims("user_db"))

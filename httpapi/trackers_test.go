@@ -15,10 +15,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/uptrace/bun"
-
-	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/testkit"
 )
 
 func ptrTo[T any](v T) *T { return &v }
@@ -48,11 +44,8 @@ func basicAuth(user, password string) string {
 // send it, and reads back what was stored: points with their attributes,
 // the device's last_seen_at and push registration.
 func TestTrackerFixtures(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
 	const knot = 1852.0 / 3600
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		ann := s.user(t, "user_ann")
 		at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 
@@ -136,7 +129,7 @@ func TestTrackerFixtures(t *testing.T) {
 					t.Errorf("push_registered %t, want %t", got.PushRegistered, tt.pushed != "")
 				}
 				var stored *string
-				if err := db.NewSelect().Table("devices").Column("push_token").Where("id = ?", d.ID).Scan(context.Background(), &stored); err != nil {
+				if err := s.db.NewSelect().Table("devices").Column("push_token").Where("id = ?", d.ID).Scan(context.Background(), &stored); err != nil {
 					t.Fatal(err)
 				}
 				if (stored == nil) != (tt.pushed == "") || stored != nil && *stored != tt.pushed {
@@ -163,12 +156,8 @@ func TestTrackerFixtures(t *testing.T) {
 // TestOsmAndPushTokenErrors: a bad push token is a 400 for a known device
 // only; an unknown token is a 401 first.
 func TestOsmAndPushTokenErrors(t *testing.T) {
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := startTrackingServer(t, db, key)
-		ann := s.user(t, "user_ann")
-		d, token := s.createDevice(t, ann, "Bella")
+	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
+		ann, d, token := s.annsDevice(t)
 		form := func(id, push string) string { return url.Values{"id": {id}, "notificationToken": {push}}.Encode() }
 		post := func(body string) response {
 			return s.do(t, http.MethodPost, "/api/ingest/osmand", "", body, "Content-Type", "application/x-www-form-urlencoded")

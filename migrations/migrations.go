@@ -42,32 +42,28 @@ func migrator(db *bun.DB) (*migrate.Migrator, error) {
 
 // Up applies every pending migration and returns the names it applied.
 func Up(ctx context.Context, db *bun.DB) ([]string, error) {
-	var applied []string
-	err := locked(ctx, db, func(m *migrate.Migrator) error {
-		group, err := m.Migrate(ctx)
-		if group != nil {
-			for _, mig := range group.Migrations {
-				applied = append(applied, mig.Name)
-			}
-		}
-		return err
-	})
-	return applied, err
+	return lockedGroup(ctx, db, (*migrate.Migrator).Migrate)
 }
 
 // Down rolls back the last group of migrations and returns their names.
 func Down(ctx context.Context, db *bun.DB) ([]string, error) {
-	var rolledBack []string
+	return lockedGroup(ctx, db, (*migrate.Migrator).Rollback)
+}
+
+// lockedGroup runs step, Migrate or Rollback, under the lock and returns
+// the names of the group's migrations, also those done before an error.
+func lockedGroup(ctx context.Context, db *bun.DB, step func(*migrate.Migrator, context.Context, ...migrate.MigrationOption) (*migrate.MigrationGroup, error)) ([]string, error) {
+	var names []string
 	err := locked(ctx, db, func(m *migrate.Migrator) error {
-		group, err := m.Rollback(ctx)
+		group, err := step(m, ctx)
 		if group != nil {
 			for _, mig := range group.Migrations {
-				rolledBack = append(rolledBack, mig.Name)
+				names = append(names, mig.Name)
 			}
 		}
 		return err
 	})
-	return rolledBack, err
+	return names, err
 }
 
 // List reports every known migration with its state.

@@ -80,18 +80,12 @@ type cursorReader struct {
 	failed bool
 }
 
-func (r *cursorReader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.failed = true
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *cursorReader) varint() int64   { return readVarint(r, binary.Varint) }
+func (r *cursorReader) uvarint() uint64 { return readVarint(r, binary.Uvarint) }
 
-func (r *cursorReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
+// readVarint reads one value with read, binary.Varint or binary.Uvarint.
+func readVarint[T int64 | uint64](r *cursorReader, read func([]byte) (T, int)) T {
+	v, n := read(r.b)
 	if n <= 0 {
 		r.failed = true
 		return 0

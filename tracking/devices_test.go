@@ -10,17 +10,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
 
 func TestDeviceLifecycle(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann := f.owner(t, "user_ann")
 
@@ -87,9 +83,7 @@ func TestDeviceLifecycle(t *testing.T) {
 // TestAnotherUsersDeviceIsNotFound: every method that takes an owner
 // answers another user's device exactly as an absent one.
 func TestAnotherUsersDeviceIsNotFound(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
 		d, token := f.device(t, ann, "Ann's")
@@ -132,9 +126,7 @@ func TestAnotherUsersDeviceIsNotFound(t *testing.T) {
 }
 
 func TestCreateDeviceConflicts(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
 
@@ -171,9 +163,7 @@ func TestCreateDeviceConflicts(t *testing.T) {
 // TestDeviceCapHoldsUnderConcurrency: 120 concurrent creates for one user
 // end with exactly 100 devices and 20 conflicts.
 func TestDeviceCapHoldsUnderConcurrency(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann := f.owner(t, "user_ann")
 
@@ -248,12 +238,9 @@ func TestNewDeviceValidation(t *testing.T) {
 }
 
 func TestDeviceStatus(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{OnlineWindow: 5 * time.Minute})
+	eachFixture(t, tracking.Config{OnlineWindow: 5 * time.Minute}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+		ann, d, token := f.annsDevice(t)
 
 		status := func() tracking.Status {
 			t.Helper()
@@ -277,6 +264,120 @@ func TestDeviceStatus(t *testing.T) {
 		f.clock.Add(time.Millisecond)
 		if got := status(); got != tracking.StatusOffline {
 			t.Errorf("seen longer ago than the window: %s, want offline", got)
+		}
+	})
+}
+
+// TestUserDeleteRemovesDevicesAndLocations: the tombstone takes the user's
+// devices and, by the foreign key's cascade, their locations, and leaves
+// other users' alone.
+func TestUserDeleteRemovesDevicesAndLocations(t *testing.T) {
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
+		_, annToken := f.device(t, ann, "Ann's collar")
+		_, annPhone := f.device(t, ann, "Ann's phone")
+		bobs, bobToken := f.device(t, bob, "Bob's")
+		for _, token := range []string{annToken, annPhone, bobToken} {
+			f.ingest(t, token, fixAt(now0.Add(-2*time.Minute), 1), fixAt(now0.Add(-time.Minute), 2))
+		}
+
+		count := func(table string, where string, args ...any) int64 {
+			t.Helper()
+			n, err := f.db.NewSelect().Table(table).Where(where, args...).Count(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		annsLocations := "device_id IN (SELECT id FROM devices WHERE user_id = ?)"
+		if got := count("locations", annsLocations, ann); got != 4 {
+			t.Fatalf("Ann has %d locations before the delete, want 4", got)
+		}
+
+		if _, err := f.users.Delete(ctx, "user_ann", now0); err != nil {
+			t.Fatal(err)
+		}
+		if got := count("devices", "user_id = ?", ann); got != 0 {
+			t.Errorf("%d of Ann's devices survive her deletion", got)
+		}
+		if got := count("locations", "device_id NOT IN (SELECT id FROM devices)"); got != 0 {
+			t.Errorf("%d orphaned locations survive Ann's deletion", got)
+		}
+		if _, err := f.svc.Authenticate(ctx, annToken); !errors.Is(err, tracking.ErrInvalidToken) {
+			t.Errorf("Ann's token after her deletion: %v, want ErrInvalidToken", err)
+		}
+
+		if got := count("locations", "device_id = ?", bobs.ID); got != 2 {
+			t.Errorf("Bob has %d locations after Ann's deletion, want 2", got)
+		}
+	})
+}
+
+// TestRegisterPushToken: the token is stored (shown only as
+// PushRegistered), replaced by a later one, gone with a token rotation,
+// and is no report.
+func TestRegisterPushToken(t *testing.T) {
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		ann, d, _ := f.annsDevice(t)
+		other, _ := f.device(t, ann, "Other")
+		registered := func(id int64) bool {
+			t.Helper()
+			got, err := f.svc.GetDevice(ctx, ann, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.LastSeenAt != nil {
+				t.Errorf("device %d: a push-token registration set last_seen_at", id)
+			}
+			return got.PushRegistered
+		}
+		if registered(d.ID) || d.PushRegistered {
+			t.Fatal("a new device is push-registered")
+		}
+		if err := f.svc.RegisterPushToken(ctx, d.ID, "fcm:APA91b_first"); err != nil {
+			t.Fatal(err)
+		}
+		if !registered(d.ID) || registered(other.ID) {
+			t.Error("want only the registering device push-registered")
+		}
+		var stored string
+		if err := f.db.NewSelect().Table("devices").Column("push_token").Where("id = ?", d.ID).Scan(ctx, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.RegisterPushToken(ctx, d.ID, "fcm:APA91b_second"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.db.NewSelect().Table("devices").Column("push_token").Where("id = ?", d.ID).Scan(ctx, &stored); err != nil || stored != "fcm:APA91b_second" {
+			t.Errorf("stored push token %q (%v), want the second one", stored, err)
+		}
+
+		for _, bad := range []string{"", "with space", "tab\there", "é", string(make([]byte, 1025))} {
+			var fe *errs.FieldError
+			if err := f.svc.RegisterPushToken(ctx, d.ID, bad); !errors.As(err, &fe) || fe.Field != "notificationToken" {
+				t.Errorf("RegisterPushToken(%.20q) = %v, want an *errs.FieldError for notificationToken", bad, err)
+			}
+		}
+		long := make([]byte, 1024)
+		for i := range long {
+			long[i] = 'A'
+		}
+		if err := f.svc.RegisterPushToken(ctx, other.ID, string(long)); err != nil {
+			t.Errorf("a 1024-character token: %v", err)
+		}
+
+		if _, _, err := f.svc.RotateToken(ctx, ann, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		if registered(d.ID) {
+			t.Error("still push-registered after a token rotation")
+		}
+		if err := f.svc.DeleteDevice(ctx, ann, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.RegisterPushToken(ctx, d.ID, "fcm:late"); !errors.Is(err, tracking.ErrInvalidToken) {
+			t.Errorf("RegisterPushToken on a deleted device = %v, want ErrInvalidToken", err)
 		}
 	})
 }

@@ -8,19 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
 
 // TestExport: every point of the span, once, in order, with received_at;
 // start first; nothing of another user's device.
 func TestExport(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
 		d, token := f.device(t, ann, "Bella")
@@ -150,9 +145,7 @@ func TestPlanSpan(t *testing.T) {
 // TestSummary: points, distance along a known polyline, times, top speed
 // and the bounding box, read from the database.
 func TestSummary(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
 		d, token := f.device(t, ann, "Bella")

@@ -11,7 +11,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -20,9 +19,7 @@ import (
 // device's last location follows when its newest fix goes, and other
 // devices and users are untouched.
 func TestDeleteLocations(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
 		d, token := f.device(t, ann, "Bella")
@@ -84,7 +81,7 @@ func TestDeleteLocations(t *testing.T) {
 
 		// The newest fix goes: the newest remaining point becomes latest,
 		// every column of it.
-		markAttributes(t, db, d.ID, at(6))
+		markAttributes(t, f.db, d.ID, at(6))
 		res = del(ann, d.ID, at(9), at(9).Add(time.Hour))
 		if res.Deleted != 1 || !res.LatestChanged || res.Latest == nil || !res.Latest.RecordedAt.Equal(at(6)) || res.Latest.Lat != pts[6].Lat {
 			t.Fatalf("deleting the newest fix = %+v (latest %+v), want latest point 6", res, res.Latest)
@@ -92,7 +89,7 @@ func TestDeleteLocations(t *testing.T) {
 		if res.Latest.ReceivedAt.IsZero() {
 			t.Error("the new latest has no received_at")
 		}
-		wantSameFix(t, db, d.ID, at(6))
+		wantSameFix(t, f.db, d.ID, at(6))
 		got, err := f.svc.GetDevice(ctx, ann, d.ID)
 		if err != nil || !cmp.Equal(got.LastLocation, res.Latest) {
 			t.Errorf("GetDevice after the delete: %+v, %v; want the returned latest %+v", got.LastLocation, err, res.Latest)
@@ -109,7 +106,7 @@ func TestDeleteLocations(t *testing.T) {
 		if got, err := f.svc.GetDevice(ctx, ann, d.ID); err != nil || got.LastLocation != nil {
 			t.Errorf("after deleting everything, latest = %+v, %v; want none", got.LastLocation, err)
 		}
-		wantSameFix(t, db, d.ID, time.Time{})
+		wantSameFix(t, f.db, d.ID, time.Time{})
 		// Nothing left to delete: 0, and nothing changes.
 		if res := del(ann, d.ID, base, now0); res.Deleted != 0 || res.LatestChanged {
 			t.Errorf("deleting an empty range = %+v", res)

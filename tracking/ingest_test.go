@@ -9,20 +9,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
 
 func TestIngestCountsAndDuplicates(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+		ann, d, token := f.annsDevice(t)
 		base := now0.Add(-time.Hour)
 
 		first := f.ingest(t, token,
@@ -75,12 +70,9 @@ func TestIngestCountsAndDuplicates(t *testing.T) {
 // recorded_at; an older fix arriving later is stored and still marks the
 // device as seen.
 func TestLateOlderFixDoesNotMoveLatest(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+		ann, d, token := f.annsDevice(t)
 
 		newer := fixAt(now0.Add(-time.Minute), 1)
 		newer.SpeedMPS, newer.BatteryPct = ptr(1.5), ptr(80.0)
@@ -125,12 +117,9 @@ func TestLateOlderFixDoesNotMoveLatest(t *testing.T) {
 // TestConcurrentIngestKeepsNewestFix: batches for one device racing each
 // other end with the newest fix of all on the device, and every point once.
 func TestConcurrentIngestKeepsNewestFix(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		ann := f.owner(t, "user_ann")
-		d, _ := f.device(t, ann, "Bella")
+		ann, d, _ := f.annsDevice(t)
 		base := now0.Add(-2 * time.Hour)
 
 		const batches, size = 8, 50
@@ -167,9 +156,7 @@ func TestConcurrentIngestKeepsNewestFix(t *testing.T) {
 // TestIngestValidation applies "Point validation" rule by rule: what is
 // stored, what becomes null, and what is rejected with which field.
 func TestIngestValidation(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{Limits: tracking.Limits{MaxAge: 30 * 24 * time.Hour}})
+	eachFixture(t, tracking.Config{Limits: tracking.Limits{MaxAge: 30 * 24 * time.Hour}}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		ann := f.owner(t, "user_ann")
 		berlin := time.FixedZone("CET", 3600)
@@ -235,6 +222,103 @@ func TestIngestValidation(t *testing.T) {
 					t.Errorf("stored (-want +got):\n%s", diff)
 				}
 			})
+		}
+	})
+}
+
+// TestAttributesRoundTrip: the attributes of a fix are stored with it and
+// read back by every read (route, the device's newest fix, export), on
+// both databases (SQLite keeps booleans as 0/1); the newest fix carries
+// its own attributes, nulls included.
+func TestAttributesRoundTrip(t *testing.T) {
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		ann, d, token := f.annsDevice(t)
+		base := now0.Add(-time.Hour)
+
+		sos := fixAt(base, 1)
+		sos.Attributes = tracking.Attributes{Motion: ptr(true), OdometerM: ptr(12345.6), Charging: ptr(false),
+			Activity: ptr("on_foot"), Event: ptr(" motionchange "), Alarm: ptr("sos")}
+		still := fixAt(base.Add(time.Second), 2)
+		still.Attributes = tracking.Attributes{Motion: ptr(false), Charging: ptr(true)}
+		plain := fixAt(base.Add(2*time.Second), 3)
+
+		want := func(l tracking.Location) tracking.Location {
+			t.Helper()
+			if err := l.Normalize(f.clock.Now(), tracking.Limits{}); err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+		f.ingest(t, token, sos)
+		got, err := f.svc.GetDevice(ctx, ann, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSOS := want(sos)
+		wantSOS.ReceivedAt = now0
+		if diff := cmp.Diff(&wantSOS, got.LastLocation); diff != "" {
+			t.Errorf("newest fix, every attribute (-want +got):\n%s", diff)
+		}
+		f.ingest(t, token, still)
+		if got, err = f.svc.GetDevice(ctx, ann, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		wantStill := want(still)
+		wantStill.ReceivedAt = now0
+		if diff := cmp.Diff(&wantStill, got.LastLocation); diff != "" {
+			t.Errorf("newest fix (-want +got):\n%s", diff)
+		}
+
+		f.ingest(t, token, plain)
+		if got, _ = f.svc.GetDevice(ctx, ann, d.ID); got.LastLocation == nil || got.LastLocation.Attributes != (tracking.Attributes{}) {
+			t.Errorf("newest fix without attributes = %+v, want them all null", got.LastLocation)
+		}
+
+		route, _ := f.route(t, ann, d.ID, tracking.RouteQuery{})
+		if diff := cmp.Diff([]tracking.Location{want(sos), want(still), want(plain)}, route); diff != "" {
+			t.Errorf("route (-want +got):\n%s", diff)
+		}
+		if *route[0].Event != "motionchange" {
+			t.Errorf("event %q, want it trimmed", *route[0].Event)
+		}
+
+		sp, err := f.svc.PlanSpan(d.ID, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var exported []tracking.Location
+		err = f.svc.Export(ctx, ann, sp, func(tracking.Device) error { return nil }, func(l tracking.Location) error {
+			exported = append(exported, l)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range route {
+			route[i].ReceivedAt = now0
+		}
+		if diff := cmp.Diff(route, exported); diff != "" {
+			t.Errorf("export (-route +export):\n%s", diff)
+		}
+	})
+}
+
+// TestIngestWithoutPoints: a report without a fix (a heartbeat) marks the
+// device seen and stores nothing.
+func TestIngestWithoutPoints(t *testing.T) {
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ann, d, token := f.annsDevice(t)
+		res := f.ingest(t, token)
+		if res.DeviceID != d.ID || res.Stored != 0 || res.Duplicates != 0 || len(res.Rejected) != 0 {
+			t.Errorf("Ingest() = %+v, want nothing stored for device %d", res, d.ID)
+		}
+		got, err := f.svc.GetDevice(context.Background(), ann, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.LastSeenAt == nil || !got.LastSeenAt.Equal(now0) || got.LastLocation != nil || got.Status != tracking.StatusOnline {
+			t.Errorf("after a heartbeat: last seen %v, last location %v, status %s; want now, none, online", got.LastSeenAt, got.LastLocation, got.Status)
 		}
 	})
 }

@@ -7,10 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -18,11 +15,8 @@ import (
 // once, in order, in three pages; the range bounds are inclusive and
 // exclusive at millisecond precision.
 func TestRoutePaging(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
-		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ann, d, token := f.annsDevice(t)
 		base := now0.Add(-10 * time.Hour)
 
 		const n = 2500
@@ -128,11 +122,8 @@ func TestPlanRoute(t *testing.T) {
 // TestRouteSimplify: a straight walk north with one 50 m detour east, read
 // with a 5 m tolerance, keeps its ends and the detour's corner only.
 func TestRouteSimplify(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
-		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ann, d, token := f.annsDevice(t)
 		base := now0.Add(-time.Hour)
 
 		const mPerDegLat = 6371008.8 * math.Pi / 180
@@ -181,11 +172,8 @@ func TestRouteSimplify(t *testing.T) {
 // quadratic (a track swinging back and forth with shrinking amplitude) is
 // returned as read, with Simplified false, instead of holding a core.
 func TestRouteSimplifyBudget(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
-		ann := f.owner(t, "user_ann")
-		d, token := f.device(t, ann, "Bella")
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ann, d, token := f.annsDevice(t)
 		const n = 2000 // (n-1)(n-2)/2 ≈ 2·10⁶ computations, past the budget of 5.2·10⁵
 		base := now0.Add(-time.Hour)
 		const mPerDegLat = 6371008.8 * math.Pi / 180

@@ -8,6 +8,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
@@ -51,6 +52,15 @@ func newFixture(t *testing.T, db *bun.DB, cfg tracking.Config) *fixture {
 	return &fixture{db: db, clock: c, svc: tracking.NewService(db, cfg), users: users.NewService(db)}
 }
 
+// eachFixture runs fn in parallel on each database, with a fixture of cfg.
+func eachFixture(t *testing.T, cfg tracking.Config, fn func(t *testing.T, f *fixture)) {
+	t.Helper()
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		fn(t, newFixture(t, db, cfg))
+	})
+}
+
 // owner creates the user clerkUserID and returns its users.id.
 func (f *fixture) owner(t *testing.T, clerkUserID string) int64 {
 	t.Helper()
@@ -70,6 +80,15 @@ func (f *fixture) device(t *testing.T, owner int64, name string) (tracking.Devic
 		t.Fatalf("CreateDevice(%q): %v", name, err)
 	}
 	return d, token
+}
+
+// annsDevice is the common start of a test: the user user_ann and her
+// device Bella.
+func (f *fixture) annsDevice(t *testing.T) (ann int64, d tracking.Device, token string) {
+	t.Helper()
+	ann = f.owner(t, "user_ann")
+	d, token = f.device(t, ann, "Bella")
+	return ann, d, token
 }
 
 // ingest stores points for the device of token, found as the HTTP layer

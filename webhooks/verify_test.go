@@ -49,6 +49,12 @@ func TestVerify(t *testing.T) {
 	const msgID = "msg_2hQx7Nf3kVb1ZpQ8sLmTq4Wd0Ey"
 	body := []byte(`{"data":{"id":"user_1"},"object":"event","type":"user.deleted","timestamp":1717600000000}`)
 	now := time.Now()
+	// signedBy is the svix headers of body as secret signs it at ts.
+	signedBy := func(secret string, ts time.Time) func(t *testing.T) http.Header {
+		return func(t *testing.T) http.Header {
+			return headers("svix-", msgID, ts, sign(t, secret, msgID, ts, body))
+		}
+	}
 
 	tests := []struct {
 		name    string
@@ -60,9 +66,7 @@ func TestVerify(t *testing.T) {
 		{
 			name:    "valid svix headers",
 			secrets: []string{secretA},
-			header: func(t *testing.T) http.Header {
-				return headers("svix-", msgID, now, sign(t, secretA, msgID, now, body))
-			},
+			header:  signedBy(secretA, now),
 		},
 		{
 			name:    "valid webhook headers",
@@ -74,16 +78,12 @@ func TestVerify(t *testing.T) {
 		{
 			name:    "rotation: signed with first secret",
 			secrets: []string{secretA, secretB},
-			header: func(t *testing.T) http.Header {
-				return headers("svix-", msgID, now, sign(t, secretA, msgID, now, body))
-			},
+			header:  signedBy(secretA, now),
 		},
 		{
 			name:    "rotation: signed with second secret",
 			secrets: []string{secretA, secretB},
-			header: func(t *testing.T) http.Header {
-				return headers("svix-", msgID, now, sign(t, secretB, msgID, now, body))
-			},
+			header:  signedBy(secretB, now),
 		},
 		{
 			name:    "two signatures, only the second matches",
@@ -104,18 +104,14 @@ func TestVerify(t *testing.T) {
 		{
 			name:    "wrong secret",
 			secrets: []string{secretA, secretB},
-			header: func(t *testing.T) http.Header {
-				return headers("svix-", msgID, now, sign(t, secretOther, msgID, now, body))
-			},
+			header:  signedBy(secretOther, now),
 			wantErr: ErrNoMatchingSignature,
 		},
 		{
 			name:    "tampered body",
 			secrets: []string{secretA},
 			body:    bytes.Replace(body, []byte("user_1"), []byte("user_2"), 1),
-			header: func(t *testing.T) http.Header {
-				return headers("svix-", msgID, now, sign(t, secretA, msgID, now, body))
-			},
+			header:  signedBy(secretA, now),
 			wantErr: ErrNoMatchingSignature,
 		},
 		{
@@ -146,36 +142,24 @@ func TestVerify(t *testing.T) {
 		{
 			name:    "timestamp 4 minutes old accepted",
 			secrets: []string{secretA},
-			header: func(t *testing.T) http.Header {
-				ts := now.Add(-4 * time.Minute)
-				return headers("svix-", msgID, ts, sign(t, secretA, msgID, ts, body))
-			},
+			header:  signedBy(secretA, now.Add(-4*time.Minute)),
 		},
 		{
 			name:    "timestamp 6 minutes old rejected",
 			secrets: []string{secretA},
-			header: func(t *testing.T) http.Header {
-				ts := now.Add(-6 * time.Minute)
-				return headers("svix-", msgID, ts, sign(t, secretA, msgID, ts, body))
-			},
+			header:  signedBy(secretA, now.Add(-6*time.Minute)),
 			wantErr: ErrTimestampOutOfTolerance,
 		},
 		{
 			name:    "timestamp 6 minutes in the future rejected",
 			secrets: []string{secretA},
-			header: func(t *testing.T) http.Header {
-				ts := now.Add(6 * time.Minute)
-				return headers("svix-", msgID, ts, sign(t, secretA, msgID, ts, body))
-			},
+			header:  signedBy(secretA, now.Add(6*time.Minute)),
 			wantErr: ErrTimestampOutOfTolerance,
 		},
 		{
 			name:    "old timestamp with wrong signature reports the timestamp",
 			secrets: []string{secretA},
-			header: func(t *testing.T) http.Header {
-				ts := now.Add(-6 * time.Minute)
-				return headers("svix-", msgID, ts, sign(t, secretOther, msgID, ts, body))
-			},
+			header:  signedBy(secretOther, now.Add(-6*time.Minute)),
 			wantErr: ErrTimestampOutOfTolerance,
 		},
 		{

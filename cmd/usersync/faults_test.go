@@ -63,21 +63,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	defer admin.Close()
 
-	key := testkit.NewKey(t, "ins_test")
-	base, stop, logs := startServer(t, map[string]string{
-		"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.PublicPEM(t), "RATE_LIMIT_RPS": "0",
-	})
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			stop()
-		}
-		if t.Failed() {
-			t.Logf("server warnings and errors (the last 40):\n%s", problems(logs.String(), 40))
-		}
-	})
-
-	acked := runOutage(t, base, key, "pg", func() {
+	serveThroughOutage(t, databaseURL, "pg", func() {
 		if _, err := admin.ExecContext(ctx, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false"); err != nil {
 			t.Fatal(err)
 		}
@@ -97,12 +83,6 @@ func TestPostgresOutage(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-
-	stopped = true
-	if err := stop(); err != nil {
-		t.Errorf("serve returned %v after cancel", err)
-	}
-	wantStored(t, databaseURL, acked)
 }
 
 // TestSQLiteUnwritable makes the SQLite file and its WAL immutable under a
@@ -136,6 +116,21 @@ func TestSQLiteUnwritable(t *testing.T) {
 		}
 	})
 
+	serveThroughOutage(t, databaseURL, "sqlite", func() {
+		if err := chattr("+i"); err != nil {
+			t.Fatalf("%v (the test must run as root on a file system with the immutable attribute, such as ext4)", err)
+		}
+	}, func() {
+		if err := chattr("-i"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// serveThroughOutage serves databaseURL through an outage (runOutage's),
+// then stops the server and checks that every acknowledged sync is stored.
+func serveThroughOutage(t *testing.T, databaseURL, prefix string, takeAway, bringBack func()) {
+	t.Helper()
 	key := testkit.NewKey(t, "ins_test")
 	base, stop, logs := startServer(t, map[string]string{
 		"ADDR": "127.0.0.1:0", "DATABASE_URL": databaseURL, "CLERK_JWT_KEY": key.PublicPEM(t), "RATE_LIMIT_RPS": "0",
@@ -150,15 +145,7 @@ func TestSQLiteUnwritable(t *testing.T) {
 		}
 	})
 
-	acked := runOutage(t, base, key, "sqlite", func() {
-		if err := chattr("+i"); err != nil {
-			t.Fatalf("%v (the test must run as root on a file system with the immutable attribute, such as ext4)", err)
-		}
-	}, func() {
-		if err := chattr("-i"); err != nil {
-			t.Fatal(err)
-		}
-	})
+	acked := runOutage(t, base, key, prefix, takeAway, bringBack)
 
 	stopped = true
 	if err := stop(); err != nil {

@@ -37,23 +37,13 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		if err != nil {
 			return err
 		}
-		if len(applied) == 0 {
-			fmt.Fprintln(stdout, "nothing to apply")
-		}
-		for _, name := range applied {
-			fmt.Fprintf(stdout, "applied %s\n", name)
-		}
+		printNames(stdout, applied, "applied", "nothing to apply")
 	case "down":
 		rolled, err := migrations.Down(ctx, db)
 		if err != nil {
 			return err
 		}
-		if len(rolled) == 0 {
-			fmt.Fprintln(stdout, "nothing to roll back")
-		}
-		for _, name := range rolled {
-			fmt.Fprintf(stdout, "rolled back %s\n", name)
-		}
+		printNames(stdout, rolled, "rolled back", "nothing to roll back")
 	case "status":
 		list, err := migrations.List(ctx, db)
 		if err != nil {
@@ -71,4 +61,15 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("migrate: unknown action %q (want up, down or status)", fs.Arg(0))
 	}
 	return nil
+}
+
+// printNames prints a line "done name" for each name, or none when there
+// are no names.
+func printNames(w io.Writer, names []string, done, none string) {
+	if len(names) == 0 {
+		fmt.Fprintln(w, none)
+	}
+	for _, name := range names {
+		fmt.Fprintf(w, "%s %s\n", done, name)
+	}
 }
