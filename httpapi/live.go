@@ -122,8 +122,12 @@ type liveStream struct {
 	owner    int64
 	all      bool           // following every device of the user
 	followed map[int64]bool // the devices followed (all: those known to the stream)
-	lr       liveReader
-	metrics  *Metrics
+	// shown is, by device, the recorded_at (Unix ms) of the newest fix the
+	// stream has shown: a change that committed before the snapshot read
+	// it, but arrives after, brings nothing new and is not sent again.
+	shown   map[int64]int64
+	lr      liveReader
+	metrics *Metrics
 }
 
 func (s *liveStream) run(sub *live.Sub, cfg Live, session clerk.Session) error {
@@ -217,6 +221,7 @@ func (s *liveStream) snapshot(resync bool) error {
 			devices = append(devices, d)
 		}
 	}
+	s.shown = map[int64]int64{}
 	for _, d := range devices {
 		if d.LastLocation != nil {
 			if err := s.location(d.ID, *d.LastLocation, time.Time{}); err != nil {
@@ -253,11 +258,14 @@ func (s *liveStream) apply(c live.Change) error {
 			return err
 		}
 		s.followed[c.DeviceID] = true
-		events := v.(encodedEvents)
-		if _, err := s.w.Write(events.text); err != nil {
-			return err
-		}
-		for range events.count {
+		for _, ev := range v.([]encodedEvent) {
+			if ev.recordedAt <= s.shown[c.DeviceID] {
+				continue // shown already (by the snapshot)
+			}
+			if _, err := s.w.Write(ev.text); err != nil {
+				return err
+			}
+			s.shown[c.DeviceID] = ev.recordedAt
 			s.metrics.streamEvent("location", c.CommittedAt)
 		}
 	case live.Device:
@@ -271,7 +279,12 @@ func (s *liveStream) apply(c live.Change) error {
 			return err
 		}
 		s.followed[c.DeviceID] = true
-		if err := s.event("device", "", toDeviceJSON(d.(tracking.Device)), c.CommittedAt); err != nil {
+		dev := d.(tracking.Device)
+		s.shown[c.DeviceID] = 0 // its fix may have moved back (history deleted)
+		if dev.LastLocation != nil {
+			s.shown[c.DeviceID] = dev.LastLocation.RecordedAt.UnixMilli()
+		}
+		if err := s.event("device", "", toDeviceJSON(dev), c.CommittedAt); err != nil {
 			return err
 		}
 	case live.DeviceDeleted:
@@ -282,22 +295,21 @@ func (s *liveStream) apply(c live.Change) error {
 	return s.flush()
 }
 
-// encodedEvents are SSE events as sent, count of them.
-type encodedEvents struct {
-	text  []byte
-	count int
+// encodedEvent is the location event of a fix, as sent.
+type encodedEvent struct {
+	recordedAt int64 // Unix ms
+	text       []byte
 }
 
 // encodeLocations is the location event of each of fixes.
-func encodeLocations(deviceID int64, fixes []tracking.Location) (encodedEvents, error) {
-	var out encodedEvents
+func encodeLocations(deviceID int64, fixes []tracking.Location) ([]encodedEvent, error) {
+	out := make([]encodedEvent, len(fixes))
 	for i := range fixes {
-		b, err := appendEvent(out.text, "location", locationEventID(deviceID, fixes[i]), locationEvent(deviceID, &fixes[i]))
+		b, err := appendEvent(nil, "location", locationEventID(deviceID, fixes[i]), locationEvent(deviceID, &fixes[i]))
 		if err != nil {
-			return encodedEvents{}, err
+			return nil, err
 		}
-		out.text = b
-		out.count++
+		out[i] = encodedEvent{fixes[i].RecordedAt.UnixMilli(), b}
 	}
 	return out, nil
 }
@@ -328,6 +340,7 @@ func appendEvent(b []byte, name, id string, data any) ([]byte, error) {
 }
 
 func (s *liveStream) location(deviceID int64, l tracking.Location, committed time.Time) error {
+	s.shown[deviceID] = l.RecordedAt.UnixMilli()
 	return s.event("location", locationEventID(deviceID, l), locationEvent(deviceID, &l), committed)
 }
 
@@ -336,6 +349,7 @@ func (s *liveStream) deviceDeleted(id int64, committed time.Time) error {
 		return nil
 	}
 	delete(s.followed, id)
+	delete(s.shown, id)
 	return s.event("device_deleted", "", struct {
 		DeviceID int64 `json:"device_id"`
 	}{id}, committed)

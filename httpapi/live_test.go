@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usersync/usersync/live"
 	"github.com/usersync/usersync/testkit"
 )
 
@@ -98,6 +99,14 @@ func TestLiveStream(t *testing.T) {
 		// The snapshot: where A is now; B has no fix.
 		wantLocation(t, st, a.ID, at(0))
 
+		// The change that brought that fix, arriving after the snapshot (a
+		// notification from another replica can): nothing new, not sent.
+		owner, err := srv.users.Get(context.Background(), "user_ann")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.App.Hub.Deliver([]live.Change{{Kind: live.Location, UserID: owner.ID, DeviceID: a.ID, To: at(0).UnixMilli()}})
+
 		// A batch: every point that becomes the newest, in recorded_at order.
 		srv.ingest(t, aToken, point(at(2), 2), point(at(1), 1))
 		wantLocation(t, st, a.ID, at(1))
@@ -146,6 +155,9 @@ func TestLiveStream(t *testing.T) {
 		if moved.ID != a.ID || !moved.LastLocation.RecordedAt.Equal(at(2)) {
 			t.Errorf("after deleting A's newest: %+v, want device %d at %s", moved, a.ID, at(2))
 		}
+		// A point in the deleted span is A's newest fix again, and is sent.
+		srv.ingest(t, aToken, point(at(3), 3))
+		wantLocation(t, st, a.ID, at(3))
 
 		// Deleted.
 		srv.do(t, http.MethodDelete, fmt.Sprintf("/api/devices/%d", c.ID), ann, "").want(t, http.StatusNoContent)
@@ -169,8 +181,8 @@ func TestLiveStream(t *testing.T) {
 		st.Quiet(t, 300*time.Millisecond)
 
 		metrics := srv.do(t, http.MethodGet, "/metrics", "", "").want(t, http.StatusOK)
-		for _, want := range []string{"live_streams_open 1", `live_stream_events_total{type="location"} 6`,
-			`live_stream_events_total{type="device_deleted"} 1`, "live_commit_to_send_seconds_count 9"} {
+		for _, want := range []string{"live_streams_open 1", `live_stream_events_total{type="location"} 7`,
+			`live_stream_events_total{type="device_deleted"} 1`, "live_commit_to_send_seconds_count 10"} {
 			if !strings.Contains(string(metrics.body), want) {
 				t.Errorf("/metrics lacks %s", want)
 			}
