@@ -227,9 +227,15 @@ func (s *Service) Authenticate(ctx context.Context, token string) (int64, error)
 		return 0, ErrInvalidToken
 	}
 	var id int64
-	err := s.db.NewSelect().Model((*deviceRow)(nil)).Column("id").
-		Where("token_hash = ?", HashToken(token)).
-		Scan(ctx, &id)
+	var err error
+	if db, ok := s.db.(*bun.DB); ok && s.rowLocks() {
+		// Every tracker report starts here: a prepared statement.
+		err = db.DB.QueryRowContext(ctx, authenticateSQL, pgx.QueryExecModeCacheStatement, HashToken(token)).Scan(&id)
+	} else {
+		err = s.db.NewSelect().Model((*deviceRow)(nil)).Column("id").
+			Where("token_hash = ?", HashToken(token)).
+			Scan(ctx, &id)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, ErrInvalidToken
@@ -246,6 +252,9 @@ func deviceError(op string, id int64, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// authenticateSQL is Authenticate's query on PostgreSQL.
+const authenticateSQL = `SELECT d.id FROM devices AS d WHERE (token_hash = $1)`
 
 // userDeviceSQL is UserDevice's query, every column of deviceRow in order.
 const userDeviceSQL = `SELECT d.id, d.user_id, d.name, d.hardware_id, d.token_hash, d.token_hint, d.last_seen_at,

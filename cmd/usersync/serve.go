@@ -22,6 +22,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	app.TuneGC(getenv)
 	a, err := app.Open(ctx, cfg, logger)
 	if err != nil {
 		return err

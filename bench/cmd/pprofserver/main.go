@@ -39,6 +39,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	logger := app.NewLogger(cfg, os.Stderr)
+	app.TuneGC(os.Getenv) // as serve does
 	a, err := app.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
