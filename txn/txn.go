@@ -58,6 +58,13 @@ func Run(ctx context.Context, db bun.IDB, fn func(ctx context.Context, tx bun.Tx
 	return nil
 }
 
+// Active tells whether ctx comes from a Run: a write made with it belongs
+// to that Run's transaction.
+func Active(ctx context.Context) bool {
+	_, ok := ctx.Value(ctxKey{}).(*state)
+	return ok
+}
+
 // BeforeCommit registers f to run in the transaction of ctx's Run, after
 // the work and before the commit; its error rolls everything back.
 func BeforeCommit(ctx context.Context, f func(ctx context.Context, tx bun.Tx) error) error {

@@ -89,25 +89,36 @@ type Each struct {
 // UpsertAll applies ws together, in the caller's transaction (WithTx) or
 // in one of its own, writes for one user in version order.
 func (s *Service) UpsertAll(ctx context.Context, ws []Write) ([]Each, error) {
+	rounds, errs := plan(ws)
 	out := make([]Each, len(ws))
+	observe := func() {
+		for i, e := range out {
+			if e.Err == nil && s.Observer != nil {
+				s.Observer(ws[i].Writer, e.Outcome)
+			}
+		}
+	}
+	if db, ok := s.db.(*bun.DB); ok && db.Dialect().Name() == dialect.PG && !txn.Active(ctx) && oneStatement(ws, rounds) {
+		// One statement is atomic: no BEGIN and COMMIT round trips.
+		results, err := s.upsertAll(ctx, db, db.DB, ws, rounds)
+		if err != nil {
+			return nil, err
+		}
+		for i := range ws {
+			out[i] = Each{Result: results[i], Err: errs[i]}
+		}
+		observe()
+		return out, nil
+	}
 	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
-		results, errs, err := s.upsertAll(ctx, tx, ws)
+		results, err := s.upsertAll(ctx, tx, tx.Tx, ws, rounds)
 		if err != nil {
 			return err
 		}
 		for i := range ws {
 			out[i] = Each{Result: results[i], Err: errs[i]}
 		}
-		if s.Observer == nil {
-			return nil
-		}
-		return txn.AfterCommit(ctx, func() { // with the caller's transaction, if any
-			for i, e := range out {
-				if e.Err == nil {
-					s.Observer(ws[i].Writer, e.Outcome)
-				}
-			}
-		})
+		return txn.AfterCommit(ctx, observe) // with the caller's transaction, if any
 	})
 	if err != nil {
 		return nil, err

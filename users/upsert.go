@@ -14,15 +14,12 @@ import (
 	"github.com/uptrace/bun/dialect"
 )
 
-// upsertAll applies ws in db (a transaction) and returns one result per
-// write, errs[i] for a write refused on its own (a blank id). Writes for
-// one user are applied in version order, so that each gets the outcome it
-// would have alone in that order. On PostgreSQL each round of distinct
-// users is one prepared statement (two when some keep the stored name);
-// SQLite, in process, takes them one by one.
-func (s *Service) upsertAll(ctx context.Context, db bun.IDB, ws []Write) ([]Result, []error, error) {
-	results := make([]Result, len(ws))
-	errs := make([]error, len(ws))
+// plan checks ws and orders them in rounds: the k-th write of each user,
+// in version order, goes in round k, so that each gets the outcome it
+// would have alone in that order. errs[i] is set for a write refused on
+// its own (a blank id), which is in no round.
+func plan(ws []Write) (rounds [][]int, errs []error) {
+	errs = make([]error, len(ws))
 	var valid []int
 	for i, w := range ws {
 		if err := validateID(w.ClerkUserID); err != nil {
@@ -31,11 +28,9 @@ func (s *Service) upsertAll(ctx context.Context, db bun.IDB, ws []Write) ([]Resu
 		}
 		valid = append(valid, i)
 	}
-	// Rounds: the k-th write of each user, in version order, goes in round k.
 	slices.SortStableFunc(valid, func(a, b int) int {
 		return cmp.Or(cmp.Compare(ws[a].ClerkUserID, ws[b].ClerkUserID), ws[a].Version.Compare(ws[b].Version))
 	})
-	var rounds [][]int
 	k := 0
 	for j, i := range valid {
 		if j > 0 && ws[valid[j-1]].ClerkUserID == ws[i].ClerkUserID {
@@ -48,17 +43,47 @@ func (s *Service) upsertAll(ctx context.Context, db bun.IDB, ws []Write) ([]Resu
 		}
 		rounds[k] = append(rounds[k], i)
 	}
-	for _, round := range rounds {
-		if err := s.upsertRound(ctx, db, ws, round, results); err != nil {
-			return nil, nil, err
+	return rounds, errs
+}
+
+// oneStatement tells whether rounds of ws are one statement on
+// PostgreSQL: one round whose writes share the name rule. Such a group
+// needs no transaction of its own: the statement is atomic.
+func oneStatement(ws []Write, rounds [][]int) bool {
+	if len(rounds) != 1 {
+		return false
+	}
+	for _, i := range rounds[0] {
+		if ws[i].KeepName != ws[rounds[0][0]].KeepName {
+			return false
 		}
 	}
-	return results, errs, nil
+	return true
+}
+
+// upsertAll applies ws, in rounds, in db (a transaction: q is its
+// *sql.Tx) and returns one result per write. On PostgreSQL each round of
+// distinct users is one prepared statement (two when some keep the stored
+// name); SQLite, in process, takes them one by one.
+func (s *Service) upsertAll(ctx context.Context, db bun.IDB, q queryer, ws []Write, rounds [][]int) ([]Result, error) {
+	results := make([]Result, len(ws))
+	for _, round := range rounds {
+		if err := s.upsertRound(ctx, db, q, ws, round, results); err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
+}
+
+// queryer runs a statement with pgx's query exec mode as its first
+// argument: *sql.Tx or *sql.DB of the pgx driver.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // upsertRound applies the writes ws[i] for i in round, distinct users, and
 // stores their results.
-func (s *Service) upsertRound(ctx context.Context, db bun.IDB, ws []Write, round []int, results []Result) error {
+func (s *Service) upsertRound(ctx context.Context, db bun.IDB, q queryer, ws []Write, round []int, results []Result) error {
 	if db.Dialect().Name() != dialect.PG {
 		for _, i := range round {
 			res, err := s.upsertOne(ctx, db, ws[i])
@@ -68,10 +93,6 @@ func (s *Service) upsertRound(ctx context.Context, db bun.IDB, ws []Write, round
 			results[i] = res
 		}
 		return nil
-	}
-	tx, ok := db.(bun.Tx)
-	if !ok {
-		return errors.New("users: a PostgreSQL upsert needs a transaction")
 	}
 	written := map[string]User{}
 	nows := map[string]time.Time{}
@@ -105,7 +126,7 @@ func (s *Service) upsertRound(ctx context.Context, db bun.IDB, ws []Write, round
 		if keepName {
 			query = upsertKeepName
 		}
-		rows, err := tx.Tx.QueryContext(ctx, query, pgx.QueryExecModeCacheStatement, ids, emails, names, versions, times)
+		rows, err := q.QueryContext(ctx, query, pgx.QueryExecModeCacheStatement, ids, emails, names, versions, times)
 		if err != nil {
 			return fmt.Errorf("upsert users: %w", err)
 		}
@@ -122,7 +143,7 @@ func (s *Service) upsertRound(ctx context.Context, db bun.IDB, ws []Write, round
 	}
 	current := map[string]User{}
 	if len(refused) > 0 {
-		rows, err := tx.Tx.QueryContext(ctx, selectUsers, pgx.QueryExecModeCacheStatement, refused)
+		rows, err := q.QueryContext(ctx, selectUsers, pgx.QueryExecModeCacheStatement, refused)
 		if err != nil {
 			return fmt.Errorf("read users: %w", err)
 		}
