@@ -236,7 +236,8 @@ func (x *exportBench) start(b *testing.B, clerk *bench.Clerk) error {
 	x.srv = exec.Command(bin)
 	x.srv.Dir = dir // no .env here
 	x.srv.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "ADDR=" + addr, "DATABASE_URL=" + x.dbURL,
-		"CLERK_JWT_KEY=" + clerk.PublicPEM(), "RATE_LIMIT_RPS=0", "LOG_LEVEL=warn", "MIGRATE_ON_START=false"}
+		"CLERK_JWT_KEY=" + clerk.PublicPEM(), "RATE_LIMIT_RPS=0", "LOG_LEVEL=warn", "MIGRATE_ON_START=false",
+		"CLERK_MAX_TOKEN_LIFETIME=" + bench.MaxTokenLifetime.String()}
 	x.srv.Stdout, x.srv.Stderr = logFile, logFile
 	if err := x.srv.Start(); err != nil {
 		return err
