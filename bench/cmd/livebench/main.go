@@ -28,7 +28,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -117,7 +116,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// Everything below is bounded; this bounds the whole run as well.
 	ctx, cancel := context.WithTimeout(ctx, o.duration+20*time.Minute)
 	defer cancel()
-	root, err := moduleRoot()
+	root, err := bench.ModuleRoot()
 	if err != nil {
 		return err
 	}
@@ -144,23 +143,4 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	r.report()
 	fmt.Fprintf(stdout, "\nserver log and profiles: %s\n", o.outDir)
 	return nil
-}
-
-// moduleRoot is the folder of usersync's go.mod, at or above the working directory.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.Contains(string(b), "module github.com/usersync/usersync\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("run from inside the usersync repository")
-		}
-		dir = parent
-	}
 }

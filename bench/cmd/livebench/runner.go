@@ -33,7 +33,7 @@ type runner struct {
 	db    *bun.DB
 	clerk *bench.Clerk
 	env   map[string]string
-	srv   *server
+	srv   *bench.Process
 	limit syscall.Rlimit
 
 	users    []*user
@@ -119,17 +119,17 @@ func (r *runner) setup(ctx context.Context) error {
 		"STREAM_MAX_PER_USER": strconv.Itoa(max(10, perUser)),
 		"STREAM_MAX":          strconv.Itoa(max(10_000, r.o.idle)),
 	}
-	if r.srv, err = startServer(ctx, r.binary, r.o.outDir, filepath.Join(r.o.outDir, name+".log"), r.env, r.o.pprof); err != nil {
+	if r.srv, err = bench.StartProcess(ctx, r.binary, r.o.outDir, filepath.Join(r.o.outDir, name+".log"), r.env, r.o.pprof); err != nil {
 		return err
 	}
 	r.logf("%s pid %d on %s; open files: this process %d, the server %s; STREAM_MAX_PER_USER=%s STREAM_MAX=%s",
-		name, r.srv.pid(), r.srv.addr, r.limit.Cur, openFilesLimit(r.srv.pid()), r.env["STREAM_MAX_PER_USER"], r.env["STREAM_MAX"])
+		name, r.srv.Pid(), r.srv.Addr, r.limit.Cur, openFilesLimit(r.srv.Pid()), r.env["STREAM_MAX_PER_USER"], r.env["STREAM_MAX"])
 	if r.db, err = migrations.Open(ctx, r.dbURL); err != nil {
 		return err
 	}
 
 	start := time.Now()
-	if r.users, err = seedUsers(ctx, r.srv.addr, r.clerk, r.o.users, 16); err != nil {
+	if r.users, err = seedUsers(ctx, r.srv.Addr, r.clerk, r.o.users, 16); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	r.logf("%d users synced, each with a device that reported one point, through the server's routes, in %s",
@@ -159,7 +159,7 @@ func (r *runner) idlePhase(ctx context.Context) error {
 		return err
 	}
 	f.rssBefore = r.rss(ctx)
-	m, err := bench.ScrapeMetrics(r.srv.base)
+	m, err := bench.ScrapeMetrics(r.srv.Base)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func (r *runner) idlePhase(ctx context.Context) error {
 
 	specs, keep := r.specs()
 	start := time.Now()
-	all, err := openStreams(ctx, r.srv.addr, specs, r.o.openConns, &r.received, 2*time.Minute)
+	all, err := openStreams(ctx, r.srv.Addr, specs, r.o.openConns, &r.received, 2*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -182,13 +182,13 @@ func (r *runner) idlePhase(ctx context.Context) error {
 			return err
 		}
 		if t%(5*time.Second) == 0 || t == r.o.settle {
-			_, rss := bench.MemoryKB(r.srv.pid())
+			_, rss := bench.MemoryKB(r.srv.Pid())
 			trail = append(trail, fmt.Sprintf("%s %s", t, mib(rss)))
 		}
 	}
 	r.logf("server VmRSS (MiB) since the last stream opened: %s", strings.Join(trail, ", "))
 	f.rssAfter = r.rss(ctx)
-	if m, err = bench.ScrapeMetrics(r.srv.base); err != nil {
+	if m, err = bench.ScrapeMetrics(r.srv.Base); err != nil {
 		closeStreams(all)
 		return err
 	}
@@ -196,7 +196,7 @@ func (r *runner) idlePhase(ctx context.Context) error {
 	f.gauge = m.Value("live_streams_open")
 	if r.o.pprof {
 		f.profile = filepath.Join(r.o.outDir, "idle.heap.pprof")
-		if err := fetch("http://"+r.srv.pprof+"/debug/pprof/heap", f.profile); err != nil {
+		if err := bench.Fetch("http://"+r.srv.Pprof+"/debug/pprof/heap", f.profile); err != nil {
 			r.logf("heap profile: %v", err)
 			f.profile = ""
 		}
@@ -211,7 +211,7 @@ func (r *runner) idlePhase(ctx context.Context) error {
 	}
 	want := float64(len(r.streams))
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		m, err := bench.ScrapeMetrics(r.srv.base)
+		m, err := bench.ScrapeMetrics(r.srv.Base)
 		if err == nil && m.Value("live_streams_open") == want {
 			break
 		}
@@ -234,7 +234,7 @@ func (r *runner) rss(ctx context.Context) int64 {
 		if i > 0 && sleep(ctx, 500*time.Millisecond) != nil {
 			break
 		}
-		_, rss := bench.MemoryKB(r.srv.pid())
+		_, rss := bench.MemoryKB(r.srv.Pid())
 		v = append(v, rss)
 	}
 	slices.Sort(v)
@@ -246,11 +246,11 @@ func (r *runner) loadPhase(ctx context.Context) error {
 	f := &r.load
 	f.streams = len(r.streams)
 	f.loadavg[0] = loadavg()
-	before, err := bench.ScrapeMetrics(r.srv.base)
+	before, err := bench.ScrapeMetrics(r.srv.Base)
 	if err != nil {
 		return err
 	}
-	pgBefore := r.pgProcs(ctx)
+	pgBefore := bench.PostgresProcs(ctx, r.db.DB, r.dbURL)
 	xactsBefore := r.xacts(ctx)
 
 	var (
@@ -260,27 +260,27 @@ func (r *runner) loadPhase(ctx context.Context) error {
 	)
 	plan := sendPlan{rate: r.o.rate, duration: r.o.duration, batch: r.o.batch, maxPoints: r.o.maxPoints}
 	plan.onStart = func() {
-		cpuBefore, t0 = bench.ReadCPU(r.srv.pid(), os.Getpid()), time.Now()
+		cpuBefore, t0 = bench.ReadCPU(r.srv.Pid(), os.Getpid()), time.Now()
 		if r.o.pprof {
 			f.profile = filepath.Join(r.o.outDir, "load.cpu.pprof")
 			secs := int(math.Max(1, math.Floor(r.o.duration.Seconds())))
 			go func() {
-				profiled <- fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.srv.pprof, secs), f.profile)
+				profiled <- bench.Fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.srv.Pprof, secs), f.profile)
 			}()
 		}
 	}
 	r.logf("sending %.0f points/s over %d devices for %s (%s), %d streams open", r.o.rate, len(r.users), r.o.duration, sendKind(r.o.batch), len(r.streams))
-	if f.sent, err = send(ctx, r.srv.addr, r.users, plan); err != nil {
+	if f.sent, err = send(ctx, r.srv.Addr, r.users, plan); err != nil {
 		return err
 	}
-	cpuAfter := bench.ReadCPU(r.srv.pid(), os.Getpid())
+	cpuAfter := bench.ReadCPU(r.srv.Pid(), os.Getpid())
 	f.window = time.Since(t0).Seconds()
 	f.loadavg[1] = loadavg()
-	ours := r.pgProcs(ctx)
+	ours := bench.PostgresProcs(ctx, r.db.DB, r.dbURL)
 	for pid, v := range pgBefore {
 		ours[pid] = ours[pid] || v
 	}
-	f.server = cpuAfter.Spent(cpuBefore, r.srv.pid()) / f.window
+	f.server = cpuAfter.Spent(cpuBefore, r.srv.Pid()) / f.window
 	f.gen = cpuAfter.Spent(cpuBefore, os.Getpid()) / f.window
 	for pid := range cpuAfter.Procs {
 		if ours[pid] {
@@ -304,7 +304,7 @@ func (r *runner) loadPhase(ctx context.Context) error {
 	if err := sleep(ctx, time.Second); err != nil {
 		return err
 	}
-	after, err := bench.ScrapeMetrics(r.srv.base)
+	after, err := bench.ScrapeMetrics(r.srv.Base)
 	if err != nil {
 		return err
 	}
@@ -351,30 +351,6 @@ func (r *runner) got() int {
 	return n
 }
 
-// pgProcs classifies PostgreSQL's processes: the backends of our database
-// and the server's own background processes are "ours"; every other
-// client backend (someone else's tests) is not.
-func (r *runner) pgProcs(ctx context.Context) map[int]bool {
-	ours := map[int]bool{}
-	rows, err := r.db.QueryContext(ctx, `SELECT pid, coalesce(datname, ''), coalesce(backend_type, '') FROM pg_stat_activity`)
-	if err != nil {
-		return ours
-	}
-	defer rows.Close()
-	dbName := strings.SplitN(r.dbURL, "?", 2)[0]
-	dbName = dbName[strings.LastIndexByte(dbName, '/')+1:]
-	for rows.Next() {
-		var (
-			pid        int
-			datname, t string
-		)
-		if rows.Scan(&pid, &datname, &t) == nil {
-			ours[pid] = datname == dbName || t != "client backend"
-		}
-	}
-	return ours
-}
-
 func (r *runner) close() {
 	var wg sync.WaitGroup
 	for _, st := range r.streams {
@@ -383,7 +359,7 @@ func (r *runner) close() {
 	}
 	wg.Wait()
 	if r.srv != nil {
-		if err := r.srv.stop(); err != nil {
+		if err := r.srv.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "livebench: server stop:", err)
 		}
 	}

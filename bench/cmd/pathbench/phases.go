@@ -80,7 +80,7 @@ func (r *runner) sample(ctx context.Context, from, to time.Time, pids func() []i
 		}
 		w.after = bench.ReadCPU(pids()...)
 		w.secs = time.Since(t0).Seconds()
-		w.ours = r.pgProcs(ctx)
+		w.ours = bench.PostgresProcs(ctx, r.db.DB, r.dbURL)
 		ch <- w
 	}()
 	return ch
@@ -252,8 +252,8 @@ func readPgbenchLogs(prefix string, warmup, duration time.Duration) (phase, int6
 // servicePhase runs path p's HTTP load against srv from the reset state
 // and checks what it did: every sync an update, every webhook applied,
 // every ingest request's points stored.
-func (r *runner) servicePhase(ctx context.Context, srv *server, p bench.Path, conns, tag int) (phase, bench.Result, error) {
-	addr := strings.TrimPrefix(srv.base, "http://")
+func (r *runner) servicePhase(ctx context.Context, srv *bench.Process, p bench.Path, conns, tag int) (phase, bench.Result, error) {
+	addr := strings.TrimPrefix(srv.Base, "http://")
 	if p.Primed {
 		if err := r.w.Prime(ctx, addr, conns); err != nil {
 			return phase{}, bench.Result{}, err
@@ -262,38 +262,38 @@ func (r *runner) servicePhase(ctx context.Context, srv *server, p bench.Path, co
 	if err := r.reset(ctx); err != nil {
 		return phase{}, bench.Result{}, err
 	}
-	upserts, err := bench.ScrapeOutcomes(srv.base, "user_upserts_total")
+	upserts, err := bench.ScrapeOutcomes(srv.Base, "user_upserts_total")
 	if err != nil {
 		return phase{}, bench.Result{}, err
 	}
-	deliveries, err := bench.ScrapeOutcomes(srv.base, "webhook_deliveries_total")
+	deliveries, err := bench.ScrapeOutcomes(srv.Base, "webhook_deliveries_total")
 	if err != nil {
 		return phase{}, bench.Result{}, err
 	}
-	peakReset := bench.ResetPeakRSS(srv.pid()) == nil
+	peakReset := bench.ResetPeakRSS(srv.Pid()) == nil
 	l := r.w.Load(p, addr, conns, tag)
 	l.Warmup, l.Duration, l.MaxRequests = r.o.warmup, r.o.duration, r.o.maxRequests
 	from := time.Now().Add(l.Warmup)
 	self := os.Getpid()
-	win := r.sample(ctx, from, from.Add(l.Duration), func() []int { return []int{srv.pid(), self} })
+	win := r.sample(ctx, from, from.Add(l.Duration), func() []int { return []int{srv.Pid(), self} })
 	res, err := l.Run(ctx)
 	if err != nil {
 		return phase{}, bench.Result{}, err
 	}
 	out := phase{
 		name: p.Name, conns: conns, requests: res.Requests, rps: res.RPS, p50: res.P50, p99: res.P99,
-		errors: res.Errors, cpu: (<-win).shares(srv.pid(), self), firstErr: res.FirstError,
+		errors: res.Errors, cpu: (<-win).shares(srv.Pid(), self), firstErr: res.FirstError,
 	}
-	out.rssKB, _ = bench.MemoryKB(srv.pid())
+	out.rssKB, _ = bench.MemoryKB(srv.Pid())
 	if !peakReset {
 		out.work = "(peak RSS since the process started) "
 	}
 
-	afterUpserts, err := bench.ScrapeOutcomes(srv.base, "user_upserts_total")
+	afterUpserts, err := bench.ScrapeOutcomes(srv.Base, "user_upserts_total")
 	if err != nil {
 		return phase{}, bench.Result{}, err
 	}
-	afterDeliveries, err := bench.ScrapeOutcomes(srv.base, "webhook_deliveries_total")
+	afterDeliveries, err := bench.ScrapeOutcomes(srv.Base, "webhook_deliveries_total")
 	if err != nil {
 		return phase{}, bench.Result{}, err
 	}

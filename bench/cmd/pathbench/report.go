@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,20 +150,20 @@ func (r *runner) profile(ctx context.Context) error {
 			conns = slices.Max(r.o.batchConns)
 		}
 		// A new process for each path, as in the measured phases.
-		srv, err := startServer(ctx, bin, r.o.outDir, filepath.Join(r.o.outDir, "usersync-pprof-"+p.Name+".log"), clone(r.env), true)
+		srv, err := bench.StartProcess(ctx, bin, r.o.outDir, filepath.Join(r.o.outDir, "usersync-pprof-"+p.Name+".log"), clone(r.env), true)
 		if err != nil {
 			return err
 		}
-		defer srv.stop()
+		defer srv.Stop()
 		if p.Primed {
-			if err := r.w.Prime(ctx, strings.TrimPrefix(srv.base, "http://"), conns); err != nil {
+			if err := r.w.Prime(ctx, strings.TrimPrefix(srv.Base, "http://"), conns); err != nil {
 				return err
 			}
 		}
 		if err := r.reset(ctx); err != nil {
 			return err
 		}
-		l := r.w.Load(p, strings.TrimPrefix(srv.base, "http://"), conns, 900+i)
+		l := r.w.Load(p, strings.TrimPrefix(srv.Base, "http://"), conns, 900+i)
 		l.Warmup, l.Duration, l.MaxRequests = r.o.warmup, r.o.duration, r.o.maxRequests
 		done := make(chan bench.Result, 1)
 		go func() {
@@ -177,12 +175,12 @@ func (r *runner) profile(ctx context.Context) error {
 		}()
 		time.Sleep(r.o.warmup)
 		cpuFile := filepath.Join(r.o.outDir, p.Name+".cpu.pprof")
-		if err := fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", srv.pprof, secs), cpuFile); err != nil {
+		if err := bench.Fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", srv.Pprof, secs), cpuFile); err != nil {
 			return err
 		}
 		res := <-done
 		heapFile := filepath.Join(r.o.outDir, p.Name+".heap.pprof")
-		if err := fetch(fmt.Sprintf("http://%s/debug/pprof/heap", srv.pprof), heapFile); err != nil {
+		if err := bench.Fetch(fmt.Sprintf("http://%s/debug/pprof/heap", srv.Pprof), heapFile); err != nil {
 			return err
 		}
 		topFile := filepath.Join(r.o.outDir, p.Name+".top.txt")
@@ -210,34 +208,13 @@ func (r *runner) profile(ctx context.Context) error {
 		for _, line := range strings.Split(strings.TrimRight(r.pprofTop(bin, cpuFile, "-top", "-cum", "-nodecount=18", "-hide="+wrappers), "\n"), "\n") {
 			fmt.Fprintf(r.out, "    %s\n", line)
 		}
-		hwm, _ := bench.MemoryKB(srv.pid())
+		hwm, _ := bench.MemoryKB(srv.Pid())
 		fmt.Fprintf(r.out, "\n    pprof build peak RSS: %.1f MB\n", mb(hwm))
-		if err := srv.stop(); err != nil {
+		if err := srv.Stop(); err != nil {
 			r.logf("usersync-pprof stop: %v", err)
 		}
 	}
 	return nil
-}
-
-func fetch(u, path string) error {
-	client := &http.Client{Timeout: 5 * time.Minute}
-	resp, err := client.Get(u)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // pprofTop is `go tool pprof` output without its header lines.

@@ -27,7 +27,7 @@ type runner struct {
 	db    *bun.DB
 	w     *bench.Workload
 	env   map[string]string
-	srv   *server
+	srv   *bench.Process
 
 	scriptFiles map[string]string // pgbench script name → its copy in the output folder
 	phases      []phase
@@ -87,7 +87,7 @@ func (r *runner) setup(ctx context.Context) error {
 	if err := r.startServer(ctx, "setup"); err != nil {
 		return err
 	}
-	r.logf("usersync pid %d on %s migrated the database", r.srv.pid(), r.srv.base)
+	r.logf("usersync pid %d on %s migrated the database", r.srv.Pid(), r.srv.Base)
 	r.stopServer()
 	if r.db, err = migrations.Open(ctx, r.dbURL); err != nil {
 		return err
@@ -106,7 +106,7 @@ func (r *runner) setup(ctx context.Context) error {
 func (r *runner) startServer(ctx context.Context, label string) error {
 	r.stopServer()
 	var err error
-	r.srv, err = startServer(ctx, filepath.Join(r.o.outDir, "usersync"), r.o.outDir,
+	r.srv, err = bench.StartProcess(ctx, filepath.Join(r.o.outDir, "usersync"), r.o.outDir,
 		filepath.Join(r.o.outDir, "usersync-"+label+".log"), clone(r.env), false)
 	return err
 }
@@ -114,7 +114,7 @@ func (r *runner) startServer(ctx context.Context, label string) error {
 // stopServer stops the real binary, if it runs: pgbench phases run without it.
 func (r *runner) stopServer() {
 	if r.srv != nil {
-		if err := r.srv.stop(); err != nil {
+		if err := r.srv.Stop(); err != nil {
 			r.logf("usersync stop: %v", err)
 		}
 		r.srv = nil
@@ -137,30 +137,6 @@ func (r *runner) reset(ctx context.Context) error {
 		return nil
 	}
 	return err
-}
-
-// pgProcs classifies PostgreSQL's processes: the backends of our database
-// and the server's own background processes are "ours"; every other
-// client backend (someone else's tests) is not.
-func (r *runner) pgProcs(ctx context.Context) map[int]bool {
-	rows, err := r.db.QueryContext(ctx, `SELECT pid, coalesce(datname, ''), coalesce(backend_type, '') FROM pg_stat_activity`)
-	if err != nil {
-		return nil
-	}
-	defer rows.Close()
-	ours := map[int]bool{}
-	dbName := strings.SplitN(r.dbURL, "?", 2)[0]
-	dbName = dbName[strings.LastIndexByte(dbName, '/')+1:]
-	for rows.Next() {
-		var (
-			pid        int
-			datname, t string
-		)
-		if rows.Scan(&pid, &datname, &t) == nil {
-			ours[pid] = datname == dbName || t != "client backend"
-		}
-	}
-	return ours
 }
 
 func (r *runner) close() {
