@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -129,7 +127,7 @@ type exportBench struct {
 	token    string // the owner's session token
 	from, to time.Time
 	pg       *pgx.Conn
-	srv      *exec.Cmd
+	srv      *bench.Process
 	base     string
 	client   *http.Client
 }
@@ -223,57 +221,18 @@ func (x *exportBench) start(b *testing.B, clerk *bench.Clerk) error {
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	env := map[string]string{"DATABASE_URL": x.dbURL, "CLERK_JWT_KEY": clerk.PublicPEM(), "RATE_LIMIT_RPS": "0",
+		"LOG_LEVEL": "warn", "MIGRATE_ON_START": "false", "CLERK_MAX_TOKEN_LIFETIME": bench.MaxTokenLifetime.String()}
+	x.srv, err = bench.StartProcess(context.Background(), bin, dir, filepath.Join(dir, "usersync.log"), env, false)
 	if err != nil {
 		return err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logFile, err := os.Create(filepath.Join(dir, "usersync.log"))
-	if err != nil {
-		return err
-	}
-	x.srv = exec.Command(bin)
-	x.srv.Dir = dir // no .env here
-	x.srv.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "ADDR=" + addr, "DATABASE_URL=" + x.dbURL,
-		"CLERK_JWT_KEY=" + clerk.PublicPEM(), "RATE_LIMIT_RPS=0", "LOG_LEVEL=warn", "MIGRATE_ON_START=false",
-		"CLERK_MAX_TOKEN_LIFETIME=" + bench.MaxTokenLifetime.String()}
-	x.srv.Stdout, x.srv.Stderr = logFile, logFile
-	if err := x.srv.Start(); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- x.srv.Wait() }()
-	b.Cleanup(func() {
-		_ = x.srv.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(25 * time.Second):
-			_ = x.srv.Process.Kill()
-		}
-		logFile.Close()
-	})
-	x.base = "http://" + addr
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		res, err := x.client.Get(x.base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case err := <-done:
-			return fmt.Errorf("usersync exited at start (%v); see %s", err, logFile.Name())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("usersync not ready within 60 s; see %s", logFile.Name())
-		}
-	}
+	b.Cleanup(func() { _ = x.srv.Stop() })
+	x.base = x.srv.Base
+	return nil
 }
 
-func (x *exportBench) pid() int { return x.srv.Process.Pid }
+func (x *exportBench) pid() int { return x.srv.Pid() }
 
 // resetPeak sets the server's VmHWM to its current RSS (Linux ≥ 4.0), so
 // that the next reading is the peak of what follows.
