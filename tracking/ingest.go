@@ -1,7 +1,6 @@
 package tracking
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -194,11 +193,12 @@ func (s *Service) ingestEach(ctx context.Context, tx bun.Tx, ws []ingestWrite, r
 		case err != nil:
 			return nil, fmt.Errorf("read last fix: %w", err)
 		}
-		inserted, newest, err := insertLocations(ctx, tx, w.deviceID, w.points)
+		inserted, err := insertLocations(ctx, tx, w.deviceID, w.points)
 		if err != nil {
 			return nil, err
 		}
 		stored[i] = len(inserted)
+		newest := newestStored(w.deviceID, w.points, inserted)
 		if err := touchDevice(ctx, tx, w.deviceID, w.seen, newest); err != nil {
 			return nil, err
 		}
@@ -211,12 +211,9 @@ func (s *Service) ingestEach(ctx context.Context, tx bun.Tx, ws []ingestWrite, r
 
 // insertLocations inserts points (distinct recorded_at, ascending) for
 // device id, skipping those already stored. It returns the recorded_at
-// (Unix ms) of those it stored and the newest of them, nil if none.
-func insertLocations(ctx context.Context, tx bun.Tx, id int64, points []Location) (map[int64]bool, *locationRow, error) {
-	var (
-		stored = map[int64]bool{}
-		newest *locationRow
-	)
+// (Unix ms) of those it stored.
+func insertLocations(ctx context.Context, tx bun.Tx, id int64, points []Location) (map[int64]bool, error) {
+	stored := map[int64]bool{}
 	for chunk := range slices.Chunk(points, insertChunk) {
 		rows := make([]locationRow, len(chunk))
 		for i, p := range chunk {
@@ -229,18 +226,25 @@ func insertLocations(ctx context.Context, tx bun.Tx, id int64, points []Location
 			Returning("recorded_at").
 			Exec(ctx, &inserted)
 		if err != nil {
-			return nil, nil, fmt.Errorf("insert locations: %w", err)
+			return nil, fmt.Errorf("insert locations: %w", err)
 		}
 		for _, ms := range inserted {
 			stored[ms] = true
 		}
-		if len(inserted) > 0 {
-			last := slices.Max(inserted)
-			i, _ := slices.BinarySearchFunc(rows, last, func(r locationRow, t int64) int { return cmp.Compare(r.RecordedAt, t) })
-			newest = &rows[i]
+	}
+	return stored, nil
+}
+
+// newestStored is the newest of points (ascending) whose recorded_at
+// (Unix ms) is in stored, as a row of device id; nil if none is.
+func newestStored(id int64, points []Location, stored map[int64]bool) *locationRow {
+	for k := len(points) - 1; k >= 0; k-- {
+		if stored[points[k].RecordedAt.UnixMilli()] {
+			r := newLocationRow(id, points[k])
+			return &r
 		}
 	}
-	return stored, newest, nil
+	return nil
 }
 
 // touchDevice records a report: last_seen_at becomes seen (it never moves

@@ -51,16 +51,13 @@ func (s *Service) ingestRound(ctx context.Context, tx bun.Tx, ws []ingestWrite, 
 			pts.add(newLocationRow(ws[i].deviceID, p))
 		}
 	}
-	// newest[d] is the newest point the insert stored for device d,
-	// inserted[d] the recorded_at of each it stored.
-	newest := map[int64]int{}
+	// inserted[d]: the recorded_at of each point the insert stored for device d.
 	inserted := map[int64]map[int64]bool{}
 	if len(pts.device) > 0 {
 		rows, err := tx.Tx.QueryContext(ctx, insertPointsSQL, append([]any{pgx.QueryExecModeCacheStatement}, pts.args()...)...)
 		if err != nil {
 			return nil, fmt.Errorf("insert locations: %w", err)
 		}
-		at := pts.index()
 		for rows.Next() {
 			var d, rec int64
 			if err := rows.Scan(&d, &rec); err != nil {
@@ -71,9 +68,6 @@ func (s *Service) ingestRound(ctx context.Context, tx bun.Tx, ws []ingestWrite, 
 				inserted[d] = map[int64]bool{}
 			}
 			inserted[d][rec] = true
-			if j, ok := newest[d]; !ok || pts.recorded[j] < rec {
-				newest[d] = at[pointKey{d, rec}]
-			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -95,11 +89,7 @@ func (s *Service) ingestRound(ctx context.Context, tx bun.Tx, ws []ingestWrite, 
 		if !ok {
 			continue
 		}
-		var row *locationRow
-		if j, ok := newest[w.deviceID]; ok {
-			r := pts.row(j)
-			row = &r
-		}
+		row := newestStored(w.deviceID, w.points, inserted[w.deviceID])
 		c, moved := f.change(w.deviceID, row, w.points, inserted[w.deviceID])
 		if moved {
 			changes = append(changes, c)
@@ -115,8 +105,6 @@ func (s *Service) ingestRound(ctx context.Context, tx bun.Tx, ws []ingestWrite, 
 	}
 	return changes, nil
 }
-
-type pointKey struct{ device, recorded int64 }
 
 // pointArrays are the points of a round, column by column, as the
 // parameters of insertPointsSQL.
@@ -153,26 +141,6 @@ func (a *pointArrays) add(r locationRow) {
 func (a *pointArrays) args() []any {
 	return []any{a.device, a.recorded, a.received, a.lat, a.lon, a.accuracy, a.altitude, a.speed, a.course,
 		a.battery, a.motion, a.odometer, a.charging, a.activity, a.event, a.alarm}
-}
-
-// index maps each point's key to its position.
-func (a *pointArrays) index() map[pointKey]int {
-	m := make(map[pointKey]int, len(a.device))
-	for j := range a.device {
-		m[pointKey{a.device[j], a.recorded[j]}] = j
-	}
-	return m
-}
-
-// row is point j as a row of locations.
-func (a *pointArrays) row(j int) locationRow {
-	return locationRow{
-		DeviceID: a.device[j], RecordedAt: a.recorded[j], ReceivedAt: a.received[j],
-		Lat: a.lat[j], Lon: a.lon[j],
-		AccuracyM: a.accuracy[j], AltitudeM: a.altitude[j], SpeedMPS: a.speed[j], CourseDeg: a.course[j],
-		BatteryPct: a.battery[j], Motion: a.motion[j], OdometerM: a.odometer[j], Charging: a.charging[j],
-		Activity: a.activity[j], Event: a.event[j], Alarm: a.alarm[j],
-	}
 }
 
 // touchArrays are the devices of a round as the parameters of
