@@ -155,3 +155,21 @@ func result[Out any](out []Out, errs []error, err error) (Out, error) {
 	}
 	return out[0], errs[0]
 }
+
+// Rounds splits a group whose writes have keys (in arrival order) so that
+// no statement touches a key twice: round k holds the k-th write of each
+// key, as indexes into keys, in arrival order. Applied round after round,
+// the writes of one key keep their order.
+func Rounds[K comparable](keys []K) [][]int {
+	var rounds [][]int
+	nth := make(map[K]int, len(keys))
+	for i, key := range keys {
+		k := nth[key]
+		nth[key] = k + 1
+		if k == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[k] = append(rounds[k], i)
+	}
+	return rounds
+}

@@ -218,3 +218,15 @@ func queued(load func() (waiting, busy int)) int {
 	w, _ := load()
 	return w
 }
+
+// TestRounds: the k-th write of each key in round k, arrival order kept.
+func TestRounds(t *testing.T) {
+	got := batch.Rounds([]string{"a", "b", "a", "c", "a", "b"})
+	want := [][]int{{0, 1, 3}, {2, 5}, {4}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("Rounds = %v, want %v", got, want)
+	}
+	if got := batch.Rounds([]int{}); len(got) != 0 {
+		t.Errorf("Rounds of nothing = %v", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/batch"
 	"github.com/usersync/usersync/live"
 	"github.com/usersync/usersync/txn"
 )
@@ -112,16 +113,11 @@ type ingestWrite struct {
 func (s *Service) ingestAll(ctx context.Context, ws []ingestWrite) ([]int, []error, error) {
 	stored := make([]int, len(ws))
 	errs := make([]error, len(ws))
-	var rounds [][]int
-	nth := map[int64]int{}
+	devices := make([]int64, len(ws))
 	for i, w := range ws {
-		k := nth[w.deviceID]
-		nth[w.deviceID] = k + 1
-		if k == len(rounds) {
-			rounds = append(rounds, nil)
-		}
-		rounds[k] = append(rounds[k], i)
+		devices[i] = w.deviceID
 	}
+	rounds := batch.Rounds(devices)
 	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		var changes []live.Change
 		for _, round := range rounds {

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
+
+	"github.com/usersync/usersync/batch"
 )
 
 // plan checks ws and orders them in rounds: the k-th write of each user,
@@ -28,20 +30,22 @@ func plan(ws []Write) (rounds [][]int, errs []error) {
 		}
 		valid = append(valid, i)
 	}
+	// A user's writes in version order (same versions in arrival order),
+	// then the k-th of each in round k. Users in id order: every group
+	// takes its rows' locks in that order, so that two groups never wait on
+	// each other in a cycle.
 	slices.SortStableFunc(valid, func(a, b int) int {
 		return cmp.Or(cmp.Compare(ws[a].ClerkUserID, ws[b].ClerkUserID), ws[a].Version.Compare(ws[b].Version))
 	})
-	k := 0
+	ids := make([]string, len(valid))
 	for j, i := range valid {
-		if j > 0 && ws[valid[j-1]].ClerkUserID == ws[i].ClerkUserID {
-			k++
-		} else {
-			k = 0
+		ids[j] = ws[i].ClerkUserID
+	}
+	rounds = batch.Rounds(ids)
+	for _, round := range rounds {
+		for j := range round {
+			round[j] = valid[round[j]]
 		}
-		if k == len(rounds) {
-			rounds = append(rounds, nil)
-		}
-		rounds[k] = append(rounds[k], i)
 	}
 	return rounds, errs
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
+	"github.com/usersync/usersync/batch"
 	"github.com/usersync/usersync/jsontime"
 )
 
@@ -158,17 +159,11 @@ func recordDeliveries(ctx context.Context, tx bun.Tx, ds []delivery, ps []proces
 		}
 		return nil
 	}
-	var rounds [][]int
-	nth := map[string]int{}
+	svixIDs := make([]string, len(ds))
 	for i, d := range ds {
-		k := nth[d.svixID]
-		nth[d.svixID] = k + 1
-		if k == len(rounds) {
-			rounds = append(rounds, nil)
-		}
-		rounds[k] = append(rounds[k], i)
+		svixIDs[i] = d.svixID
 	}
-	for _, round := range rounds {
+	for _, round := range batch.Rounds(svixIDs) {
 		var (
 			ids, types, payloads, outcomes []string
 			userIDs, failures              []*string
