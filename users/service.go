@@ -89,53 +89,48 @@ type Each struct {
 // UpsertAll applies ws together, in the caller's transaction (WithTx) or
 // in one of its own, writes for one user in version order.
 func (s *Service) UpsertAll(ctx context.Context, ws []Write) ([]Each, error) {
-	rounds, errs := plan(ws)
+	results, errs, err := s.applyGroup(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Each, len(ws))
+	for i := range ws {
+		out[i] = Each{Result: results[i], Err: errs[i]}
+	}
+	return out, nil
+}
+
+// applyGroup applies ws together (UpsertAll; batch.Apply of the groups):
+// results[i] is the outcome of ws[i], errs[i] set for a write refused on
+// its own. The Observer hears of each applied write once it is committed.
+func (s *Service) applyGroup(ctx context.Context, ws []Write) ([]Result, []error, error) {
+	rounds, errs := plan(ws)
+	var results []Result
 	observe := func() {
-		for i, e := range out {
-			if e.Err == nil && s.Observer != nil {
-				s.Observer(ws[i].Writer, e.Outcome)
+		for i := range ws {
+			if errs[i] == nil && s.Observer != nil {
+				s.Observer(ws[i].Writer, results[i].Outcome)
 			}
 		}
 	}
 	if db, ok := s.db.(*bun.DB); ok && db.Dialect().Name() == dialect.PG && !txn.Active(ctx) && oneStatement(ws, rounds) {
 		// One statement is atomic: no BEGIN and COMMIT round trips.
-		results, err := s.upsertAll(ctx, db, db.DB, ws, rounds)
-		if err != nil {
-			return nil, err
-		}
-		for i := range ws {
-			out[i] = Each{Result: results[i], Err: errs[i]}
+		var err error
+		if results, err = s.upsertAll(ctx, db, db.DB, ws, rounds); err != nil {
+			return nil, nil, err
 		}
 		observe()
-		return out, nil
+		return results, errs, nil
 	}
 	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
-		results, err := s.upsertAll(ctx, tx, tx.Tx, ws, rounds)
-		if err != nil {
+		var err error
+		if results, err = s.upsertAll(ctx, tx, tx.Tx, ws, rounds); err != nil {
 			return err
-		}
-		for i := range ws {
-			out[i] = Each{Result: results[i], Err: errs[i]}
 		}
 		return txn.AfterCommit(ctx, observe) // with the caller's transaction, if any
 	})
 	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// applyGroup commits a group of concurrent upserts (batch.Apply).
-func (s *Service) applyGroup(ctx context.Context, ws []Write) ([]Result, []error, error) {
-	each, err := s.UpsertAll(ctx, ws)
-	if err != nil {
 		return nil, nil, err
-	}
-	results := make([]Result, len(each))
-	errs := make([]error, len(each))
-	for i, e := range each {
-		results[i], errs[i] = e.Result, e.Err
 	}
 	return results, errs, nil
 }
