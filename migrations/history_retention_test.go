@@ -118,21 +118,53 @@ func TestLocationsPartitionConversion(t *testing.T) {
 			t.Fatalf("the old table does not hold what was written (-want +got):\n%s", diff)
 		}
 
-		applied, err := migrations.Up(ctx, db)
-		if err != nil {
-			t.Fatalf("migrate up: %v", err)
+		// migrate runs a step that must be the migration id alone; then
+		// locations holds want, on PostgreSQL as a table of relkind kind.
+		migrate := func(name string, step func(context.Context, *bun.DB) ([]string, error), want []storedPoint, kind string) {
+			t.Helper()
+			ids, err := step(ctx, db)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if len(ids) != 1 || ids[0] != id {
+				t.Fatalf("%s ran %v, want only %s", name, ids, id)
+			}
+			if diff := gocmp.Diff(want, allPoints(t, db)); diff != "" {
+				t.Fatalf("points after %s differ (-want +got):\n%s", name, diff)
+			}
+			if migrations.DialectOf(db) == migrations.Postgres {
+				if got := relkind(t, db, "locations"); got != kind {
+					t.Fatalf("locations has relkind %q after %s, want %q", got, name, kind)
+				}
+			}
 		}
-		if len(applied) != 1 || applied[0] != id {
-			t.Fatalf("applied %v, want only %s", applied, id)
-		}
-		if diff := gocmp.Diff(want, allPoints(t, db)); diff != "" {
-			t.Fatalf("points after the migration differ (-want +got):\n%s", diff)
+		// keyAndCascade checks the primary key and the cascade from devices
+		// on the stored points want: a second point with the key of one is
+		// refused, and deleting device takes its points, and only its. It
+		// returns the points left.
+		keyAndCascade := func(want []storedPoint, device int64) []storedPoint {
+			t.Helper()
+			dup := want[0]
+			if _, err := db.NewInsert().Model(&dup).ModelTableExpr("locations").Exec(ctx); err == nil {
+				t.Error("a second point with the same (device_id, recorded_at) was stored")
+			}
+			if _, err := db.NewRaw("DELETE FROM devices WHERE id = ?", device).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var rest []storedPoint
+			for _, p := range want {
+				if p.DeviceID != device {
+					rest = append(rest, p)
+				}
+			}
+			if diff := gocmp.Diff(rest, allPoints(t, db)); diff != "" {
+				t.Fatalf("points after deleting device %d differ (-want +got):\n%s", device, diff)
+			}
+			return rest
 		}
 
+		migrate("migrating up", migrations.Up, want, "p") // partitioned
 		if migrations.DialectOf(db) == migrations.Postgres {
-			if kind := relkind(t, db, "locations"); kind != "p" {
-				t.Fatalf("locations has relkind %q after the migration, want p (partitioned)", kind)
-			}
 			// Each point is in the partition of its month, none in the default.
 			var misplaced []string
 			err := db.NewRaw(`SELECT tableoid::regclass::text || ':' || recorded_at FROM locations
@@ -145,51 +177,10 @@ func TestLocationsPartitionConversion(t *testing.T) {
 				t.Errorf("%d points outside their month's partition, e.g. %v", len(misplaced), misplaced[:min(3, len(misplaced))])
 			}
 		}
+		rest := keyAndCascade(want, devices[0])
 
-		// The primary key holds: a second point at the same instant is refused.
-		dup := want[5]
-		if _, err := db.NewInsert().Model(&dup).ModelTableExpr("locations").Exec(ctx); err == nil {
-			t.Error("a second point with the same (device_id, recorded_at) was stored")
-		}
-		// The cascade holds: deleting a device takes its points, and only its.
-		if _, err := db.NewRaw("DELETE FROM devices WHERE id = ?", devices[0]).Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
-		var rest []storedPoint
-		for _, p := range want {
-			if p.DeviceID != devices[0] {
-				rest = append(rest, p)
-			}
-		}
-		if diff := gocmp.Diff(rest, allPoints(t, db)); diff != "" {
-			t.Fatalf("points after deleting a device differ (-want +got):\n%s", diff)
-		}
-
-		rolledBack, err := migrations.Down(ctx, db)
-		if err != nil {
-			t.Fatalf("migrate down: %v", err)
-		}
-		if len(rolledBack) != 1 || rolledBack[0] != id {
-			t.Fatalf("rolled back %v, want only %s", rolledBack, id)
-		}
-		if diff := gocmp.Diff(rest, allPoints(t, db)); diff != "" {
-			t.Fatalf("points after rolling back differ (-want +got):\n%s", diff)
-		}
-		if migrations.DialectOf(db) == migrations.Postgres {
-			if kind := relkind(t, db, "locations"); kind != "r" {
-				t.Errorf("locations has relkind %q after rolling back, want r (a plain table)", kind)
-			}
-		}
-		// Rolled back, the key and the cascade still hold.
-		if _, err := db.NewInsert().Model(&rest[0]).ModelTableExpr("locations").Exec(ctx); err == nil {
-			t.Error("after rolling back, a second point with the same key was stored")
-		}
-		if _, err := db.NewRaw("DELETE FROM devices WHERE id = ?", devices[1]).Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if got := allPoints(t, db); len(got) != len(rest)/2 {
-			t.Errorf("after rolling back and deleting a device, %d points remain, want %d", len(got), len(rest)/2)
-		}
+		migrate("rolling back", migrations.Down, rest, "r") // a plain table
+		keyAndCascade(rest, devices[1])
 
 		// And up again.
 		if _, err := migrations.Up(ctx, db); err != nil {

@@ -9,14 +9,15 @@ import (
 // Attributes are what trackers report beyond the position: Traccar Client's
 // motion, odometer, charging, activity, event and alarm (an SOS is
 // alarm "sos"), and OwnTracks' battery status and trigger. Nil is unknown
-// (JSON null), as for the other fields of a Location.
+// (JSON null), as for the other fields of a Location. The tags name their
+// columns, the same in locations and devices.
 type Attributes struct {
-	Motion    *bool    // the device is moving
-	OdometerM *float64 // distance the device has counted, meters
-	Charging  *bool    // the battery is charging (or full, on external power)
-	Activity  *string  // the platform's activity guess: "still", "walking", "in_vehicle", …
-	Event     *string  // what triggered the report: "motionchange", "heartbeat", OwnTracks' "p", "u", …
-	Alarm     *string  // an alarm raised with the report: "sos", …
+	Motion    *bool    `bun:"motion"`     // the device is moving
+	OdometerM *float64 `bun:"odometer_m"` // distance the device has counted, meters
+	Charging  *bool    `bun:"charging"`   // the battery is charging (or full, on external power)
+	Activity  *string  `bun:"activity"`   // the platform's activity guess: "still", "walking", "in_vehicle", …
+	Event     *string  `bun:"event"`      // what triggered the report: "motionchange", "heartbeat", OwnTracks' "p", "u", …
+	Alarm     *string  `bun:"alarm"`      // an alarm raised with the report: "sos", …
 }
 
 // MaxAttributeLen is the most characters of Activity, Event and Alarm.

@@ -206,13 +206,8 @@ func (s *Service) DeleteDevice(ctx context.Context, ownerID, id int64) error {
 			Model((*deviceRow)(nil)).
 			Where("id = ? AND user_id = ?", id, ownerID).
 			Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("delete device: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("delete device: %w", err)
-		} else if n == 0 {
-			return fmt.Errorf("device %d: %w", id, ErrDeviceNotFound)
+		if err := oneRowChanged(res, err, "delete device", fmt.Errorf("device %d: %w", id, ErrDeviceNotFound)); err != nil {
+			return err
 		}
 		return s.cfg.Feed.Publish(ctx, live.Change{Kind: live.DeviceDeleted, UserID: ownerID, DeviceID: id})
 	})
@@ -251,6 +246,23 @@ func deviceError(op string, id int64, err error) error {
 		return fmt.Errorf("device %d: %w", id, ErrDeviceNotFound)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// oneRowChanged is the outcome of a statement meant to change one row, res
+// and err as its Exec returned them: missing when it changed none, and a
+// failure wrapped with op.
+func oneRowChanged(res sql.Result, err error, op string, missing error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	n, err := res.RowsAffected()
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", op, err)
+	case n == 0:
+		return missing
+	}
+	return nil
 }
 
 // authenticateSQL is Authenticate's query on PostgreSQL.

@@ -2,7 +2,6 @@ package tracking
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -42,24 +41,10 @@ func (s *Service) Export(ctx context.Context, ownerID int64, sp Span, start func
 	if err := start(d); err != nil {
 		return err
 	}
-	rows, err := s.spanQuery(sp, pointColumns(true)...).Rows(ctx)
-	if err != nil {
-		return fmt.Errorf("read export: %w", err)
-	}
-	defer rows.Close()
 	scan := newPointScan(true)
-	for rows.Next() {
-		if err := scan.scan(rows); err != nil {
-			return fmt.Errorf("read export: %w", err)
-		}
-		if err := emit(scan.location()); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read export: %w", err)
-	}
-	return nil
+	return scanEach(ctx, s.spanQuery(sp, pointColumns(true)...), "read export", scan.dest, func() error {
+		return emit(scan.location())
+	})
 }
 
 // spanQuery selects columns of sp's points in ascending recorded_at: a

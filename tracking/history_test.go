@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -14,6 +16,438 @@ import (
 	"github.com/usersync/usersync/tracking"
 )
 
+// The tests of a device's stored history: reading it (route pages,
+// exports, summaries) and deleting a range of it.
+
+// TestRoutePaging: 2,500 points read 1,000 at a time come back each exactly
+// once, in order, in three pages; the range bounds are inclusive and
+// exclusive at millisecond precision.
+func TestRoutePaging(t *testing.T) {
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ann, d, token := f.annsDevice(t)
+		base := now0.Add(-10 * time.Hour)
+
+		const n = 2500
+		var batch []tracking.Location
+		for i := range n {
+			batch = append(batch, fixAt(base.Add(time.Duration(i)*time.Second+7*time.Millisecond), i))
+			if len(batch) == tracking.MaxIngestPoints || i == n-1 {
+				f.ingest(t, token, batch...)
+				batch = nil
+			}
+		}
+
+		from, to := base, base.Add(n*time.Second)
+		points, pages := f.route(t, ann, d.ID, tracking.RouteQuery{From: &from, To: &to, Limit: ptr(1000)})
+		if pages != 3 || len(points) != n {
+			t.Fatalf("%d points in %d pages, want %d in 3", len(points), pages, n)
+		}
+		for i, p := range points {
+			if want := base.Add(time.Duration(i)*time.Second + 7*time.Millisecond); !p.RecordedAt.Equal(want) {
+				t.Fatalf("point %d recorded at %v, want %v", i, p.RecordedAt, want)
+			}
+		}
+
+		// from is inclusive, to exclusive, both to the nanosecond.
+		first := base.Add(7 * time.Millisecond)
+		for _, tc := range []struct {
+			name     string
+			from, to time.Time
+			want     int
+		}{
+			{"from on a point", first, first.Add(time.Second), 1},
+			{"from a nanosecond after a point", first.Add(time.Nanosecond), first.Add(time.Second), 0},
+			{"to on a point", first, first.Add(2 * time.Second), 2},
+			{"to a nanosecond after a point", first, first.Add(2*time.Second + time.Nanosecond), 3},
+		} {
+			points, _ := f.route(t, ann, d.ID, tracking.RouteQuery{From: &tc.from, To: &tc.to})
+			if len(points) != tc.want {
+				t.Errorf("%s: %d points, want %d", tc.name, len(points), tc.want)
+			}
+		}
+	})
+}
+
+func TestPlanRoute(t *testing.T) {
+	f := newFixture(t, nil, tracking.Config{MaxRouteSpan: 48 * time.Hour})
+	at := func(d time.Duration) *time.Time { v := now0.Add(d); return &v }
+	other := tracking.EncodeRouteCursor(tracking.RouteCursor{DeviceID: 8, From: *at(-time.Hour), To: now0, After: *at(-time.Minute)})
+	mine := tracking.EncodeRouteCursor(tracking.RouteCursor{DeviceID: 7, From: *at(-time.Hour), To: now0, After: *at(-time.Minute)})
+
+	t.Run("defaults", func(t *testing.T) {
+		p, err := f.svc.PlanRoute(7, tracking.RouteQuery{})
+		if err != nil || !p.To.Equal(now0) || !p.From.Equal(now0.Add(-24*time.Hour)) || p.Limit != 1000 || p.SimplifyM != 0 {
+			t.Errorf("PlanRoute() = %+v, %v", p, err)
+		}
+		p, err = f.svc.PlanRoute(7, tracking.RouteQuery{To: at(-time.Hour)})
+		if err != nil || !p.From.Equal(now0.Add(-25*time.Hour)) {
+			t.Errorf("from defaults to to − 24h: %+v, %v", p, err)
+		}
+	})
+	t.Run("the cursor's range is the default", func(t *testing.T) {
+		p, err := f.svc.PlanRoute(7, tracking.RouteQuery{Cursor: mine})
+		if err != nil || !p.From.Equal(now0.Add(-time.Hour)) || !p.To.Equal(now0) {
+			t.Errorf("PlanRoute(cursor) = %+v, %v", p, err)
+		}
+		if _, err := f.svc.PlanRoute(7, tracking.RouteQuery{Cursor: mine, From: at(-time.Hour), To: at(0)}); err != nil {
+			t.Errorf("cursor with its own range repeated: %v", err)
+		}
+	})
+
+	for _, tc := range []struct {
+		name      string
+		q         tracking.RouteQuery
+		wantField string
+	}{
+		{"from after to", tracking.RouteQuery{From: at(0), To: at(-time.Hour)}, "from"},
+		{"from equals to", tracking.RouteQuery{From: at(0), To: at(0)}, "from"},
+		{"span over the maximum", tracking.RouteQuery{From: at(-48*time.Hour - time.Nanosecond), To: at(0)}, "from"},
+		{"limit 0", tracking.RouteQuery{Limit: ptr(0)}, "limit"},
+		{"limit 10001", tracking.RouteQuery{Limit: ptr(10001)}, "limit"},
+		{"simplify 0", tracking.RouteQuery{SimplifyM: ptr(0.0)}, "simplify"},
+		{"simplify 1000.1", tracking.RouteQuery{SimplifyM: ptr(1000.1)}, "simplify"},
+		{"simplify NaN", tracking.RouteQuery{SimplifyM: ptr(math.NaN())}, "simplify"},
+		{"garbage cursor", tracking.RouteQuery{Cursor: "abc"}, "cursor"},
+		{"another device's cursor", tracking.RouteQuery{Cursor: other}, "cursor"},
+		{"cursor of another from", tracking.RouteQuery{Cursor: mine, From: at(-2 * time.Hour)}, "cursor"},
+		{"cursor of another to", tracking.RouteQuery{Cursor: mine, To: at(time.Second)}, "cursor"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.svc.PlanRoute(7, tc.q)
+			var fe *errs.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.wantField || !errors.Is(err, errs.Invalid) {
+				t.Errorf("PlanRoute() = %v, want a FieldError for %s", err, tc.wantField)
+			}
+		})
+	}
+	t.Run("span of exactly the maximum", func(t *testing.T) {
+		if _, err := f.svc.PlanRoute(7, tracking.RouteQuery{From: at(-48 * time.Hour), To: at(0), Limit: ptr(10000), SimplifyM: ptr(1000.0)}); err != nil {
+			t.Errorf("PlanRoute() = %v", err)
+		}
+	})
+}
+
+// TestRouteSimplify: a straight walk north with one 50 m detour east, read
+// with a 5 m tolerance, keeps its ends and the detour's corner only.
+func TestRouteSimplify(t *testing.T) {
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ann, d, token := f.annsDevice(t)
+		base := now0.Add(-time.Hour)
+
+		const mPerDegLat = 6371008.8 * math.Pi / 180
+		var walk []tracking.Location
+		for i := range 21 {
+			east := 0.0
+			if i == 10 {
+				east = 50
+			}
+			walk = append(walk, tracking.Location{
+				RecordedAt: base.Add(time.Duration(i) * time.Second),
+				Lat:        52.52 + float64(i)*10/mPerDegLat,
+				Lon:        13.405 + east/(mPerDegLat*math.Cos(52.52*math.Pi/180)),
+			})
+		}
+		f.ingest(t, token, walk...)
+
+		plan, err := f.svc.PlanRoute(d.ID, tracking.RouteQuery{SimplifyM: ptr(5.0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept []time.Time
+		page, err := f.svc.Route(context.Background(), ann, plan, func(l tracking.Location) error {
+			kept = append(kept, l.RecordedAt)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []time.Time{base, base.Add(9 * time.Second), base.Add(10 * time.Second), base.Add(11 * time.Second), base.Add(20 * time.Second)}
+		if len(kept) != len(want) {
+			t.Fatalf("kept %v, want %v", kept, want)
+		}
+		for i := range want {
+			if !kept[i].Equal(want[i]) {
+				t.Errorf("kept[%d] = %v, want %v", i, kept[i], want[i])
+			}
+		}
+		if page.Count != 5 || page.RawCount != 21 || !page.Simplified || page.NextCursor != "" {
+			t.Errorf("page = %+v, want 5 of 21, simplified, no next cursor", page)
+		}
+	})
+}
+
+// TestRouteSimplifyBudget: a page on which Douglas–Peucker would be
+// quadratic (a track swinging back and forth with shrinking amplitude) is
+// returned as read, with Simplified false, instead of holding a core.
+func TestRouteSimplifyBudget(t *testing.T) {
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ann, d, token := f.annsDevice(t)
+		const n = 2000 // (n-1)(n-2)/2 ≈ 2·10⁶ computations, past the budget of 5.2·10⁵
+		base := now0.Add(-time.Hour)
+		const mPerDegLat = 6371008.8 * math.Pi / 180
+		track := make([]tracking.Location, n)
+		for i := range track {
+			north := float64(n-i) * 10
+			if i%2 == 1 {
+				north = -north
+			}
+			if i == 0 || i == n-1 {
+				north = 0
+			}
+			track[i] = tracking.Location{RecordedAt: base.Add(time.Duration(i) * time.Second), Lat: 52.52 + north/mPerDegLat, Lon: 13.405}
+		}
+		f.ingest(t, token, track...)
+
+		limit := n
+		plan, err := f.svc.PlanRoute(d.ID, tracking.RouteQuery{SimplifyM: ptr(1.0), Limit: &limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		emitted := 0
+		page, err := f.svc.Route(context.Background(), ann, plan, func(tracking.Location) error {
+			emitted++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Simplified || page.Count != n || page.RawCount != n || emitted != n {
+			t.Errorf("page = %+v with %d points emitted, want all %d, not simplified", page, emitted, n)
+		}
+	})
+}
+
+// TestExport: every point of the span, once, in order, with received_at;
+// start first; nothing of another user's device.
+func TestExport(t *testing.T) {
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		ann, d, token := f.annsDevice(t)
+		bob := f.owner(t, "user_bob")
+		_, bobToken := f.device(t, bob, "Rex")
+		base := now0.Add(-40 * time.Hour).Add(7 * time.Millisecond)
+
+		const n = 2300 // minutes: more than one batch, and reaching back past the default span's 24 hours
+		var batch []tracking.Location
+		for i := range n {
+			batch = append(batch, fixAt(base.Add(time.Duration(i)*time.Minute), i))
+			if len(batch) == tracking.MaxIngestPoints || i == n-1 {
+				f.ingest(t, token, batch...)
+				f.ingest(t, bobToken, batch...) // the same times on another device
+				batch = nil
+			}
+		}
+
+		export := func(owner int64, sp tracking.Span) ([]tracking.Location, []string, error) {
+			var (
+				points []tracking.Location
+				calls  []string
+			)
+			err := f.svc.Export(ctx, owner, sp, func(dev tracking.Device) error {
+				calls = append(calls, "start "+dev.Name)
+				return nil
+			}, func(l tracking.Location) error {
+				if len(points) == 0 {
+					calls = append(calls, "first point")
+				}
+				points = append(points, l)
+				return nil
+			})
+			return points, calls, err
+		}
+
+		from, to := base, base.Add(n*time.Minute)
+		sp, err := f.svc.PlanSpan(d.ID, &from, &to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		points, calls, err := export(ann, sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != 2 || calls[0] != "start Bella" || calls[1] != "first point" {
+			t.Errorf("calls %q, want start with the device, then the points", calls)
+		}
+		if len(points) != n {
+			t.Fatalf("%d points, want %d", len(points), n)
+		}
+		for i, p := range points {
+			if want := base.Add(time.Duration(i) * time.Minute); !p.RecordedAt.Equal(want) || p.Lat != fixAt(want, i).Lat {
+				t.Fatalf("point %d: %v at %v, want %v", i, p.Lat, p.RecordedAt, want)
+			}
+			if !p.ReceivedAt.Equal(now0) {
+				t.Fatalf("point %d received at %v, want %v", i, p.ReceivedAt, now0)
+			}
+		}
+
+		// from inclusive, to exclusive; the default span is the last 24 hours.
+		from, to = base.Add(time.Minute), base.Add(3*time.Minute)
+		sp, _ = f.svc.PlanSpan(d.ID, &from, &to)
+		if points, _, _ := export(ann, sp); len(points) != 2 || !points[0].RecordedAt.Equal(from) {
+			t.Errorf("[from, to) of 3 minutes: %d points from %v, want 2 from %v", len(points), points, from)
+		}
+		sp, _ = f.svc.PlanSpan(d.ID, nil, nil)
+		if points, _, _ := export(ann, sp); len(points) != n-16*60 {
+			t.Errorf("default span: %d points, want the %d of the last 24 hours", len(points), n-16*60)
+		}
+
+		// Another user's device, or none: ErrDeviceNotFound before anything.
+		for _, owner := range []int64{bob, 999999} {
+			points, calls, err := export(owner, sp)
+			if !errors.Is(err, tracking.ErrDeviceNotFound) || len(points) != 0 || len(calls) != 0 {
+				t.Errorf("owner %d: %v with %d points and calls %q, want ErrDeviceNotFound and nothing", owner, err, len(points), calls)
+			}
+		}
+
+		// An error of emit ends the export and comes back as is.
+		stop := errors.New("client gone")
+		seen := 0
+		err = f.svc.Export(ctx, ann, sp, func(tracking.Device) error { return nil }, func(tracking.Location) error {
+			seen++
+			if seen == 10 {
+				return stop
+			}
+			return nil
+		})
+		if !errors.Is(err, stop) || seen != 10 {
+			t.Errorf("Export after an emit error = %v after %d points, want the error after 10", err, seen)
+		}
+		if err := f.svc.Export(ctx, ann, sp, func(tracking.Device) error { return stop }, func(tracking.Location) error {
+			t.Error("emit called after start failed")
+			return nil
+		}); !errors.Is(err, stop) {
+			t.Errorf("Export after a start error = %v", err)
+		}
+	})
+}
+
+// TestPlanSpan applies the route's range rules.
+func TestPlanSpan(t *testing.T) {
+	svc := tracking.NewService(nil, tracking.Config{MaxRouteSpan: 48 * time.Hour, Now: func() time.Time { return now0 }})
+	at := func(d time.Duration) *time.Time { v := now0.Add(d); return &v }
+	sp, err := svc.PlanSpan(7, nil, nil)
+	if err != nil || sp.DeviceID != 7 || !sp.To.Equal(now0) || !sp.From.Equal(now0.Add(-24*time.Hour)) {
+		t.Errorf("defaults: %+v, %v; want the last 24 hours", sp, err)
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to *time.Time
+	}{
+		{"from after to", at(0), at(-time.Hour)},
+		{"from equal to", at(0), at(0)},
+		{"span over the maximum", at(-49 * time.Hour), at(0)},
+	} {
+		var fe *errs.FieldError
+		if _, err := svc.PlanSpan(7, tc.from, tc.to); !errors.As(err, &fe) || fe.Field != "from" {
+			t.Errorf("%s: %v, want an *errs.FieldError for from", tc.name, err)
+		}
+	}
+	if _, err := svc.PlanSpan(7, at(-48*time.Hour), at(0)); err != nil {
+		t.Errorf("a span of exactly the maximum: %v", err)
+	}
+}
+
+// TestSummary: points, distance along a known polyline, times, top speed
+// and the bounding box, read from the database.
+func TestSummary(t *testing.T) {
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		ann, d, token := f.annsDevice(t)
+		bob := f.owner(t, "user_bob")
+		base := now0.Add(-time.Hour)
+
+		// Along the meridian 13.4° E: north 0.1°, north 0.2°, back south
+		// 0.1°, 0.4° in all; each 0.1° of a meridian is R·π/1800 on the sphere.
+		polyline := []tracking.Location{
+			{RecordedAt: base, Lat: 52.0, Lon: 13.4, SpeedMPS: ptr(1.5)},
+			{RecordedAt: base.Add(time.Minute), Lat: 52.1, Lon: 13.4},
+			{RecordedAt: base.Add(2 * time.Minute), Lat: 52.3, Lon: 13.4, SpeedMPS: ptr(12.25)},
+			{RecordedAt: base.Add(3 * time.Minute), Lat: 52.2, Lon: 13.4, SpeedMPS: ptr(3.0)},
+		}
+		// Ingested out of order: the summary follows recorded_at.
+		f.ingest(t, token, polyline[2], polyline[0], polyline[3], polyline[1])
+
+		from, to := base.Add(-time.Minute), base.Add(time.Hour)
+		sp, err := f.svc.PlanSpan(d.ID, &from, &to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.svc.Summary(ctx, ann, sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const earthRadiusM = 6371008.8
+		wantDistance := earthRadiusM * 0.4 * math.Pi / 180 // 44,478 m
+		switch {
+		case got.Span != sp || got.Points != 4:
+			t.Errorf("span %+v, %d points; want %+v, 4", got.Span, got.Points, sp)
+		case math.Abs(got.DistanceM-wantDistance) > 1e-6:
+			t.Errorf("distance %.9f m, want %.9f", got.DistanceM, wantDistance)
+		case got.FirstRecordedAt == nil || !got.FirstRecordedAt.Equal(base) || got.LastRecordedAt == nil || !got.LastRecordedAt.Equal(base.Add(3*time.Minute)):
+			t.Errorf("first %v, last %v; want %v, %v", got.FirstRecordedAt, got.LastRecordedAt, base, base.Add(3*time.Minute))
+		case got.MaxSpeedMPS == nil || *got.MaxSpeedMPS != 12.25:
+			t.Errorf("max speed %v, want 12.25", got.MaxSpeedMPS)
+		case got.BBox == nil || *got.BBox != [4]float64{13.4, 52.0, 13.4, 52.3}:
+			t.Errorf("bbox %v, want [13.4 52 13.4 52.3]", got.BBox)
+		}
+
+		// A span without points; a span of one point; speeds all unknown.
+		empty, _ := f.svc.PlanSpan(d.ID, ptr(base.Add(-2*time.Hour)), ptr(base.Add(-time.Hour)))
+		if got, err := f.svc.Summary(ctx, ann, empty); err != nil || got.Points != 0 || got.DistanceM != 0 ||
+			got.FirstRecordedAt != nil || got.LastRecordedAt != nil || got.MaxSpeedMPS != nil || got.BBox != nil {
+			t.Errorf("empty span: %+v, %v; want zeros and nils", got, err)
+		}
+		one, _ := f.svc.PlanSpan(d.ID, ptr(base.Add(time.Minute)), ptr(base.Add(2*time.Minute)))
+		if got, err := f.svc.Summary(ctx, ann, one); err != nil || got.Points != 1 || got.DistanceM != 0 ||
+			got.MaxSpeedMPS != nil || got.BBox == nil || *got.BBox != [4]float64{13.4, 52.1, 13.4, 52.1} {
+			t.Errorf("one point: %+v, %v", got, err)
+		}
+
+		if _, err := f.svc.Summary(ctx, bob, sp); !errors.Is(err, tracking.ErrDeviceNotFound) {
+			t.Errorf("another user's device: %v, want ErrDeviceNotFound", err)
+		}
+	})
+}
+
+// TestGreatCircleM against known distances and against an independent
+// formula (the chord between unit vectors).
+func TestGreatCircleM(t *testing.T) {
+	const r = 6371008.8
+	for _, tc := range []struct {
+		name string
+		a, b [2]float64
+		want float64
+	}{
+		{"one degree of the equator", [2]float64{0, 1}, [2]float64{0, 2}, r * math.Pi / 180},
+		{"pole to pole", [2]float64{90, 0}, [2]float64{-90, 0}, r * math.Pi},
+		{"antipodes on the equator", [2]float64{0, -90}, [2]float64{0, 90}, r * math.Pi},
+		{"across the antimeridian", [2]float64{0, 179.5}, [2]float64{0, -179.5}, r * math.Pi / 180},
+		{"the same point", [2]float64{52.52, 13.4}, [2]float64{52.52, 13.4}, 0},
+	} {
+		if got := tracking.GreatCircleM(tc.a, tc.b); math.Abs(got-tc.want) > 1e-6*max(1, tc.want) {
+			t.Errorf("%s: %.6f, want %.6f", tc.name, got, tc.want)
+		}
+	}
+	chord := func(a, b [2]float64) float64 {
+		v := func(p [2]float64) [3]float64 {
+			lat, lon := p[0]*math.Pi/180, p[1]*math.Pi/180
+			return [3]float64{math.Cos(lat) * math.Cos(lon), math.Cos(lat) * math.Sin(lon), math.Sin(lat)}
+		}
+		x, y := v(a), v(b)
+		c := math.Sqrt((x[0]-y[0])*(x[0]-y[0]) + (x[1]-y[1])*(x[1]-y[1]) + (x[2]-y[2])*(x[2]-y[2]))
+		return 2 * r * math.Asin(c/2)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 1000 {
+		a := [2]float64{rng.Float64()*180 - 90, rng.Float64()*360 - 180}
+		b := [2]float64{a[0] + (rng.Float64()-0.5)*2, a[1] + (rng.Float64()-0.5)*2}
+		b[0] = max(-90, min(90, b[0]))
+		if got, want := tracking.GreatCircleM(a, b), chord(a, b); math.Abs(got-want) > 1e-3 {
+			t.Fatalf("%v → %v: %.6f m, the chord formula says %.6f", a, b, got, want)
+		}
+	}
+}
+
 // TestDeleteLocations: the owner deletes a range of a device's history;
 // the bounds are inclusive and exclusive at the nanosecond given; the
 // device's last location follows when its newest fix goes, and other
@@ -21,8 +455,8 @@ import (
 func TestDeleteLocations(t *testing.T) {
 	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
-		ann, bob := f.owner(t, "user_ann"), f.owner(t, "user_bob")
-		d, token := f.device(t, ann, "Bella")
+		ann, d, token := f.annsDevice(t)
+		bob := f.owner(t, "user_bob")
 		other, otherToken := f.device(t, ann, "Spare")
 		bobs, bobToken := f.device(t, bob, "Bob's")
 		base := now0.Add(-time.Hour).Add(250 * time.Millisecond)

@@ -250,29 +250,18 @@ func TestAttributesRoundTrip(t *testing.T) {
 			}
 			return l
 		}
-		f.ingest(t, token, sos)
-		got, err := f.svc.GetDevice(ctx, ann, d.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantSOS := want(sos)
-		wantSOS.ReceivedAt = now0
-		if diff := cmp.Diff(&wantSOS, got.LastLocation); diff != "" {
-			t.Errorf("newest fix, every attribute (-want +got):\n%s", diff)
-		}
-		f.ingest(t, token, still)
-		if got, err = f.svc.GetDevice(ctx, ann, d.ID); err != nil {
-			t.Fatal(err)
-		}
-		wantStill := want(still)
-		wantStill.ReceivedAt = now0
-		if diff := cmp.Diff(&wantStill, got.LastLocation); diff != "" {
-			t.Errorf("newest fix (-want +got):\n%s", diff)
-		}
-
-		f.ingest(t, token, plain)
-		if got, _ = f.svc.GetDevice(ctx, ann, d.ID); got.LastLocation == nil || got.LastLocation.Attributes != (tracking.Attributes{}) {
-			t.Errorf("newest fix without attributes = %+v, want them all null", got.LastLocation)
+		// The newest fix carries its own attributes: every one, some, none.
+		for i, fix := range []tracking.Location{sos, still, plain} {
+			f.ingest(t, token, fix)
+			got, err := f.svc.GetDevice(ctx, ann, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantFix := want(fix)
+			wantFix.ReceivedAt = now0
+			if diff := cmp.Diff(&wantFix, got.LastLocation); diff != "" {
+				t.Errorf("newest fix after ingest %d (-want +got):\n%s", i+1, diff)
+			}
 		}
 
 		route, _ := f.route(t, ann, d.ID, tracking.RouteQuery{})

@@ -1,9 +1,6 @@
 package tracking
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
 // MaxFixesPerChange bounds the points one live change may bring: a commit
 // stores at most a batch of points for a device.
@@ -14,27 +11,20 @@ const MaxFixesPerChange = 10 * MaxIngestPoints
 // device's newest fix in a commit that moved it from fromMs to toMs (see
 // live.Change). The caller has checked that the device is the user's.
 func (s *Service) FixesBetween(ctx context.Context, deviceID, fromMs, toMs int64) ([]Location, error) {
-	rows, err := s.db.NewSelect().
+	q := s.db.NewSelect().
 		Model((*locationRow)(nil)).
 		Column(pointColumns(true)...).
 		Where("device_id = ? AND recorded_at > ? AND recorded_at <= ?", deviceID, fromMs, toMs).
 		Order("recorded_at").
-		Limit(MaxFixesPerChange).
-		Rows(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read fixes: %w", err)
-	}
-	defer rows.Close()
+		Limit(MaxFixesPerChange)
 	var out []Location
 	p := newPointScan(true)
-	for rows.Next() {
-		if err := p.scan(rows); err != nil {
-			return nil, fmt.Errorf("read fixes: %w", err)
-		}
+	err := scanEach(ctx, q, "read fixes", p.dest, func() error {
 		out = append(out, p.location())
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read fixes: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -261,17 +261,10 @@ func (p osmAndParser) flat(params map[string]string, prefix string) (OsmAndRepor
 	if strings.TrimSpace(params[course]) == "" {
 		course = "heading"
 	}
-	if l.CourseDeg, err = optionalNumber(params[course], prefix+course); err != nil {
-		return r, err
-	}
-	if l.AltitudeM, err = optionalNumber(params["altitude"], prefix+"altitude"); err != nil {
-		return r, err
-	}
-	if l.AccuracyM, err = optionalNumber(params["accuracy"], prefix+"accuracy"); err != nil {
-		return r, err
-	}
-	if l.BatteryPct, err = optionalNumber(params["batt"], prefix+"batt"); err != nil {
-		return r, err
+	for _, f := range []numberParam{{course, &l.CourseDeg}, {"altitude", &l.AltitudeM}, {"accuracy", &l.AccuracyM}, {"batt", &l.BatteryPct}} {
+		if *f.dst, err = optionalNumber(params[f.name], prefix+f.name); err != nil {
+			return r, err
+		}
 	}
 	l.BatteryPct = nilIfNegative(l.BatteryPct)
 	if l.Attributes, err = flatAttributes(params, prefix); err != nil {
@@ -279,6 +272,13 @@ func (p osmAndParser) flat(params map[string]string, prefix string) (OsmAndRepor
 	}
 	r.PushToken = params["notificationToken"]
 	return r, nil
+}
+
+// numberParam is an optional number of a report, by its name in the
+// protocol, and where it goes.
+type numberParam struct {
+	name string
+	dst  **float64
 }
 
 // nested appends the reports of a Traccar Client JSON-mode object to out.
@@ -357,17 +357,11 @@ func (p osmAndParser) nestedLocation(loc map[string]any, prefix string) (Locatio
 	if coords != nil {
 		l.Lat, l.Lon = *lat, *lon
 	}
-	if l.SpeedMPS, err = jsonNumber(coords, "speed", cp+"speed"); err != nil { // already m/s
-		return l, err
-	}
-	if l.CourseDeg, err = jsonNumber(coords, "heading", cp+"heading"); err != nil {
-		return l, err
-	}
-	if l.AltitudeM, err = jsonNumber(coords, "altitude", cp+"altitude"); err != nil {
-		return l, err
-	}
-	if l.AccuracyM, err = jsonNumber(coords, "accuracy", cp+"accuracy"); err != nil {
-		return l, err
+	// The speed is already m/s.
+	for _, f := range []numberParam{{"speed", &l.SpeedMPS}, {"heading", &l.CourseDeg}, {"altitude", &l.AltitudeM}, {"accuracy", &l.AccuracyM}} {
+		if *f.dst, err = jsonNumber(coords, f.name, cp+f.name); err != nil {
+			return l, err
+		}
 	}
 
 	battery, err := jsonObject(loc, "battery", prefix+"battery")

@@ -1,8 +1,12 @@
 package tracking
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"time"
+
+	"github.com/uptrace/bun"
 )
 
 // pointColumns are the columns of a point as route pages and exports read
@@ -28,7 +32,7 @@ type pointScan struct {
 	flag               [2]sql.NullBool    // motion, charging
 	text               [3]sql.NullString  // activity, event, alarm
 	withReceived       bool
-	dest               []any
+	dest               []any // where a row goes, for scanEach
 }
 
 func newPointScan(withReceived bool) *pointScan {
@@ -41,8 +45,6 @@ func newPointScan(withReceived bool) *pointScan {
 		&p.flag[0], &p.num[5], &p.flag[1], &p.text[0], &p.text[1], &p.text[2])
 	return p
 }
-
-func (p *pointScan) scan(rows *sql.Rows) error { return rows.Scan(p.dest...) }
 
 // location is the row scanned last, in values of its own (the scan's are
 // reused); ReceivedAt is zero unless it was read.
@@ -90,4 +92,27 @@ func nullString(n sql.NullString) *string {
 		return nil
 	}
 	return ptr(n.String)
+}
+
+// scanEach runs q and scans its rows one by one into dest, calling fn after
+// each. A failure to read is wrapped with op; an error of fn ends the
+// reading and is returned as is.
+func scanEach(ctx context.Context, q *bun.SelectQuery, op string, dest []any, fn func() error) error {
+	rows, err := q.Rows(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
 }

@@ -1,9 +1,6 @@
 package tracking
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
 // maxPushTokenLen bounds a push token: Firebase registration tokens are
 // about 160 characters and APNs device tokens 64, so 1024 leaves room
@@ -28,15 +25,7 @@ func (s *Service) RegisterPushToken(ctx context.Context, deviceID int64, pushTok
 		Set("push_token = ?", pushToken).
 		Where("id = ?", deviceID).
 		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("register push token: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("register push token: %w", err)
-	} else if n == 0 {
-		return ErrInvalidToken
-	}
-	return nil
+	return oneRowChanged(res, err, "register push token", ErrInvalidToken)
 }
 
 func validPushToken(s string) bool {

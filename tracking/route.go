@@ -129,23 +129,11 @@ func (s *Service) Route(ctx context.Context, ownerID int64, p RoutePlan, emit fu
 		return RoutePage{}, fmt.Errorf("device %d: %w", p.DeviceID, ErrDeviceNotFound)
 	}
 
-	q := s.db.NewSelect().
-		Model((*locationRow)(nil)).
-		Column(pointColumns(false)...).
-		Where("device_id = ?", p.DeviceID).
-		Where("recorded_at >= ?", ceilMillis(p.From)).
-		Where("recorded_at < ?", ceilMillis(p.To)).
-		Order("recorded_at").
+	q := s.spanQuery(Span{DeviceID: p.DeviceID, From: p.From, To: p.To}, pointColumns(false)...).
 		Limit(int64(p.Limit) + 1) // one more tells whether a next page exists
 	if p.afterMs != nil {
 		q = q.Where("recorded_at > ?", *p.afterMs)
 	}
-	rows, err := q.Rows(ctx)
-	if err != nil {
-		return RoutePage{}, fmt.Errorf("read route: %w", err)
-	}
-	defer rows.Close()
-
 	var (
 		page    RoutePage
 		lastMs  int64
@@ -153,27 +141,22 @@ func (s *Service) Route(ctx context.Context, ownerID int64, p RoutePlan, emit fu
 		pending []Location // the page, when it is to be simplified
 		scan    = newPointScan(false)
 	)
-	for rows.Next() {
+	err = scanEach(ctx, q, "read route", scan.dest, func() error {
 		if page.RawCount == p.Limit {
-			more = true
-			break
-		}
-		if err := scan.scan(rows); err != nil {
-			return RoutePage{}, fmt.Errorf("read route: %w", err)
+			more = true // the one row past the page
+			return nil
 		}
 		l := scan.location()
 		page.RawCount++
 		lastMs = scan.recorded
 		if p.SimplifyM > 0 {
 			pending = append(pending, l)
-			continue
+			return nil
 		}
-		if err := emit(l); err != nil {
-			return RoutePage{}, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return RoutePage{}, fmt.Errorf("read route: %w", err)
+		return emit(l)
+	})
+	if err != nil {
+		return RoutePage{}, err
 	}
 	page.Count = page.RawCount
 	if p.SimplifyM > 0 {

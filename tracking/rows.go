@@ -34,17 +34,35 @@ type fixColumns struct {
 	LastReceivedAt *int64   `bun:"last_received_at"`
 	Lat            *float64 `bun:"lat"`
 	Lon            *float64 `bun:"lon"`
-	AccuracyM      *float64 `bun:"accuracy_m"`
-	AltitudeM      *float64 `bun:"altitude_m"`
-	SpeedMPS       *float64 `bun:"speed_mps"`
-	CourseDeg      *float64 `bun:"course_deg"`
-	BatteryPct     *float64 `bun:"battery_pct"`
-	Motion         *bool    `bun:"motion"`
-	OdometerM      *float64 `bun:"odometer_m"`
-	Charging       *bool    `bun:"charging"`
-	Activity       *string  `bun:"activity"`
-	Event          *string  `bun:"event"`
-	Alarm          *string  `bun:"alarm"`
+	fixValues
+}
+
+// fixValues are the columns of a fix beyond its time and place, the same
+// on a row of locations and on the device row's newest fix.
+type fixValues struct {
+	AccuracyM  *float64 `bun:"accuracy_m"`
+	AltitudeM  *float64 `bun:"altitude_m"`
+	SpeedMPS   *float64 `bun:"speed_mps"`
+	CourseDeg  *float64 `bun:"course_deg"`
+	BatteryPct *float64 `bun:"battery_pct"`
+	Attributes
+}
+
+// valuesOf are l's values beyond its time and place.
+func valuesOf(l Location) fixValues {
+	return fixValues{
+		AccuracyM: l.AccuracyM, AltitudeM: l.AltitudeM, SpeedMPS: l.SpeedMPS, CourseDeg: l.CourseDeg, BatteryPct: l.BatteryPct,
+		Attributes: l.Attributes,
+	}
+}
+
+// location is the fix of these values recorded at recorded, at (lat, lon).
+func (v fixValues) location(recorded time.Time, lat, lon float64) Location {
+	return Location{
+		RecordedAt: recorded, Lat: lat, Lon: lon,
+		AccuracyM: v.AccuracyM, AltitudeM: v.AltitudeM, SpeedMPS: v.SpeedMPS, CourseDeg: v.CourseDeg, BatteryPct: v.BatteryPct,
+		Attributes: v.Attributes,
+	}
 }
 
 func (r *deviceRow) device(now time.Time, onlineWindow time.Duration) Device {
@@ -62,23 +80,11 @@ func (r *deviceRow) device(now time.Time, onlineWindow time.Duration) Device {
 	}
 	d.Status = deviceStatus(d.LastSeenAt, now, onlineWindow)
 	if f := r.fixColumns; f.LastRecordedAt != nil && f.Lat != nil && f.Lon != nil {
-		d.LastLocation = &Location{
-			RecordedAt: *fromMillis(f.LastRecordedAt),
-			Lat:        *f.Lat,
-			Lon:        *f.Lon,
-			AccuracyM:  f.AccuracyM,
-			AltitudeM:  f.AltitudeM,
-			SpeedMPS:   f.SpeedMPS,
-			CourseDeg:  f.CourseDeg,
-			BatteryPct: f.BatteryPct,
-			Attributes: Attributes{
-				Motion: f.Motion, OdometerM: f.OdometerM, Charging: f.Charging,
-				Activity: f.Activity, Event: f.Event, Alarm: f.Alarm,
-			},
-		}
+		l := f.location(*fromMillis(f.LastRecordedAt), *f.Lat, *f.Lon)
 		if t := fromMillis(f.LastReceivedAt); t != nil {
-			d.LastLocation.ReceivedAt = *t
+			l.ReceivedAt = *t
 		}
+		d.LastLocation = &l
 	}
 	return d
 }
@@ -87,22 +93,12 @@ func (r *deviceRow) device(now time.Time, onlineWindow time.Duration) Device {
 type locationRow struct {
 	bun.BaseModel `bun:"table:locations,alias:l"`
 
-	DeviceID   int64    `bun:"device_id,pk"`
-	RecordedAt int64    `bun:"recorded_at,pk"`
-	ReceivedAt int64    `bun:"received_at,notnull"`
-	Lat        float64  `bun:"lat,notnull"`
-	Lon        float64  `bun:"lon,notnull"`
-	AccuracyM  *float64 `bun:"accuracy_m"`
-	AltitudeM  *float64 `bun:"altitude_m"`
-	SpeedMPS   *float64 `bun:"speed_mps"`
-	CourseDeg  *float64 `bun:"course_deg"`
-	BatteryPct *float64 `bun:"battery_pct"`
-	Motion     *bool    `bun:"motion"`
-	OdometerM  *float64 `bun:"odometer_m"`
-	Charging   *bool    `bun:"charging"`
-	Activity   *string  `bun:"activity"`
-	Event      *string  `bun:"event"`
-	Alarm      *string  `bun:"alarm"`
+	DeviceID   int64   `bun:"device_id,pk"`
+	RecordedAt int64   `bun:"recorded_at,pk"`
+	ReceivedAt int64   `bun:"received_at,notnull"`
+	Lat        float64 `bun:"lat,notnull"`
+	Lon        float64 `bun:"lon,notnull"`
+	fixValues
 }
 
 func newLocationRow(deviceID int64, l Location) locationRow {
@@ -112,17 +108,7 @@ func newLocationRow(deviceID int64, l Location) locationRow {
 		ReceivedAt: l.ReceivedAt.UnixMilli(),
 		Lat:        l.Lat,
 		Lon:        l.Lon,
-		AccuracyM:  l.AccuracyM,
-		AltitudeM:  l.AltitudeM,
-		SpeedMPS:   l.SpeedMPS,
-		CourseDeg:  l.CourseDeg,
-		BatteryPct: l.BatteryPct,
-		Motion:     l.Motion,
-		OdometerM:  l.OdometerM,
-		Charging:   l.Charging,
-		Activity:   l.Activity,
-		Event:      l.Event,
-		Alarm:      l.Alarm,
+		fixValues:  valuesOf(l),
 	}
 }
 
@@ -133,17 +119,7 @@ func (r *locationRow) fix() fixColumns {
 		LastReceivedAt: &r.ReceivedAt,
 		Lat:            &r.Lat,
 		Lon:            &r.Lon,
-		AccuracyM:      r.AccuracyM,
-		AltitudeM:      r.AltitudeM,
-		SpeedMPS:       r.SpeedMPS,
-		CourseDeg:      r.CourseDeg,
-		BatteryPct:     r.BatteryPct,
-		Motion:         r.Motion,
-		OdometerM:      r.OdometerM,
-		Charging:       r.Charging,
-		Activity:       r.Activity,
-		Event:          r.Event,
-		Alarm:          r.Alarm,
+		fixValues:      r.fixValues,
 	}
 }
 

@@ -3,7 +3,6 @@ package tracking
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"math"
 	"time"
 )
@@ -32,25 +31,18 @@ func (s *Service) Summary(ctx context.Context, ownerID int64, sp Span) (Summary,
 	if _, err := s.GetDevice(ctx, ownerID, sp.DeviceID); err != nil {
 		return Summary{}, err
 	}
-	rows, err := s.spanQuery(sp, "recorded_at", "lat", "lon", "speed_mps").Rows(ctx)
-	if err != nil {
-		return Summary{}, fmt.Errorf("read summary: %w", err)
-	}
-	defer rows.Close()
 	var (
 		m        summer
 		ms       int64
 		lat, lon float64
 		speed    sql.NullFloat64
 	)
-	for rows.Next() {
-		if err := rows.Scan(&ms, &lat, &lon, &speed); err != nil {
-			return Summary{}, fmt.Errorf("read summary: %w", err)
-		}
+	err := scanEach(ctx, s.spanQuery(sp, "recorded_at", "lat", "lon", "speed_mps"), "read summary", []any{&ms, &lat, &lon, &speed}, func() error {
 		m.add(ms, lat, lon, speed)
-	}
-	if err := rows.Err(); err != nil {
-		return Summary{}, fmt.Errorf("read summary: %w", err)
+		return nil
+	})
+	if err != nil {
+		return Summary{}, err
 	}
 	return m.summary(sp), nil
 }
