@@ -46,6 +46,11 @@ func fixtureBodies(t testing.TB) map[string][]byte {
 // TestDecodeEvent: the bodies in testdata, as Clerk sends them, and edge
 // cases that decode successfully.
 func TestDecodeEvent(t *testing.T) {
+	// user1 is the event of a body of user_1 with data.updated_at 5, no
+	// address, and name.
+	user1 := func(typ string, name *string) Event {
+		return Event{Type: typ, ClerkUserID: "user_1", User: &UserData{ClerkUserID: "user_1", Name: name, UpdatedAt: msTime(5)}}
+	}
 	tests := []struct {
 		file string // in testdata, or
 		name string // of body
@@ -158,58 +163,42 @@ func TestDecodeEvent(t *testing.T) {
 		{
 			name: "names trimmed and joined by one space",
 			body: `{"type":"user.created","data":{"id":"user_1","first_name":"  Ada ","last_name":" Lovelace  ","updated_at":5}}`,
-			want: Event{Type: TypeUserCreated, ClerkUserID: "user_1", User: &UserData{
-				ClerkUserID: "user_1", Name: strPtr("Ada Lovelace"), UpdatedAt: msTime(5),
-			}},
+			want: user1(TypeUserCreated, strPtr("Ada Lovelace")),
 		},
 		{
 			name: "last name only",
 			body: `{"type":"user.updated","data":{"id":"user_1","first_name":null,"last_name":"Lovelace","updated_at":5}}`,
-			want: Event{Type: TypeUserUpdated, ClerkUserID: "user_1", User: &UserData{
-				ClerkUserID: "user_1", Name: strPtr("Lovelace"), UpdatedAt: msTime(5),
-			}},
+			want: user1(TypeUserUpdated, strPtr("Lovelace")),
 		},
 		{
 			name: "blank names are nil",
 			body: `{"type":"user.updated","data":{"id":"user_1","first_name":"  ","last_name":"","updated_at":5}}`,
-			want: Event{Type: TypeUserUpdated, ClerkUserID: "user_1", User: &UserData{
-				ClerkUserID: "user_1", UpdatedAt: msTime(5),
-			}},
+			want: user1(TypeUserUpdated, nil),
 		},
 		{
 			name: "primary email id not in list",
 			body: `{"type":"user.updated","data":{"id":"user_1","primary_email_address_id":"idn_gone","email_addresses":[{"id":"idn_other","email_address":"o@example.com"}],"updated_at":5}}`,
-			want: Event{Type: TypeUserUpdated, ClerkUserID: "user_1", User: &UserData{
-				ClerkUserID: "user_1", UpdatedAt: msTime(5),
-			}},
+			want: user1(TypeUserUpdated, nil),
 		},
 		{
 			name: "primary email id with email_addresses null",
 			body: `{"type":"user.updated","data":{"id":"user_1","primary_email_address_id":"idn_1","email_addresses":null,"updated_at":5}}`,
-			want: Event{Type: TypeUserUpdated, ClerkUserID: "user_1", User: &UserData{
-				ClerkUserID: "user_1", UpdatedAt: msTime(5),
-			}},
+			want: user1(TypeUserUpdated, nil),
 		},
 		{
 			name: "an empty primary address is no address",
 			body: `{"type":"user.updated","data":{"id":"user_1","primary_email_address_id":"idn_1","email_addresses":[{"id":"idn_1","email_address":""}],"updated_at":5}}`,
-			want: Event{Type: TypeUserUpdated, ClerkUserID: "user_1", User: &UserData{
-				ClerkUserID: "user_1", UpdatedAt: msTime(5),
-			}},
+			want: user1(TypeUserUpdated, nil),
 		},
 		{
 			name: "an empty primary id names no entry",
 			body: `{"type":"user.updated","data":{"id":"user_1","primary_email_address_id":"","email_addresses":[{"id":"","email_address":"a@example.com"}],"updated_at":5}}`,
-			want: Event{Type: TypeUserUpdated, ClerkUserID: "user_1", User: &UserData{
-				ClerkUserID: "user_1", UpdatedAt: msTime(5),
-			}},
+			want: user1(TypeUserUpdated, nil),
 		},
 		{
 			name: "email entries without a primary id are not inspected",
 			body: `{"type":"user.updated","data":{"id":"user_1","email_addresses":[{"id":"idn_1","email_address":"a@example.com"}],"updated_at":5}}`,
-			want: Event{Type: TypeUserUpdated, ClerkUserID: "user_1", User: &UserData{
-				ClerkUserID: "user_1", UpdatedAt: msTime(5),
-			}},
+			want: user1(TypeUserUpdated, nil),
 		},
 		{
 			name: "missing envelope timestamp is fine for user.created",
