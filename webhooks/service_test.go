@@ -52,16 +52,20 @@ func envelope(t *testing.T, typ string, data map[string]any, timestamp int64) []
 	return testkit.Envelope(t, typ, data, time.UnixMilli(timestamp))
 }
 
-func newService(db *bun.DB) *webhooks.Service {
-	return webhooks.NewService(db, users.NewService(db))
-}
-
 // eachService runs fn in parallel on each database, with a service on it.
 func eachService(t *testing.T, fn func(t *testing.T, db *bun.DB, s *webhooks.Service)) {
 	t.Helper()
+	eachWithUsers(t, func(t *testing.T, db *bun.DB, _ *users.Service, s *webhooks.Service) { fn(t, db, s) })
+}
+
+// eachWithUsers is eachService for tests that also write users as the
+// app's sync does: u is the users service that s writes through.
+func eachWithUsers(t *testing.T, fn func(t *testing.T, db *bun.DB, u *users.Service, s *webhooks.Service)) {
+	t.Helper()
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		fn(t, db, newService(db))
+		u := users.NewService(db)
+		fn(t, db, u, webhooks.NewService(db, u))
 	})
 }
 
@@ -265,11 +269,8 @@ func TestDeliverDeleteThenLateUpdate(t *testing.T) {
 // TestRedeliveryAfterUserChanged: Svix redelivers an old message after the
 // app's sync wrote newer data; the redelivery and its replay are stale.
 func TestRedeliveryAfterUserChanged(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
+	eachWithUsers(t, func(t *testing.T, db *bun.DB, u *users.Service, s *webhooks.Service) {
 		ctx := context.Background()
-		u := users.NewService(db)
-		s := webhooks.NewService(db, u)
 
 		deliver(t, s, "msg_a", fixture(t, "user_created.json"), t0, webhooks.OutcomeApplied)
 		synced := users.Write{
@@ -716,11 +717,8 @@ func TestReplayMatching(t *testing.T) {
 // as Svix retries may overlap) and the app's sync write one user from many
 // goroutines with shuffled versions; one row ends with the newest data.
 func TestConcurrentDeliveriesAndSyncConverge(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
+	eachWithUsers(t, func(t *testing.T, db *bun.DB, u *users.Service, s *webhooks.Service) {
 		ctx := context.Background()
-		u := users.NewService(db)
-		s := webhooks.NewService(db, u)
 		const versions, workers = 40, 16
 		last := versions - 1
 		version := func(v int) time.Time { return t0.Add(time.Duration(v) * time.Second) }
