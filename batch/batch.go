@@ -131,8 +131,7 @@ func (c *Committer[In, Out]) commit(group []*call[In, Out]) {
 	if err != nil && len(group) > 1 {
 		// One by one: the write that failed the group fails alone.
 		for _, cl := range group {
-			out, errs, err := c.apply(ctx, []In{cl.in})
-			cl.out, cl.err = result(out, errs, err)
+			cl.out, cl.err = One(ctx, c.apply, cl.in)
 			close(cl.done)
 		}
 		return
@@ -147,8 +146,12 @@ func (c *Committer[In, Out]) commit(group []*call[In, Out]) {
 	}
 }
 
-// result is the outcome of a group of one.
-func result[Out any](out []Out, errs []error, err error) (Out, error) {
+// One applies in alone, as a group of its own, and returns its result:
+// what a committer does with each write of a group that failed, and what
+// a writer does that has no committer (one bound to a caller's
+// transaction).
+func One[In, Out any](ctx context.Context, apply Apply[In, Out], in In) (Out, error) {
+	out, errs, err := apply(ctx, []In{in})
 	if err != nil {
 		var zero Out
 		return zero, err

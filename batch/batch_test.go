@@ -84,18 +84,37 @@ func goDo(c *batch.Committer[string, string], ctx context.Context, in string, re
 	}()
 }
 
-// TestGroups: a call alone goes at once; calls arriving while a group
-// commits all go in the next group, in order.
-func TestGroups(t *testing.T) {
+// holdFirst starts a committer of one worker and groups of at most max;
+// its first group, "first" alone, holds in apply until r.hold is closed.
+// Then it starts a call for each of queue and returns once all of them
+// wait behind that group.
+func holdFirst(t *testing.T, max int, queue ...string) (*recorder, *batch.Committer[string, string], chan result) {
+	t.Helper()
 	r := newRecorder()
-	c := batch.New(r.apply, 1, 100, time.Minute)
+	c := batch.New(r.apply, 1, max, time.Minute)
 	results := make(chan result, 20)
 	goDo(c, context.Background(), "first", results)
 	wait(t, r.entered) // no timer: it went alone, at once
-	for i := range 10 {
-		goDo(c, context.Background(), fmt.Sprint(i), results)
+	for _, in := range queue {
+		goDo(c, context.Background(), in, results)
 	}
-	waitQueued(t, 10, c.Load)
+	waitQueued(t, len(queue), c.Load)
+	return r, c, results
+}
+
+// numbers is "0" to "n-1".
+func numbers(n int) []string {
+	var s []string
+	for i := range n {
+		s = append(s, fmt.Sprint(i))
+	}
+	return s
+}
+
+// TestGroups: a call alone goes at once; calls arriving while a group
+// commits all go in the next group, in order.
+func TestGroups(t *testing.T) {
+	r, _, results := holdFirst(t, 100, numbers(10)...)
 	close(r.hold)
 	for range 11 {
 		if res := <-results; res.err != nil || res.out == "" {
@@ -107,22 +126,14 @@ func TestGroups(t *testing.T) {
 		t.Fatalf("groups %v, want [first] then the ten that waited", groups)
 	}
 	slices.Sort(groups[1])
-	if !slices.Equal(groups[1], []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}) {
+	if !slices.Equal(groups[1], numbers(10)) {
 		t.Errorf("second group %v", groups[1])
 	}
 }
 
 // TestGroupMax: no group is larger than max.
 func TestGroupMax(t *testing.T) {
-	r := newRecorder()
-	c := batch.New(r.apply, 1, 3, time.Minute)
-	results := make(chan result, 20)
-	goDo(c, context.Background(), "first", results)
-	wait(t, r.entered)
-	for i := range 7 {
-		goDo(c, context.Background(), fmt.Sprint(i), results)
-	}
-	waitQueued(t, 7, c.Load)
+	r, _, results := holdFirst(t, 3, numbers(7)...)
 	close(r.hold)
 	for range 8 {
 		<-results
@@ -139,15 +150,7 @@ func TestGroupMax(t *testing.T) {
 // TestFailingGroupGoesOneByOne: a write that fails its group fails alone;
 // a write refused on its own never fails the others.
 func TestFailingGroupGoesOneByOne(t *testing.T) {
-	r := newRecorder()
-	c := batch.New(r.apply, 1, 100, time.Minute)
-	results := make(chan result, 20)
-	goDo(c, context.Background(), "first", results)
-	wait(t, r.entered)
-	for _, in := range []string{"a", "poison", "b", "refused", "c"} {
-		goDo(c, context.Background(), in, results)
-	}
-	waitQueued(t, 5, c.Load)
+	r, _, results := holdFirst(t, 100, "a", "poison", "b", "refused", "c")
 	close(r.hold)
 	got := map[string]int{}
 	for range 6 {
@@ -172,11 +175,7 @@ func TestFailingGroupGoesOneByOne(t *testing.T) {
 // TestCancelWhileWaiting: a caller that gives up before its write is in a
 // group takes it back: never applied.
 func TestCancelWhileWaiting(t *testing.T) {
-	r := newRecorder()
-	c := batch.New(r.apply, 1, 100, time.Minute)
-	results := make(chan result, 3)
-	goDo(c, context.Background(), "first", results)
-	wait(t, r.entered)
+	r, c, results := holdFirst(t, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	goDo(c, ctx, "given up", results)
 	waitQueued(t, 1, c.Load)

@@ -110,15 +110,6 @@ func newClock() *clock {
 func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-func (c *gatedClerk) verifier(t *testing.T, clk *clock, ttl time.Duration) *clerk.SessionVerifier {
-	t.Helper()
-	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{SecretKey: "sk_test_gated", APIURL: c.URL + "/v1", JWKSTTL: ttl, Now: clk.now})
-	if err != nil || v == nil {
-		t.Fatalf("NewSessionVerifier = %v, %v", v, err)
-	}
-	return v
-}
-
 // status is what the HTTP layer answers for a verification: 200, 401 or 503.
 func status(err error) int {
 	switch {
@@ -146,6 +137,23 @@ func syncStatus(v *clerk.SessionVerifier, token string) int {
 	return status(err)
 }
 
+// startVerifier starts Clerk serving key and a verifier of its sessions
+// on a clock of its own, keeping the keys an hour (CLERK_JWKS_TTL); the
+// first sync, as sub, fetches them.
+func startVerifier(t *testing.T, key *testkit.Key, sub string) (*gatedClerk, *clock, *clerk.SessionVerifier) {
+	t.Helper()
+	fc := startGatedClerk(t, key)
+	clk := newClock()
+	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{SecretKey: "sk_test_gated", APIURL: fc.URL + "/v1", JWKSTTL: time.Hour, Now: clk.now})
+	if err != nil || v == nil {
+		t.Fatalf("NewSessionVerifier = %v, %v", v, err)
+	}
+	if got := syncAs(t, v, key, sub); got != http.StatusOK {
+		t.Fatalf("first sync: %d", got)
+	}
+	return fc, clk, v
+}
+
 // TestJWKSExpires: keys fetched with CLERK_SECRET_KEY are used for
 // CLERK_JWKS_TTL, then fetched again in the background while the cached
 // ones keep serving; a key that left Clerk's set stops verifying once the
@@ -154,13 +162,7 @@ func syncStatus(v *clerk.SessionVerifier, token string) int {
 func TestJWKSExpires(t *testing.T) {
 	t.Parallel()
 	oldKey, newKey := testkit.NewKey(t, "ins_old"), testkit.NewKey(t, "ins_new")
-	fc := startGatedClerk(t, oldKey)
-	clk := newClock()
-	v := fc.verifier(t, clk, time.Hour)
-
-	if got := syncAs(t, v, oldKey, "user_ttl_1"); got != http.StatusOK {
-		t.Fatalf("first sync: %d", got)
-	}
+	fc, clk, v := startVerifier(t, oldKey, "user_ttl_1")
 	clk.advance(59 * time.Minute)
 	if got := syncAs(t, v, oldKey, "user_ttl_2"); got != http.StatusOK || fc.fetches.Load() != 1 {
 		t.Fatalf("within the TTL: %d with %d fetches, want 200 with 1", got, fc.fetches.Load())
@@ -200,12 +202,7 @@ func TestJWKSExpires(t *testing.T) {
 func TestJWKSFetchNeverBlocksRequests(t *testing.T) {
 	t.Parallel()
 	key, stranger := testkit.NewKey(t, "ins_known"), testkit.NewKey(t, "ins_stranger")
-	fc := startGatedClerk(t, key)
-	clk := newClock()
-	v := fc.verifier(t, clk, time.Hour)
-	if got := syncAs(t, v, key, "user_nb_0"); got != http.StatusOK {
-		t.Fatalf("first sync: %d", got)
-	}
+	fc, clk, v := startVerifier(t, key, "user_nb_0")
 	<-fc.arrived
 
 	// An unknown kid, a minute later, starts a fetch that hangs.

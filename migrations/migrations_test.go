@@ -79,15 +79,7 @@ func TestConcurrentUp(t *testing.T) {
 			t.Errorf("replica failed: %v", err)
 		}
 
-		db, err := migrations.Open(ctx, databaseURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		list, err := migrations.List(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
+		list := dbtest.List(t, databaseURL)
 		if len(applied) != len(list) {
 			t.Errorf("applied %d migrations in all (%v), want each of %d once", len(applied), applied, len(list))
 		}

@@ -2,7 +2,6 @@ package migrations_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"testing"
 	"time"
@@ -33,14 +32,7 @@ func TestPoolIsBounded(t *testing.T) {
 		if got := db.Stats().MaxOpenConnections; got != 3 {
 			t.Errorf("MaxOpenConnections = %d, want 3", got)
 		}
-		var held []*sql.Conn
-		for range 3 {
-			c, err := db.DB.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			held = append(held, c)
-		}
+		held := dbtest.Conns(t, db, 3)
 		// A fourth waits for one of the three; it gives up after a moment.
 		wait, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +19,6 @@ import (
 type ingestCall struct {
 	device int64
 	points []tracking.Location
-	ctx    context.Context // background when nil
 	res    tracking.IngestResult
 	err    error
 }
@@ -32,13 +29,7 @@ func ingestGroup(t *testing.T, f *fixture, fill int64, calls ...*ingestCall) {
 	t.Helper()
 	fns := make([]func(), len(calls))
 	for i, c := range calls {
-		fns[i] = func() {
-			ctx := c.ctx
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			c.res, c.err = f.svc.Ingest(ctx, c.device, c.points)
-		}
+		fns[i] = func() { c.res, c.err = f.svc.Ingest(context.Background(), c.device, c.points) }
 	}
 	fillCall := func(i int) {
 		if _, err := f.svc.Ingest(context.Background(), fill, []tracking.Location{fixAt(now0.Add(-time.Duration(i+1)*time.Hour), i)}); err != nil {
@@ -176,41 +167,25 @@ func drain(sub *live.Sub) []live.Change {
 // up at random moments, an ingest reported stored is stored and one
 // reported failed is not.
 func TestIngestGroupCancellationNeverLies(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		f := newFixture(t, db, tracking.Config{})
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ann := f.owner(t, "user_ann")
 		var devices []int64
 		for i := range 8 {
 			d, _ := f.device(t, ann, fmt.Sprint("d", i))
 			devices = append(devices, d.ID)
 		}
-		const n = 160
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(4000))*time.Microsecond)
-			wg.Go(func() {
-				defer cancel()
-				_, errs[i] = f.svc.Ingest(ctx, devices[i%len(devices)], []tracking.Location{fixAt(now0.Add(-time.Duration(i+1)*time.Second), i)})
-			})
-		}
-		wg.Wait()
-		for i, err := range errs {
-			var stored int
-			at := now0.Add(-time.Duration(i+1) * time.Second).UnixMilli()
-			if err := f.db.NewSelect().Table("locations").ColumnExpr("count(*)").
-				Where("device_id = ? AND recorded_at = ?", devices[i%len(devices)], at).Scan(context.Background(), &stored); err != nil {
+		device := func(i int) int64 { return devices[i%len(devices)] }
+		at := func(i int) time.Time { return now0.Add(-time.Duration(i+1) * time.Second) }
+		dbtest.CancelAtRandom(t, 160, 4*time.Millisecond, func(ctx context.Context, i int) error {
+			_, err := f.svc.Ingest(ctx, device(i), []tracking.Location{fixAt(at(i), i)})
+			return err
+		}, func(i int) bool {
+			stored, err := f.db.NewSelect().Table("locations").
+				Where("device_id = ? AND recorded_at = ?", device(i), at(i).UnixMilli()).Exists(context.Background())
+			if err != nil {
 				t.Fatal(err)
 			}
-			switch {
-			case err == nil && stored != 1:
-				t.Errorf("ingest %d reported stored, but it is not", i)
-			case err != nil && stored != 0:
-				t.Errorf("ingest %d reported %v, but it is stored", i, err)
-			case err != nil && !errors.Is(err, context.DeadlineExceeded):
-				t.Errorf("ingest %d: %v", i, err)
-			}
-		}
+			return stored
+		})
 	})
 }

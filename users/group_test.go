@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/users"
@@ -22,20 +20,15 @@ type outcome struct {
 	err error
 }
 
-// upsertGroup makes ws one group of s's committer (dbtest.Group), each
-// with the context of the same index in ctxs (background when nil), and
+// upsertGroup makes ws one group of s's committer (dbtest.Group) and
 // returns what each call got.
-func upsertGroup(t *testing.T, db *bun.DB, s *users.Service, ctxs []context.Context, ws ...users.Write) []outcome {
+func upsertGroup(t *testing.T, db *bun.DB, s *users.Service, ws ...users.Write) []outcome {
 	t.Helper()
 	out := make([]outcome, len(ws))
 	calls := make([]func(), len(ws))
 	for i, w := range ws {
-		ctx := context.Background()
-		if i < len(ctxs) && ctxs[i] != nil {
-			ctx = ctxs[i]
-		}
 		calls[i] = func() {
-			res, err := s.Upsert(ctx, w)
+			res, err := s.Upsert(context.Background(), w)
 			out[i] = outcome{res, err}
 		}
 	}
@@ -53,10 +46,8 @@ func upsertGroup(t *testing.T, db *bun.DB, s *users.Service, ctxs []context.Cont
 // reporting the row as its own write left it; writes of one version keep
 // their arrival order (the later one wins, as it would alone).
 func TestGroupAppliesOneUserInVersionOrder(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := users.NewService(db)
-		got := upsertGroup(t, db, s, nil,
+	eachService(t, func(t *testing.T, db *bun.DB, s *users.Service) {
+		got := upsertGroup(t, db, s,
 			write("user_a", "a3@example.com", "A3", t0.Add(3*time.Minute)),
 			write("user_a", "a1@example.com", "A1", t0.Add(1*time.Minute)),
 			write("user_b", "b1@example.com", "B1", t0),
@@ -94,16 +85,14 @@ func TestGroupAppliesOneUserInVersionOrder(t *testing.T) {
 // TestGroupStaleAndGone: in a group, a write older than the stored row is
 // Stale and a write to a deleted user is Gone, next to writes that apply.
 func TestGroupStaleAndGone(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := users.NewService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *users.Service) {
 		ctx := context.Background()
 		mustUpsert(t, s, write("user_new", "new@example.com", "New", t0.Add(time.Hour)), users.Created)
 		mustUpsert(t, s, write("user_del", "del@example.com", "Del", t0), users.Created)
 		if _, err := s.Delete(ctx, "user_del", t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		got := upsertGroup(t, db, s, nil,
+		got := upsertGroup(t, db, s,
 			write("user_new", "old@example.com", "Old", t0),
 			write("user_del", "back@example.com", "Back", t0.Add(time.Hour)),
 			write("user_ok", "ok@example.com", "", t0),
@@ -125,34 +114,12 @@ func TestGroupStaleAndGone(t *testing.T) {
 	})
 }
 
-// refuse makes the database refuse any insert of clerkUserID, as a
-// failing write: the group that holds it fails as a whole.
-func refuse(t *testing.T, db *bun.DB, clerkUserID string) {
-	t.Helper()
-	stmts := []string{fmt.Sprintf(`CREATE TRIGGER refuse_user BEFORE INSERT ON users
-WHEN NEW.clerk_user_id = '%s' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`, clerkUserID)}
-	if db.Dialect().Name() == dialect.PG {
-		stmts = []string{
-			fmt.Sprintf(`CREATE FUNCTION refuse_user() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN IF NEW.clerk_user_id = '%s' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`, clerkUserID),
-			`CREATE TRIGGER refuse_user BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION refuse_user()`,
-		}
-	}
-	for _, q := range stmts {
-		if _, err := db.ExecContext(context.Background(), q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-}
-
 // TestGroupIsolatesAFailingWrite: a write the database refuses fails
 // alone; the others of its group are applied and reported.
 func TestGroupIsolatesAFailingWrite(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := users.NewService(db)
-		refuse(t, db, "user_bad")
-		got := upsertGroup(t, db, s, nil,
+	eachService(t, func(t *testing.T, db *bun.DB, s *users.Service) {
+		dbtest.Refuse(t, db, "users", "clerk_user_id", "user_bad")
+		got := upsertGroup(t, db, s,
 			write("user_1", "1@example.com", "One", t0),
 			write("user_bad", "bad@example.com", "Bad", t0),
 			write("user_2", "2@example.com", "Two", t0),
@@ -181,9 +148,7 @@ func TestGroupIsolatesAFailingWrite(t *testing.T) {
 // gets its context's error and the write is never applied; a caller whose
 // write is already in a committing group gets that outcome.
 func TestGroupCancellation(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := users.NewService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *users.Service) {
 		ctx := context.Background()
 		unlock := dbtest.Lock(t, db, "users")
 		taken, cancelTaken := context.WithCancel(ctx)
@@ -235,37 +200,15 @@ func TestGroupCancellation(t *testing.T) {
 // random moments, a write reported applied is stored and a write reported
 // failed is not.
 func TestGroupCancellationNeverLies(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := users.NewService(db)
-		const n = 200
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(3000))*time.Microsecond)
-			wg.Go(func() {
-				defer cancel()
-				_, errs[i] = s.Upsert(ctx, write(fmt.Sprintf("user_%03d", i), "x@example.com", "", t0))
-			})
-		}
-		wg.Wait()
-		var applied, refused int
-		for i, err := range errs {
-			_, getErr := s.Get(context.Background(), fmt.Sprintf("user_%03d", i))
-			switch {
-			case err == nil && getErr != nil:
-				t.Errorf("write %d reported applied, but %v", i, getErr)
-			case err != nil && getErr == nil:
-				t.Errorf("write %d reported %v, but it is stored", i, err)
-			case err != nil && !errors.Is(err, context.DeadlineExceeded):
-				t.Errorf("write %d: %v", i, err)
-			case err == nil:
-				applied++
-			default:
-				refused++
-			}
-		}
-		t.Logf("%d applied, %d given up", applied, refused)
+	eachService(t, func(t *testing.T, db *bun.DB, s *users.Service) {
+		id := func(i int) string { return fmt.Sprintf("user_%03d", i) }
+		dbtest.CancelAtRandom(t, 200, 3*time.Millisecond, func(ctx context.Context, i int) error {
+			_, err := s.Upsert(ctx, write(id(i), "x@example.com", "", t0))
+			return err
+		}, func(i int) bool {
+			_, err := s.Get(context.Background(), id(i))
+			return err == nil
+		})
 	})
 }
 

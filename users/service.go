@@ -73,11 +73,7 @@ func (s *Service) Upsert(ctx context.Context, w Write) (Result, error) {
 	if s.group != nil {
 		return s.group.Do(ctx, w)
 	}
-	res, err := s.UpsertAll(ctx, []Write{w})
-	if err != nil {
-		return Result{}, err
-	}
-	return res[0].Result, res[0].Err
+	return batch.One(ctx, s.applyGroup, w)
 }
 
 // Each is the result of one write of UpsertAll.

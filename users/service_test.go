@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +26,15 @@ func write(id, email, name string, version time.Time) users.Write {
 	return w
 }
 
+// eachService runs fn in parallel on each database, with a service on it.
+func eachService(t *testing.T, fn func(t *testing.T, db *bun.DB, s *users.Service)) {
+	t.Helper()
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		fn(t, db, users.NewService(db))
+	})
+}
+
 func mustUpsert(t *testing.T, s *users.Service, w users.Write, want users.Outcome) users.User {
 	t.Helper()
 	res, err := s.Upsert(context.Background(), w)
@@ -48,9 +55,7 @@ func str(p *string) string {
 }
 
 func TestUpsertRules(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := users.NewService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *users.Service) {
 		ctx := context.Background()
 
 		created := mustUpsert(t, s, write("user_1", "a@example.com", "Ann", t0), users.Created)
@@ -120,9 +125,7 @@ func TestUpsertRules(t *testing.T) {
 }
 
 func TestDeleteIsATombstone(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := users.NewService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *users.Service) {
 		ctx := context.Background()
 
 		mustUpsert(t, s, write("user_d", "d@example.com", "Dee", t0), users.Created)
@@ -169,47 +172,22 @@ func TestDeleteIsATombstone(t *testing.T) {
 // TestConcurrentWritersConverge: 50 goroutines write the same 5 ids with
 // shuffled versions; each id ends as one row holding its newest data.
 func TestConcurrentWritersConverge(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := users.NewService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *users.Service) {
 		ctx := context.Background()
 		const ids, versions, workers = 5, 40, 50
 
-		type job struct{ id, v int }
-		var jobs []job
+		var jobs []func() error
 		for i := range ids {
 			for v := range versions {
-				jobs = append(jobs, job{i, v})
+				w := write(fmt.Sprintf("user_c%d", i), fmt.Sprintf("v%d@example.com", v),
+					fmt.Sprintf("Name %d", v), t0.Add(time.Duration(v)*time.Second))
+				jobs = append(jobs, func() error {
+					_, err := s.Upsert(ctx, w)
+					return err
+				})
 			}
 		}
-		rand.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
-
-		ch := make(chan job)
-		errs := make(chan error, workers)
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range ch {
-					w := write(fmt.Sprintf("user_c%d", j.id), fmt.Sprintf("v%d@example.com", j.v),
-						fmt.Sprintf("Name %d", j.v), t0.Add(time.Duration(j.v)*time.Second))
-					if _, err := s.Upsert(ctx, w); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-		for _, j := range jobs {
-			ch <- j
-		}
-		close(ch)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatalf("concurrent upsert: %v", err)
-		}
+		dbtest.RunShuffled(t, workers, jobs)
 
 		var rows []users.User
 		if err := db.NewSelect().Model(&rows).Order("clerk_user_id").Scan(ctx); err != nil {

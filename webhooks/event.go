@@ -294,15 +294,7 @@ func unquote(raw []byte) (string, bool) {
 // splitObject lists the members of raw, which must be a valid JSON object.
 func splitObject(raw []byte, path string) object {
 	o := object{path: path, members: make([]member, 0, 16)}
-	i := skipSpace(raw, 0) + 1 // past '{'
-	for {
-		i = skipSpace(raw, i)
-		switch raw[i] {
-		case '}':
-			return o
-		case ',':
-			i = skipSpace(raw, i+1)
-		}
+	for i, more := next(raw, skipSpace(raw, 0)+1); more; i, more = next(raw, i) {
 		end := skipString(raw, i)
 		key := raw[i+1 : end-1]
 		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
@@ -314,24 +306,32 @@ func splitObject(raw []byte, path string) object {
 		o.members = append(o.members, member{key: key, value: raw[i:vend]})
 		i = vend
 	}
+	return o
 }
 
 // splitArray lists the elements of raw, which must be a valid JSON array.
 func splitArray(raw []byte) []json.RawMessage {
 	var elems []json.RawMessage
-	i := skipSpace(raw, 0) + 1 // past '['
-	for {
-		i = skipSpace(raw, i)
-		switch raw[i] {
-		case ']':
-			return elems
-		case ',':
-			i = skipSpace(raw, i+1)
-		}
+	for i, more := next(raw, skipSpace(raw, 0)+1); more; i, more = next(raw, i) {
 		end := skipValue(raw, i)
 		elems = append(elems, raw[i:end])
 		i = end
 	}
+	return elems
+}
+
+// next returns where the next member or element starts in raw, a valid
+// JSON object or array, from i, just past '{' or '[' or past the previous
+// one; more is false at the closing '}' or ']'.
+func next(raw []byte, i int) (start int, more bool) {
+	i = skipSpace(raw, i)
+	switch raw[i] {
+	case '}', ']':
+		return i, false
+	case ',':
+		return skipSpace(raw, i+1), true
+	}
+	return i, true
 }
 
 // skipSpace returns the index of the first non-space byte at or after i.

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/webhooks"
@@ -45,9 +42,7 @@ func deliverGroup(t *testing.T, db *bun.DB, s *webhooks.Service, calls ...*deliv
 // of one message counted as a second attempt, an unusable body recorded
 // as failed next to the others, a deletion with the rest.
 func TestDeliverGroup(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		v := t0.UnixMilli()
 		newer := &deliveryCall{svixID: "msg_newer", body: userEvent(t, "user.updated", "user_a", "a2@example.com", "Newer", v+2000)}
 		older := &deliveryCall{svixID: "msg_older", body: userEvent(t, "user.created", "user_a", "a1@example.com", "Older", v+1000)}
@@ -93,21 +88,8 @@ func TestDeliverGroup(t *testing.T) {
 // refuses fails alone (Svix retries it); the others of its group are
 // applied and recorded.
 func TestDeliverGroupIsolatesAFailingDelivery(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
-		stmts := []string{`CREATE TRIGGER refuse_event BEFORE INSERT ON webhook_events
-WHEN NEW.svix_id = 'msg_bad' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`}
-		if db.Dialect().Name() == dialect.PG {
-			stmts = []string{`CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN IF NEW.svix_id = 'msg_bad' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`,
-				`CREATE TRIGGER refuse_event BEFORE INSERT ON webhook_events FOR EACH ROW EXECUTE FUNCTION refuse_event()`}
-		}
-		for _, q := range stmts {
-			if _, err := db.ExecContext(context.Background(), q); err != nil {
-				t.Fatal(err)
-			}
-		}
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
+		dbtest.Refuse(t, db, "webhook_events", "svix_id", "msg_bad")
 		v := t0.UnixMilli()
 		ok1 := &deliveryCall{svixID: "msg_1", body: userEvent(t, "user.created", "user_1", "1@example.com", "One", v)}
 		bad := &deliveryCall{svixID: "msg_bad", body: userEvent(t, "user.created", "user_bad", "bad@example.com", "Bad", v)}
@@ -132,31 +114,15 @@ BEGIN IF NEW.svix_id = 'msg_bad' THEN RAISE EXCEPTION 'refused by the test'; END
 // random moments, a delivery answered 200 is recorded and one that
 // failed is not (Svix retries it).
 func TestDeliverCancellationNeverLies(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
-		const n = 160
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(4000))*time.Microsecond)
-			wg.Go(func() {
-				defer cancel()
-				body := userEvent(t, "user.created", fmt.Sprintf("user_%03d", i), "x@example.com", "X", t0.UnixMilli())
-				_, errs[i] = s.Deliver(ctx, fmt.Sprintf("msg_%03d", i), body, t0)
-			})
-		}
-		wg.Wait()
-		for i, err := range errs {
-			_, getErr := s.Get(context.Background(), fmt.Sprintf("msg_%03d", i))
-			switch {
-			case err == nil && getErr != nil:
-				t.Errorf("delivery %d reported recorded, but %v", i, getErr)
-			case err != nil && getErr == nil:
-				t.Errorf("delivery %d reported %v, but it is recorded", i, err)
-			case err != nil && !errors.Is(err, context.DeadlineExceeded):
-				t.Errorf("delivery %d: %v", i, err)
-			}
-		}
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
+		svixID := func(i int) string { return fmt.Sprintf("msg_%03d", i) }
+		dbtest.CancelAtRandom(t, 160, 4*time.Millisecond, func(ctx context.Context, i int) error {
+			body := userEvent(t, "user.created", fmt.Sprintf("user_%03d", i), "x@example.com", "X", t0.UnixMilli())
+			_, err := s.Deliver(ctx, svixID(i), body, t0)
+			return err
+		}, func(i int) bool {
+			_, err := s.Get(context.Background(), svixID(i))
+			return err == nil
+		})
 	})
 }

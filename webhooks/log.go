@@ -37,20 +37,21 @@ func (o Outcome) Valid() bool {
 }
 
 // StoredEvent is one entry of the event log: the latest processing of a
-// Svix message, however many times it was delivered or replayed.
+// Svix message, however many times it was delivered or replayed. It is
+// also the row of webhook_events (eventRow), but for the payload.
 type StoredEvent struct {
-	SvixID          string     `json:"svix_id"`
-	Type            string     `json:"type"`          // "" when the body had no readable type
-	ClerkUserID     *string    `json:"clerk_user_id"` // nil for non-user events and undecodable bodies
-	Outcome         Outcome    `json:"outcome"`
-	Error           *string    `json:"error"`    // why the last processing failed; nil unless Outcome is failed
-	Attempts        int        `json:"attempts"` // deliveries received; replays do not count
-	FirstReceivedAt time.Time  `json:"first_received_at"`
-	LastReceivedAt  time.Time  `json:"last_received_at"`
-	LastAppliedAt   *time.Time `json:"last_applied_at"` // last time the event went through the users service
+	SvixID          string     `json:"svix_id" bun:"svix_id,pk"`
+	Type            string     `json:"type" bun:"type,notnull"`           // "" when the body had no readable type
+	ClerkUserID     *string    `json:"clerk_user_id" bun:"clerk_user_id"` // nil for non-user events and undecodable bodies
+	Outcome         Outcome    `json:"outcome" bun:"outcome,notnull"`
+	Error           *string    `json:"error" bun:"error"`               // why the last processing failed; nil unless Outcome is failed
+	Attempts        int        `json:"attempts" bun:"attempts,notnull"` // deliveries received; replays do not count
+	FirstReceivedAt time.Time  `json:"first_received_at" bun:"first_received_at,notnull"`
+	LastReceivedAt  time.Time  `json:"last_received_at" bun:"last_received_at,notnull"`
+	LastAppliedAt   *time.Time `json:"last_applied_at" bun:"last_applied_at"` // last time the event went through the users service
 	// Payload is the body as received; only Get fills it. A body that is
 	// not JSON comes back as a JSON string, so Payload is always valid JSON.
-	Payload json.RawMessage `json:"payload,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty" bun:"-"`
 }
 
 // MarshalJSON writes e with its times as every JSON time of usersync is
@@ -65,36 +66,21 @@ func (e StoredEvent) MarshalJSON() ([]byte, error) {
 	}{plain(e), jsontime.Of(e.FirstReceivedAt), jsontime.Of(e.LastReceivedAt), jsontime.Ptr(e.LastAppliedAt)})
 }
 
-// eventRow is the webhook_events table. The alias keeps hand-written
-// conditions short and unambiguous inside ON CONFLICT clauses.
+// eventRow is the webhook_events table: the stored event and the body as
+// text. The alias keeps hand-written conditions short and unambiguous
+// inside ON CONFLICT clauses.
 type eventRow struct {
 	bun.BaseModel `bun:"table:webhook_events,alias:we"`
-
-	SvixID          string     `bun:"svix_id,pk"`
-	Type            string     `bun:"type,notnull"`
-	ClerkUserID     *string    `bun:"clerk_user_id"`
-	Payload         string     `bun:"payload,notnull"`
-	Outcome         Outcome    `bun:"outcome,notnull"`
-	Error           *string    `bun:"error"`
-	Attempts        int        `bun:"attempts,notnull"`
-	FirstReceivedAt time.Time  `bun:"first_received_at,notnull"`
-	LastReceivedAt  time.Time  `bun:"last_received_at,notnull"`
-	LastAppliedAt   *time.Time `bun:"last_applied_at"`
+	StoredEvent
+	Payload string `bun:"payload,notnull"`
 }
 
+// stored is the row's event, its times in UTC, without the payload.
 func (r *eventRow) stored() StoredEvent {
-	ev := StoredEvent{
-		SvixID:          r.SvixID,
-		Type:            r.Type,
-		ClerkUserID:     r.ClerkUserID,
-		Outcome:         r.Outcome,
-		Error:           r.Error,
-		Attempts:        r.Attempts,
-		FirstReceivedAt: r.FirstReceivedAt.UTC(),
-		LastReceivedAt:  r.LastReceivedAt.UTC(),
-	}
-	if r.LastAppliedAt != nil {
-		t := r.LastAppliedAt.UTC()
+	ev := r.StoredEvent
+	ev.FirstReceivedAt, ev.LastReceivedAt = ev.FirstReceivedAt.UTC(), ev.LastReceivedAt.UTC()
+	if ev.LastAppliedAt != nil {
+		t := ev.LastAppliedAt.UTC()
 		ev.LastAppliedAt = &t
 	}
 	return ev
@@ -113,18 +99,17 @@ type processed struct {
 // previous one. first/last_received_at take the earliest/latest time, so
 // two deliveries committing out of order still leave the right span.
 func recordDelivery(ctx context.Context, db bun.IDB, svixID string, body []byte, p processed, receivedAt, appliedAt time.Time) error {
-	row := eventRow{
+	row := eventRow{StoredEvent: StoredEvent{
 		SvixID:          svixID,
 		Type:            p.Type,
 		ClerkUserID:     nullable(p.ClerkUserID),
-		Payload:         storableText(string(body)),
 		Outcome:         p.Outcome,
 		Error:           failureText(p.Failure),
 		Attempts:        1,
 		FirstReceivedAt: receivedAt,
 		LastReceivedAt:  receivedAt,
 		LastAppliedAt:   appliedTime(p, appliedAt),
-	}
+	}, Payload: storableText(string(body))}
 	_, err := db.NewInsert().
 		Model(&row).
 		On("CONFLICT (svix_id) DO UPDATE").

@@ -89,18 +89,7 @@ func (s *Service) Deliver(ctx context.Context, svixID string, body []byte, recei
 	}
 	d := delivery{svixID: svixID, body: body, receivedAt: toDBTime(receivedAt)}
 	d.ev, d.p = decode(body) // here, in parallel, rather than in the group's worker
-	var (
-		p   processed
-		err error
-	)
-	if s.group != nil {
-		p, err = s.group.Do(ctx, d)
-	} else {
-		var ps []processed
-		if ps, _, err = s.deliverAll(ctx, []delivery{d}); err == nil {
-			p = ps[0]
-		}
-	}
+	p, err := s.commit(ctx, d)
 	if err != nil {
 		return Result{}, fmt.Errorf("deliver webhook event %s: %w", svixID, err)
 	}
@@ -117,6 +106,15 @@ type delivery struct {
 	receivedAt time.Time
 	ev         Event
 	p          processed // what decode made of it
+}
+
+// commit applies and records d with the deliveries waiting (package
+// batch), or alone when there is no committer.
+func (s *Service) commit(ctx context.Context, d delivery) (processed, error) {
+	if s.group == nil {
+		return batch.One(ctx, s.deliverAll, d)
+	}
+	return s.group.Do(ctx, d)
 }
 
 // deliverAll applies and records ds in one transaction (batch.Apply). An

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,8 +52,21 @@ func envelope(t *testing.T, typ string, data map[string]any, timestamp int64) []
 	return testkit.Envelope(t, typ, data, time.UnixMilli(timestamp))
 }
 
-func newService(db *bun.DB) *webhooks.Service {
-	return webhooks.NewService(db, users.NewService(db))
+// eachService runs fn in parallel on each database, with a service on it.
+func eachService(t *testing.T, fn func(t *testing.T, db *bun.DB, s *webhooks.Service)) {
+	t.Helper()
+	eachWithUsers(t, func(t *testing.T, db *bun.DB, _ *users.Service, s *webhooks.Service) { fn(t, db, s) })
+}
+
+// eachWithUsers is eachService for tests that also write users as the
+// app's sync does: u is the users service that s writes through.
+func eachWithUsers(t *testing.T, fn func(t *testing.T, db *bun.DB, u *users.Service, s *webhooks.Service)) {
+	t.Helper()
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		u := users.NewService(db)
+		fn(t, db, u, webhooks.NewService(db, u))
+	})
 }
 
 func deliver(t *testing.T, s *webhooks.Service, svixID string, body []byte, at time.Time, want webhooks.Outcome) webhooks.Result {
@@ -122,9 +133,7 @@ func TestDeliverUserEvents(t *testing.T) {
 		{"first name only", "user_created_first_name_only.json", "user_2hT1Ch3rUsRk7Bd3Yf5Gm1Pw8Q", ptr("cher@example.com"), ptr("Cher"), 1717200000003},
 		{"no names", "user_created_null_names.json", "user_2hS0NoNameUs3rQv6Mj2Hk9Rt4", ptr("no-name@example.net"), nil, 1717190000002},
 	}
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		for i, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				svixID := fmt.Sprintf("msg_%d", i)
@@ -144,9 +153,7 @@ func TestDeliverUserEvents(t *testing.T) {
 }
 
 func TestDeliverCreatedThenUpdated(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		type call struct {
 			typ     string
 			outcome webhooks.Outcome
@@ -193,9 +200,7 @@ func TestDeliverCreatedThenUpdated(t *testing.T) {
 }
 
 func TestDeliverDuplicate(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		body := fixture(t, "user_created.json")
 		deliver(t, s, "msg_dup", body, t0, webhooks.OutcomeApplied)
 		deliver(t, s, "msg_dup", body, t0.Add(time.Minute), webhooks.OutcomeUnchanged)
@@ -224,9 +229,7 @@ func TestDeliverDuplicate(t *testing.T) {
 }
 
 func TestDeliverOutOfOrder(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		v1, v2 := t0.UnixMilli(), t0.Add(time.Second).UnixMilli()
 		deliver(t, s, "msg_v2", userEvent(t, webhooks.TypeUserUpdated, "user_o", "new@example.com", "New", v2), t0, webhooks.OutcomeApplied)
 		deliver(t, s, "msg_v1", userEvent(t, webhooks.TypeUserUpdated, "user_o", "old@example.com", "Old", v1), t0.Add(time.Second), webhooks.OutcomeStale)
@@ -242,9 +245,7 @@ func TestDeliverOutOfOrder(t *testing.T) {
 }
 
 func TestDeliverDeleteThenLateUpdate(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		deliver(t, s, "msg_c", fixture(t, "user_created.json"), t0, webhooks.OutcomeApplied)
 		deliver(t, s, "msg_d", fixture(t, "user_deleted.json"), t0.Add(time.Second), webhooks.OutcomeApplied)
 
@@ -268,11 +269,8 @@ func TestDeliverDeleteThenLateUpdate(t *testing.T) {
 // TestRedeliveryAfterUserChanged: Svix redelivers an old message after the
 // app's sync wrote newer data; the redelivery and its replay are stale.
 func TestRedeliveryAfterUserChanged(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
+	eachWithUsers(t, func(t *testing.T, db *bun.DB, u *users.Service, s *webhooks.Service) {
 		ctx := context.Background()
-		u := users.NewService(db)
-		s := webhooks.NewService(db, u)
 
 		deliver(t, s, "msg_a", fixture(t, "user_created.json"), t0, webhooks.OutcomeApplied)
 		synced := users.Write{
@@ -297,9 +295,7 @@ func TestRedeliveryAfterUserChanged(t *testing.T) {
 }
 
 func TestDeliverIgnoredType(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		res := deliver(t, s, "msg_s", fixture(t, "session_created.json"), t0, webhooks.OutcomeIgnored)
 		want := webhooks.Result{SvixID: "msg_s", Type: "session.created", Outcome: webhooks.OutcomeIgnored}
 		if diff := cmp.Diff(want, res); diff != "" {
@@ -329,9 +325,7 @@ func TestDeliverUndecodable(t *testing.T) {
 		{"NUL in a field", []byte(`{"type":"user.created","data":{"id":"user_x","first_name":"a\u0000b","updated_at":1}}`), "user.created", ptr("user_x")},
 		{"invalid UTF-8", []byte("{\"type\":\"user.created\",\xff\x00}"), "", nil},
 	}
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		ctx := context.Background()
 		for i, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -374,9 +368,7 @@ func TestDeliverUndecodable(t *testing.T) {
 }
 
 func TestDeliverDatabaseFailure(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		ctx := context.Background()
 		rename := func(from, to string) {
 			t.Helper()
@@ -421,9 +413,7 @@ func TestDeliverDatabaseFailure(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		ctx := context.Background()
 
 		// 25 events about a minute apart: every fifth is a session (ignored), the
@@ -580,9 +570,7 @@ func span(from, to int) []int {
 }
 
 func TestReplay(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		ctx := context.Background()
 
 		if _, err := s.Replay(ctx, "msg_nope"); !errors.Is(err, webhooks.ErrNotFound) {
@@ -628,9 +616,7 @@ func TestReplay(t *testing.T) {
 }
 
 func TestReplayMatching(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		s := newService(db)
+	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		ctx := context.Background()
 
 		// Delivered in order: created (applied), updated (applied), a bad body (failed),
@@ -731,11 +717,8 @@ func TestReplayMatching(t *testing.T) {
 // as Svix retries may overlap) and the app's sync write one user from many
 // goroutines with shuffled versions; one row ends with the newest data.
 func TestConcurrentDeliveriesAndSyncConverge(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
+	eachWithUsers(t, func(t *testing.T, db *bun.DB, u *users.Service, s *webhooks.Service) {
 		ctx := context.Background()
-		u := users.NewService(db)
-		s := webhooks.NewService(db, u)
 		const versions, workers = 40, 16
 		last := versions - 1
 		version := func(v int) time.Time { return t0.Add(time.Duration(v) * time.Second) }
@@ -770,29 +753,7 @@ func TestConcurrentDeliveriesAndSyncConverge(t *testing.T) {
 				}
 			}
 		}
-		rand.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
-
-		ch := make(chan func() error)
-		errs := make(chan error, len(jobs))
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for job := range ch {
-					if err := job(); err != nil {
-						errs <- err
-					}
-				}
-			})
-		}
-		for _, job := range jobs {
-			ch <- job
-		}
-		close(ch)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Errorf("concurrent write: %v", err)
-		}
+		dbtest.RunShuffled(t, workers, jobs)
 
 		if got := count(t, db, "users"); got != len(newest) {
 			t.Fatalf("%d user rows, want %d", got, len(newest))

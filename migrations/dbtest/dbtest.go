@@ -7,6 +7,7 @@ package dbtest
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -130,16 +131,48 @@ func testDatabaseURL(t *testing.T) string {
 // Open opens and migrates the database at databaseURL, closing it when the test ends.
 func Open(t *testing.T, databaseURL string) *bun.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := migrations.Open(ctx, databaseURL)
+	db := open(t, databaseURL)
+	if _, err := migrations.Up(context.Background(), db); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return db
+}
+
+// List is migrations.List of the database at databaseURL, opened for it
+// (and not migrated): which migrations there are, which are applied.
+func List(t *testing.T, databaseURL string) []migrations.Status {
+	t.Helper()
+	list, err := migrations.List(context.Background(), open(t, databaseURL))
+	if err != nil {
+		t.Fatalf("list migrations: %v", err)
+	}
+	return list
+}
+
+// open opens the database at databaseURL, closing it when the test ends.
+func open(t *testing.T, databaseURL string) *bun.DB {
+	t.Helper()
+	db, err := migrations.Open(context.Background(), databaseURL)
 	if err != nil {
 		t.Fatalf("open %s: %v", redact(databaseURL), err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if _, err := migrations.Up(ctx, db); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
 	return db
+}
+
+// Conns takes n connections of db's pool at once (opening them if the
+// pool has none idle); the caller closes them.
+func Conns(t *testing.T, db *bun.DB, n int) []*sql.Conn {
+	t.Helper()
+	conns := make([]*sql.Conn, n)
+	for i := range conns {
+		c, err := db.DB.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	return conns
 }
 
 func randomHex(t *testing.T, n int) string {

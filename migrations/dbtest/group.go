@@ -2,6 +2,9 @@ package dbtest
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +67,87 @@ func Group(t *testing.T, db *bun.DB, table string, workers int, load func() (wai
 	}
 	unlock()
 	wg.Wait()
+}
+
+// Refuse makes the database refuse every insert into table whose column
+// is value, as a failing write: the statement fails, and with it the
+// transaction of the group that holds it.
+func Refuse(t *testing.T, db *bun.DB, table, column, value string) {
+	t.Helper()
+	stmts := []string{fmt.Sprintf(`CREATE TRIGGER refuse_%[1]s BEFORE INSERT ON %[1]s
+WHEN NEW.%[2]s = '%[3]s' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`, table, column, value)}
+	if db.Dialect().Name() == dialect.PG {
+		stmts = []string{
+			fmt.Sprintf(`CREATE FUNCTION refuse_%[1]s() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.%[2]s = '%[3]s' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`, table, column, value),
+			fmt.Sprintf(`CREATE TRIGGER refuse_%[1]s BEFORE INSERT ON %[1]s FOR EACH ROW EXECUTE FUNCTION refuse_%[1]s()`, table),
+		}
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// CancelAtRandom makes n calls at once, call i with a context that gives
+// up after a random time shorter than longest, and checks that no call lies
+// about its write: one that returned nil has it stored, one that failed
+// has not, and failed only for its deadline. stored tells whether the
+// write of call i is stored; it runs once every call has returned.
+func CancelAtRandom(t *testing.T, n int, longest time.Duration, call func(ctx context.Context, i int) error, stored func(i int) bool) {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), rand.N(longest))
+		wg.Go(func() {
+			defer cancel()
+			errs[i] = call(ctx, i)
+		})
+	}
+	wg.Wait()
+	var applied int
+	for i, err := range errs {
+		switch isStored := stored(i); {
+		case err == nil && !isStored:
+			t.Errorf("call %d reported its write applied, but it is not stored", i)
+		case err != nil && isStored:
+			t.Errorf("call %d reported %v, but its write is stored", i, err)
+		case err != nil && !errors.Is(err, context.DeadlineExceeded):
+			t.Errorf("call %d: %v", i, err)
+		case err == nil:
+			applied++
+		}
+	}
+	t.Logf("%d applied, %d given up", applied, n-applied)
+}
+
+// RunShuffled runs jobs in a random order, workers of them at a time, and
+// reports every error a job returns.
+func RunShuffled(t *testing.T, workers int, jobs []func() error) {
+	t.Helper()
+	ch := make(chan func() error)
+	errs := make(chan error, len(jobs))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for job := range ch {
+				if err := job(); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for _, i := range rand.Perm(len(jobs)) {
+		ch <- jobs[i]
+	}
+	close(ch)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent write: %v", err)
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
