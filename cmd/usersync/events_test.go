@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,12 +67,11 @@ func evtSeed(t *testing.T, databaseURL string) (*webhooks.Service, *bun.DB) {
 // evtRun runs usersync with args against databaseURL.
 func evtRun(t *testing.T, databaseURL string, args ...string) (stdout string, err error) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	err = run(context.Background(), args, testkit.Env(map[string]string{"DATABASE_URL": databaseURL}), &out, &errOut)
-	if errOut.Len() > 0 {
-		t.Logf("%v stderr:\n%s", args, errOut.String())
+	stdout, stderr, err := runUsersync(t, map[string]string{"DATABASE_URL": databaseURL}, args...)
+	if stderr != "" {
+		t.Logf("%v stderr:\n%s", args, stderr)
 	}
-	return out.String(), err
+	return stdout, err
 }
 
 // evtMustRun is evtRun for commands that must succeed.
@@ -404,7 +402,7 @@ func TestEventsReplay(t *testing.T) {
 func TestEventsHelpAndErrors(t *testing.T) {
 	t.Parallel()
 	// The database is never opened for these.
-	env := testkit.Env(map[string]string{"DATABASE_URL": "sqlite:" + t.TempDir() + "/never/opened.db"})
+	env := map[string]string{"DATABASE_URL": "sqlite:" + t.TempDir() + "/never/opened.db"}
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -414,12 +412,12 @@ func TestEventsHelpAndErrors(t *testing.T) {
 		{[]string{"events", "replay", "-h"}, "dry-run"},
 		{[]string{"events", "replay", "ev_1", "-h"}, "dry-run"},
 	} {
-		var out bytes.Buffer
-		if err := run(context.Background(), tt.args, env, &out, &bytes.Buffer{}); err != nil {
+		out, _, err := runUsersync(t, env, tt.args...)
+		if err != nil {
 			t.Errorf("%v: %v, want exit 0", tt.args, err)
 		}
-		if !strings.Contains(out.String(), tt.want) {
-			t.Errorf("%v printed %q, want it to contain %q", tt.args, out.String(), tt.want)
+		if !strings.Contains(out, tt.want) {
+			t.Errorf("%v printed %q, want it to contain %q", tt.args, out, tt.want)
 		}
 	}
 	for _, tt := range []struct {
@@ -430,7 +428,7 @@ func TestEventsHelpAndErrors(t *testing.T) {
 		{[]string{"events", "purge"}, `unknown action "purge"`},
 		{[]string{"events", "replay", "--since", "today"}, "RFC 3339"},
 	} {
-		err := run(context.Background(), tt.args, env, &bytes.Buffer{}, &bytes.Buffer{})
+		_, _, err := runUsersync(t, env, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: error %v, want one containing %q", tt.args, err, tt.want)
 		}

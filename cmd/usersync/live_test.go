@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 )
@@ -103,13 +102,9 @@ func TestLiveStreamAcrossReplicas(t *testing.T) {
 
 	// The notification connections die; the stream gets a fresh snapshot
 	// once its process listens again, and points flow again.
-	admin, err := migrations.Open(context.Background(), databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := openAsIs(t, databaseURL)
 	var killed int
-	err = admin.QueryRowContext(context.Background(),
+	err := admin.QueryRowContext(context.Background(),
 		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = ? AND datname = current_database()",
 		"usersync-live").Scan(&killed)
 	if err != nil || killed != 2 {
