@@ -23,15 +23,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -57,23 +54,12 @@ type options struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "partitionbench:", err)
-		os.Exit(1)
-	}
+	bench.Main("partitionbench", run)
 }
 
 func parseOptions(args []string, stdout io.Writer) (options, error) {
-	fs := flag.NewFlagSet("partitionbench", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	def := bench.DatabaseURL()
-	if def == "" {
-		def = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
 	var o options
-	fs.StringVar(&o.baseURL, "db", def, "PostgreSQL server (two databases are created on it and dropped); default BENCH_DATABASE_URL, else TEST_DATABASE_URL")
+	fs := bench.Flags("partitionbench", stdout, &o.baseURL, "two databases are created on it and dropped")
 	fs.IntVar(&o.points, "points", 5_000_000, "points of the route device")
 	fs.IntVar(&o.months, "months", 24, "months the route device's points span, ending now")
 	fs.IntVar(&o.expire, "expire", 2_000_000, "points in the month that expires")
