@@ -373,6 +373,31 @@ func (r *runner) close() {
 	}
 }
 
+// fanOut hands the indexes 0 to n-1 to workers goroutines running work,
+// each ranging over next to its end, until ctx ends; it returns once every
+// worker has.
+func fanOut(ctx context.Context, n, workers int, work func(next <-chan int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(next)
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+}
+
 func sleep(ctx context.Context, d time.Duration) error {
 	select {
 	case <-ctx.Done():
