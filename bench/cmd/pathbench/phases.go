@@ -262,11 +262,7 @@ func (r *runner) servicePhase(ctx context.Context, srv *bench.Process, p bench.P
 	if err := r.reset(ctx); err != nil {
 		return phase{}, bench.Result{}, err
 	}
-	upserts, err := bench.ScrapeOutcomes(srv.Base, "user_upserts_total")
-	if err != nil {
-		return phase{}, bench.Result{}, err
-	}
-	deliveries, err := bench.ScrapeOutcomes(srv.Base, "webhook_deliveries_total")
+	before, err := bench.ScrapeWrites(srv.Base)
 	if err != nil {
 		return phase{}, bench.Result{}, err
 	}
@@ -289,15 +285,12 @@ func (r *runner) servicePhase(ctx context.Context, srv *bench.Process, p bench.P
 		out.work = "(peak RSS since the process started) "
 	}
 
-	afterUpserts, err := bench.ScrapeOutcomes(srv.Base, "user_upserts_total")
+	after, err := bench.ScrapeWrites(srv.Base)
 	if err != nil {
 		return phase{}, bench.Result{}, err
 	}
-	afterDeliveries, err := bench.ScrapeOutcomes(srv.Base, "webhook_deliveries_total")
-	if err != nil {
-		return phase{}, bench.Result{}, err
-	}
-	up, del := afterUpserts.Since(upserts), afterDeliveries.Since(deliveries)
+	wrote := after.Since(before)
+	up, del := wrote.Upserts, wrote.Deliveries
 	ok := res.Succeeded
 	switch {
 	case p.Points > 0:
