@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -188,6 +190,37 @@ func signedWebhook(t *testing.T, base, svixID string, body []byte) *http.Request
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/webhooks/clerk", bytes.NewReader(body))
 	req.Header = testkit.SignedHeaders(t, testWebhookSecret, svixID, time.Now(), body)
 	return req
+}
+
+// appClient does what the app and its trackers do against a usersync
+// process: sync, register a device, report points.
+type appClient struct {
+	t       *testing.T
+	base    string
+	session string
+}
+
+func (c appClient) do(method, path, token, body string, want int) []byte {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res := testkit.Send(c.t, http.DefaultClient, req)
+	if res.Status != want {
+		c.t.Fatalf("%s %s = %d %s, want %d", method, path, res.Status, res.Body, want)
+	}
+	return res.Body
+}
+
+// report sends one OsmAnd point recorded at `at`, as Traccar Client does.
+func (c appClient) report(deviceToken string, at time.Time) {
+	c.t.Helper()
+	q := url.Values{"id": {deviceToken}, "lat": {"52.52"}, "lon": {"13.405"}, "timestamp": {strconv.FormatInt(at.Unix(), 10)}}
+	c.do(http.MethodGet, "/api/ingest/osmand?"+q.Encode(), "", "", http.StatusOK)
 }
 
 // openAsIs opens the database at databaseURL without migrating it: to

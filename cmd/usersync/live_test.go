@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,37 +12,6 @@ import (
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 )
-
-// liveClient does what the app does against a usersync process: sync,
-// register a device, report points, follow the stream.
-type liveClient struct {
-	t       *testing.T
-	base    string
-	session string
-}
-
-func (c liveClient) do(method, path, token, body string, want int) []byte {
-	c.t.Helper()
-	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res := testkit.Send(c.t, http.DefaultClient, req)
-	if res.Status != want {
-		c.t.Fatalf("%s %s = %d %s, want %d", method, path, res.Status, res.Body, want)
-	}
-	return res.Body
-}
-
-// report sends one OsmAnd point recorded at `at`, as Traccar Client does.
-func (c liveClient) report(deviceToken string, at time.Time) {
-	c.t.Helper()
-	q := url.Values{"id": {deviceToken}, "lat": {"52.52"}, "lon": {"13.405"}, "timestamp": {strconv.FormatInt(at.Unix(), 10)}}
-	c.do(http.MethodGet, "/api/ingest/osmand?"+q.Encode(), "", "", http.StatusOK)
-}
 
 func wantLiveLocation(t *testing.T, st *testkit.SSE, at time.Time, within time.Duration) {
 	t.Helper()
@@ -77,8 +44,8 @@ func TestLiveStreamAcrossReplicas(t *testing.T) {
 	})
 
 	session := key.Token(t, "user_live")
-	a := liveClient{t: t, base: streaming.base, session: session}
-	b := liveClient{t: t, base: ingesting.base, session: session}
+	a := appClient{t: t, base: streaming.base, session: session}
+	b := appClient{t: t, base: ingesting.base, session: session}
 	a.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_live","email":"live@example.com"}`, http.StatusOK)
 	var created struct {
 		Device      struct{ ID int64 } `json:"device"`
@@ -128,7 +95,7 @@ func TestSIGTERMEndsLiveStreams(t *testing.T) {
 		"ADDR": "127.0.0.1:0", "DATABASE_URL": dbtest.SQLiteURL(t), "CLERK_JWT_KEY": key.PublicPEM(t), "RATE_LIMIT_RPS": "0",
 	})
 	session := key.Token(t, "user_live")
-	c := liveClient{t: t, base: p.base, session: session}
+	c := appClient{t: t, base: p.base, session: session}
 	c.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_live","email":"live@example.com"}`, http.StatusOK)
 	var streams []*testkit.SSE
 	for range 3 {
@@ -170,7 +137,7 @@ func TestReconcileEndsLiveStreams(t *testing.T) {
 	f := testkit.StartFakeClerk(t)
 	f.SetUsers(bfUsers(3)) // Clerk knows three users; user_gone is not one of them
 	session := key.Token(t, "user_gone")
-	c := liveClient{t: t, base: server.base, session: session}
+	c := appClient{t: t, base: server.base, session: session}
 	c.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_gone","email":"gone@example.com"}`, http.StatusOK)
 	st, res := testkit.OpenSSE(t, http.DefaultClient, server.base+"/api/locations/stream", session)
 	if st == nil {

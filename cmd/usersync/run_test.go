@@ -118,43 +118,26 @@ func TestServeEndToEnd(t *testing.T) {
 func followDevice(t *testing.T, base string, key *testkit.Key) string {
 	t.Helper()
 	session := key.TokenAt(t, "user_map", time.Now().Add(-time.Second))
-	call := func(method, path, auth, body string) (int, []byte) {
-		t.Helper()
-		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
-		res := testkit.Send(t, http.DefaultClient, req)
-		return res.Status, res.Body
-	}
-
-	if status, body := call(http.MethodPost, "/api/devices", session, `{"name":"Bella"}`); status != http.StatusConflict {
-		t.Errorf("create before the first sync = %d %s, want 409", status, body)
-	}
-	if status, body := call(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_map","email":"map@example.com"}`); status != http.StatusOK {
-		t.Fatalf("sync = %d %s", status, body)
-	}
-	status, body := call(http.MethodPost, "/api/devices", session, `{"name":"Bella"}`)
+	c := appClient{t: t, base: base, session: session}
+	c.do(http.MethodPost, "/api/devices", session, `{"name":"Bella"}`, http.StatusConflict) // before the first sync
+	c.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_map","email":"map@example.com"}`, http.StatusOK)
 	var created struct {
 		Device struct {
 			ID int64 `json:"id"`
 		} `json:"device"`
 		IngestToken string `json:"ingest_token"`
 	}
-	if err := json.Unmarshal(body, &created); err != nil || status != http.StatusCreated {
-		t.Fatalf("create = %d %s", status, body)
+	if body := c.do(http.MethodPost, "/api/devices", session, `{"name":"Bella"}`, http.StatusCreated); json.Unmarshal(body, &created) != nil {
+		t.Fatalf("create = %s", body)
 	}
 
 	at := time.Now().Add(-time.Minute).Unix()
 	q := fmt.Sprintf("/api/ingest/osmand?id=%s&lat=52.52&lon=13.4&speed=36&timestamp=%d", created.IngestToken, at)
-	if status, body := call(http.MethodGet, q, "", ""); status != http.StatusOK || len(body) != 0 {
-		t.Fatalf("osmand = %d %q", status, body)
+	if body := c.do(http.MethodGet, q, "", "", http.StatusOK); len(body) != 0 {
+		t.Fatalf("osmand answered %q, want no body", body)
 	}
 
-	status, body = call(http.MethodGet, "/api/devices/"+strconv.FormatInt(created.Device.ID, 10), session, "")
+	body := c.do(http.MethodGet, "/api/devices/"+strconv.FormatInt(created.Device.ID, 10), session, "", http.StatusOK)
 	var dev struct {
 		Status       string `json:"status"`
 		LastLocation struct {
@@ -162,8 +145,8 @@ func followDevice(t *testing.T, base string, key *testkit.Key) string {
 			SpeedMPS   float64   `json:"speed_mps"`
 		} `json:"last_location"`
 	}
-	if err := json.Unmarshal(body, &dev); err != nil || status != http.StatusOK {
-		t.Fatalf("device = %d %s", status, body)
+	if err := json.Unmarshal(body, &dev); err != nil {
+		t.Fatalf("device = %s", body)
 	}
 	if dev.Status != "online" || dev.LastLocation.SpeedMPS != 10 || dev.LastLocation.RecordedAt.Unix() != at {
 		t.Errorf("device = %s, want online with 36 km/h as 10 m/s", body)
