@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -50,4 +52,31 @@ func OutDir(root, dir, prefix string) (string, error) {
 		return "", err
 	}
 	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// Build builds the package pkg (e.g. ./cmd/usersync) of the module at root
+// into the binary out.
+func Build(ctx context.Context, root, pkg, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// PprofTop is the output of `go tool pprof args… bin file`, run in the
+// module at root, without its header lines (file, build id, type, time).
+func PprofTop(root, bin, file string, args ...string) (string, error) {
+	cmd := exec.Command("go", append(append([]string{"tool", "pprof"}, args...), bin, file)...)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if strings.HasPrefix(line, "File:") || strings.HasPrefix(line, "Build ID:") || strings.HasPrefix(line, "Type:") || strings.HasPrefix(line, "Time:") {
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String(), err
 }

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
+
+	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations"
 )
@@ -56,6 +59,14 @@ func CreateDatabase(ctx context.Context, base, prefix string) (string, func() er
 	u.Path = "/" + name
 	u.RawPath = ""
 	return u.String(), drop, nil
+}
+
+// Machine is what a report's header says the figures were measured on:
+// "PostgreSQL <version of db's server>, <n> cores".
+func Machine(ctx context.Context, db bun.IDB) string {
+	var version string
+	_ = db.QueryRowContext(ctx, "SHOW server_version").Scan(&version)
+	return fmt.Sprintf("PostgreSQL %s, %d cores", version, runtime.NumCPU())
 }
 
 // Redact drops the password of a database URL, for printing.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -86,10 +85,8 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	r.binary = filepath.Join(r.o.outDir, name)
 	r.logf("building %s into %s", pkg, r.binary)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", r.binary, pkg)
-	cmd.Dir = r.root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	if err := bench.Build(ctx, r.root, pkg, r.binary); err != nil {
+		return err
 	}
 
 	// Each stream is a socket in both processes; the load adds one per
@@ -245,7 +242,7 @@ func (r *runner) rss(ctx context.Context) int64 {
 func (r *runner) loadPhase(ctx context.Context) error {
 	f := &r.load
 	f.streams = len(r.streams)
-	f.loadavg[0] = loadavg()
+	f.loadavg[0] = bench.LoadAvg()
 	before, err := bench.ScrapeMetrics(r.srv.Base)
 	if err != nil {
 		return err
@@ -275,7 +272,7 @@ func (r *runner) loadPhase(ctx context.Context) error {
 	}
 	cpuAfter := bench.ReadCPU(r.srv.Pid(), os.Getpid())
 	f.window = time.Since(t0).Seconds()
-	f.loadavg[1] = loadavg()
+	f.loadavg[1] = bench.LoadAvg()
 	ours := bench.PostgresProcs(ctx, r.db.DB, r.dbURL)
 	for pid, v := range pgBefore {
 		ours[pid] = ours[pid] || v
@@ -405,15 +402,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func sendKind(batch int) string {

@@ -333,7 +333,7 @@ func (r *runner) measure(ctx context.Context) error {
 			total += len(r.o.conns)
 		}
 	}
-	r.started, r.loadBefore = time.Now(), loadavg()
+	r.started, r.loadBefore = time.Now(), bench.LoadAvg()
 	r.logf("measuring %d paths of %s + %s warm-up each, each after its pgbench references; load average %s",
 		total, r.o.duration, r.o.warmup, r.loadBefore)
 	tag := 0

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -42,10 +41,8 @@ func (r *runner) logf(format string, args ...any) {
 func (r *runner) setup(ctx context.Context) error {
 	r.logf("building cmd/usersync and bench/cmd/pprofserver into %s", r.o.outDir)
 	for pkg, bin := range map[string]string{"./cmd/usersync": "usersync", "./bench/cmd/pprofserver": "usersync-pprof"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(r.o.outDir, bin), pkg)
-		cmd.Dir = r.root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		if err := bench.Build(ctx, r.root, pkg, filepath.Join(r.o.outDir, bin)); err != nil {
+			return err
 		}
 	}
 
@@ -149,13 +146,4 @@ func (r *runner) close() {
 			fmt.Fprintln(os.Stderr, "pathbench: drop database:", err)
 		}
 	}
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
