@@ -24,7 +24,8 @@ import (
 
 // The harness of the package's tests: usersync run in this process
 // (runUsersync, startServer) or as processes of this very test binary
-// (startProcess), and the databases they work on (openAsIs).
+// (startProcess), what the app sends them (appClient, signedWebhook), and
+// the databases they work on (openAsIs).
 
 // TestMain lets tests run this very test binary as the usersync program
 // (USERSYNC_RUN_MAIN=1): real processes without a separate go build.
@@ -93,6 +94,8 @@ func listeningAddr(logs string) string {
 	return ""
 }
 
+// testWebhookSecret is the CLERK_WEBHOOK_SIGNING_SECRET of the servers
+// that take webhooks.
 const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 // usersyncBinary is this test binary, which runs usersync's main when
@@ -185,6 +188,8 @@ func (p *process) stop(t *testing.T) {
 	}
 }
 
+// signedWebhook is a Clerk delivery of body to base, signed as Svix signs
+// it with testWebhookSecret.
 func signedWebhook(t *testing.T, base, svixID string, body []byte) *http.Request {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/webhooks/clerk", bytes.NewReader(body))

@@ -79,6 +79,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
+// cli is what every command gets of the process: its environment and its
+// output.
+type cli struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+}
+
 // runAction runs the action that args[0] names of a command with actions
 // (events, dev); help lists them, want names them in an error.
 func (c cli) runAction(ctx context.Context, args []string, name, help, want string, actions map[string]func(context.Context, []string) error) error {
@@ -97,13 +104,6 @@ func (c cli) runAction(ctx context.Context, args []string, name, help, want stri
 		fmt.Fprintln(c.stderr, help)
 		return fmt.Errorf("%s: unknown action %q (want %s)", name, args[0], want)
 	}
-}
-
-// cli is what every command gets of the process: its environment and its
-// output.
-type cli struct {
-	getenv         func(string) string
-	stdout, stderr io.Writer
 }
 
 // newFlags is the flag set of command name; its -h prints help, then the
