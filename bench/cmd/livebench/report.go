@@ -20,7 +20,7 @@ func (r *runner) report() {
 	if r.o.pprof {
 		build = "the pprof build (bench/cmd/pprofserver)"
 	}
-	fmt.Fprintf(w, "\n## Live stream — one replica, %s, %s, %s\n\n", build, bench.Machine(context.Background(), r.db), time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "\n## Live stream — one replica, %s, %s, %s\n\n", build, bench.Machine(context.Background(), r.pg.DB), time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "Layout: %d users × 1 device × %d streams (even ones follow all the user's devices, odd ones the device by device_id) = %d streams.\n",
 		len(r.users), r.o.streams, f.streams)
 	fmt.Fprintf(w, "Load: %.0f points/s open loop for %s, %s; each device %.2f points/s on a connection of its own.\n",

@@ -80,7 +80,7 @@ func (r *runner) sample(ctx context.Context, from, to time.Time, pids func() []i
 		}
 		w.after = bench.ReadCPU(pids()...)
 		w.secs = time.Since(t0).Seconds()
-		w.ours = bench.PostgresProcs(ctx, r.db.DB, r.dbURL)
+		w.ours = bench.PostgresProcs(ctx, r.pg.DB.DB, r.pg.URL)
 		ch <- w
 	}()
 	return ch
@@ -114,7 +114,7 @@ func points(script string) int {
 
 func (r *runner) countLocations(ctx context.Context) (int64, error) {
 	var n int64
-	err := r.db.QueryRowContext(ctx, "SELECT count(*) FROM locations").Scan(&n)
+	err := r.pg.DB.QueryRowContext(ctx, "SELECT count(*) FROM locations").Scan(&n)
 	return n, err
 }
 
@@ -136,7 +136,7 @@ func (r *runner) pgbenchPhase(ctx context.Context, script, mode string, conns, t
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, r.pgbench, args...)
-	cmd.Env = append(os.Environ(), bench.PgEnv(r.dbURL)...)
+	cmd.Env = append(os.Environ(), bench.PgEnv(r.pg.URL)...)
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stdout
 	start := time.Now()

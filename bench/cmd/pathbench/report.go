@@ -42,7 +42,7 @@ func (p phase) perReq(cores float64) string {
 func (r *runner) report() {
 	w := r.out
 	fmt.Fprintf(w, "\n## Hot paths against pgbench — %s, %s to %s UTC, load average %s before, %s after\n\n",
-		bench.Machine(context.Background(), r.db), r.started.UTC().Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"),
+		bench.Machine(context.Background(), r.pg.DB), r.started.UTC().Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"),
 		r.loadBefore, bench.LoadAvg())
 	fmt.Fprintf(w, "Each phase: %s measured after %s warm-up, from the same table state (versions 0, no locations, no events, the seeded fixes; VACUUM ANALYZE; CHECKPOINT: %v).\n",
 		r.o.duration, r.o.warmup, r.o.checkpoint)

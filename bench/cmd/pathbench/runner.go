@@ -9,10 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/usersync/usersync/bench"
-	"github.com/usersync/usersync/migrations"
 )
 
 type runner struct {
@@ -21,12 +18,10 @@ type runner struct {
 	pgbench string
 	out     io.Writer
 
-	dbURL string
-	drop  func() error
-	db    *bun.DB
-	w     *bench.Workload
-	env   map[string]string
-	srv   *bench.Process
+	pg  bench.Database
+	w   *bench.Workload
+	env map[string]string
+	srv *bench.Process
 
 	scriptFiles map[string]string // pgbench script name → its copy in the output folder
 	phases      []phase
@@ -67,12 +62,12 @@ func (r *runner) setup(ctx context.Context) error {
 	r.logf("minted %d distinct RS256 session tokens (%d a user) in %s", r.o.users*r.o.tokensPerUser,
 		r.o.tokensPerUser, time.Since(start).Round(time.Millisecond))
 
-	if r.dbURL, r.drop, err = bench.CreateDatabase(ctx, r.o.baseURL, "usersync_bench"); err != nil {
-		return fmt.Errorf("PostgreSQL at %s: %w", bench.Redact(r.o.baseURL), err)
+	if err := r.pg.Create(ctx, r.o.baseURL, "usersync_bench"); err != nil {
+		return err
 	}
-	r.logf("database %s (dropped at the end unless -keep)", bench.Redact(r.dbURL))
+	r.logf("database %s (dropped at the end unless -keep)", bench.Redact(r.pg.URL))
 	r.env = map[string]string{
-		"DATABASE_URL":                 r.dbURL,
+		"DATABASE_URL":                 r.pg.URL,
 		"CLERK_JWT_KEY":                r.w.Clerk.PublicPEM(),
 		"CLERK_WEBHOOK_SIGNING_SECRET": r.w.Svix.Secret(),
 		"RATE_LIMIT_RPS":               "0",
@@ -86,10 +81,10 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	r.logf("usersync pid %d on %s migrated the database", r.srv.Pid(), r.srv.Base)
 	r.stopServer()
-	if r.db, err = migrations.Open(ctx, r.dbURL); err != nil {
+	if err := r.pg.Open(ctx); err != nil {
 		return err
 	}
-	if err := r.w.Seed(ctx, r.db); err != nil {
+	if err := r.w.Seed(ctx, r.pg.DB); err != nil {
 		return err
 	}
 	r.logf("seeded %d users, each with a device that has a fix", r.o.users)
@@ -127,7 +122,7 @@ func clone(m map[string]string) map[string]string {
 }
 
 func (r *runner) reset(ctx context.Context) error {
-	err := r.w.Reset(ctx, r.db, r.o.checkpoint)
+	err := r.w.Reset(ctx, r.pg.DB, r.o.checkpoint)
 	if err != nil && r.o.checkpoint && strings.Contains(err.Error(), "CHECKPOINT") {
 		r.logf("%v: phases start from uneven WAL states from now on", err)
 		r.o.checkpoint = false
@@ -138,12 +133,7 @@ func (r *runner) reset(ctx context.Context) error {
 
 func (r *runner) close() {
 	r.stopServer()
-	if r.db != nil {
-		r.db.Close()
-	}
-	if r.drop != nil && !r.o.keep {
-		if err := r.drop(); err != nil {
-			fmt.Fprintln(os.Stderr, "pathbench: drop database:", err)
-		}
+	if err := r.pg.Drop(r.o.keep); err != nil {
+		fmt.Fprintln(os.Stderr, "pathbench: drop database:", err)
 	}
 }
