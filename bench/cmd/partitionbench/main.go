@@ -153,24 +153,23 @@ func newSide(ctx context.Context, o options, clerk *bench.Clerk, partitioned boo
 	if !partitioned {
 		name, prefix = "one table", "usersync_bench_flat"
 	}
-	url, drop, err := bench.CreateDatabase(ctx, o.baseURL, prefix)
-	if err != nil {
+	var pg bench.Database
+	if err := pg.Create(ctx, o.baseURL, prefix); err != nil {
 		return nil, nil, err
 	}
-	cleanup := func() {
+	closeDB := func() {
 		if o.keep {
-			fmt.Fprintf(os.Stderr, "partitionbench: kept %s\n", bench.Redact(url))
-			return
+			fmt.Fprintf(os.Stderr, "partitionbench: kept %s\n", bench.Redact(pg.URL))
 		}
-		if err := drop(); err != nil {
+		if err := pg.Drop(o.keep); err != nil {
 			fmt.Fprintln(os.Stderr, "partitionbench: drop database:", err)
 		}
 	}
-	db, err := migrations.Open(ctx, url)
-	if err != nil {
-		return nil, cleanup, err
+	if err := pg.Open(ctx); err != nil {
+		return nil, closeDB, err
 	}
-	closeDB := func() { db.Close(); cleanup() }
+	db := pg.DB
+	var err error
 	if partitioned {
 		_, err = migrations.Up(ctx, db)
 	} else {
