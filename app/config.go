@@ -82,13 +82,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	cfg.MigrateOnStart = true
-	if v := getenv("MIGRATE_ON_START"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			bad("MIGRATE_ON_START", "want true or false, got %q", v)
-		}
-		cfg.MigrateOnStart = b
-	}
+	readBool(getenv, bad, "MIGRATE_ON_START", &cfg.MigrateOnStart)
 
 	cfg.ClerkJWTKey = getenv("CLERK_JWT_KEY")
 	if cfg.ClerkJWTKey != "" {
@@ -157,13 +151,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	for _, d := range durations {
 		*d.dst = d.def
-		if v := getenv(d.name); v != "" {
-			dur, err := time.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				bad(d.name, "want a positive Go duration such as %s, got %q", d.def, v)
-			}
-			*d.dst = dur
-		}
+		readDuration(getenv, bad, d.name, d.dst)
 	}
 	if v := getenv("LOCATION_RETENTION"); v != "" { // unset keeps points forever
 		dur, err := time.ParseDuration(v)
@@ -197,6 +185,30 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg.OsmAndSpeedUnit = unit
 	cfg.facing = loadFacing(getenv, bad)
 	return cfg, errors.Join(errs...)
+}
+
+// readBool sets *dst from the variable name when it is set: true or
+// false, or whatever strconv.ParseBool accepts.
+func readBool(getenv func(string) string, bad func(name, format string, args ...any), name string, dst *bool) {
+	if v := getenv(name); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad(name, "want true or false, got %q", v)
+		}
+		*dst = b
+	}
+}
+
+// readDuration sets *dst, which holds the default, from the variable name
+// when it is set: a positive Go duration.
+func readDuration(getenv func(string) string, bad func(name, format string, args ...any), name string, dst *time.Duration) {
+	if v := getenv(name); v != "" {
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur <= 0 {
+			bad(name, "want a positive Go duration such as %s, got %q", *dst, v)
+		}
+		*dst = dur
+	}
 }
 
 func splitList(s string) []string {

@@ -59,36 +59,10 @@ func loadFacing(getenv func(string) string, bad func(name, format string, args .
 			*n.dst = i
 		}
 	}
-	for _, d := range []struct {
-		name string
-		dst  *time.Duration
-	}{
-		{"CLERK_MAX_TOKEN_LIFETIME", &f.MaxTokenLifetime},
-		{"CLERK_JWKS_TTL", &f.JWKSTTL},
-	} {
-		if v := getenv(d.name); v != "" {
-			dur, err := time.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				bad(d.name, "want a positive Go duration such as %s, got %q", *d.dst, v)
-			}
-			*d.dst = dur
-		}
-	}
-	for _, b := range []struct {
-		name string
-		dst  *bool
-	}{
-		{"CLERK_ACCEPT_PENDING_SESSIONS", &f.AcceptPendingSessions},
-		{"CLERK_REQUIRE_EMAIL_CLAIM", &f.RequireEmailClaim},
-	} {
-		if v := getenv(b.name); v != "" {
-			parsed, err := strconv.ParseBool(v)
-			if err != nil {
-				bad(b.name, "want true or false, got %q", v)
-			}
-			*b.dst = parsed
-		}
-	}
+	readDuration(getenv, bad, "CLERK_MAX_TOKEN_LIFETIME", &f.MaxTokenLifetime)
+	readDuration(getenv, bad, "CLERK_JWKS_TTL", &f.JWKSTTL)
+	readBool(getenv, bad, "CLERK_ACCEPT_PENDING_SESSIONS", &f.AcceptPendingSessions)
+	readBool(getenv, bad, "CLERK_REQUIRE_EMAIL_CLAIM", &f.RequireEmailClaim)
 	if v := getenv("ADMIN_TOKEN"); v != "" && len(v) < minAdminTokenLen {
 		bad("ADMIN_TOKEN", "want at least %d characters (e.g. the output of `openssl rand -hex 32`)", minAdminTokenLen)
 	}

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
+
+	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations"
 )
@@ -56,6 +59,55 @@ func CreateDatabase(ctx context.Context, base, prefix string) (string, func() er
 	u.Path = "/" + name
 	u.RawPath = ""
 	return u.String(), drop, nil
+}
+
+// Database is a benchmark command's throwaway database on the PostgreSQL
+// server it measures on: Create makes it, Open connects to it once
+// usersync has migrated it, Drop drops it at the end unless it is kept.
+type Database struct {
+	URL  string
+	DB   *bun.DB // after Open
+	drop func() error
+}
+
+// Create creates the database prefix_<random> on the server of base.
+func (d *Database) Create(ctx context.Context, base, prefix string) error {
+	u, drop, err := CreateDatabase(ctx, base, prefix)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL at %s: %w", Redact(base), err)
+	}
+	d.URL, d.drop = u, drop
+	return nil
+}
+
+// Open connects to the database.
+func (d *Database) Open(ctx context.Context) error {
+	db, err := migrations.Open(ctx, d.URL)
+	if err != nil {
+		return err
+	}
+	d.DB = db
+	return nil
+}
+
+// Drop closes the connection, if open, and drops the database, if created,
+// unless keep.
+func (d *Database) Drop(keep bool) error {
+	if d.DB != nil {
+		d.DB.Close()
+	}
+	if d.drop == nil || keep {
+		return nil
+	}
+	return d.drop()
+}
+
+// Machine is what a report's header says the figures were measured on:
+// "PostgreSQL <version of db's server>, <n> cores".
+func Machine(ctx context.Context, db bun.IDB) string {
+	var version string
+	_ = db.QueryRowContext(ctx, "SHOW server_version").Scan(&version)
+	return fmt.Sprintf("PostgreSQL %s, %d cores", version, runtime.NumCPU())
 }
 
 // Redact drops the password of a database URL, for printing.

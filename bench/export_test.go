@@ -10,7 +10,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -210,16 +209,14 @@ func (x *exportBench) seed(ctx context.Context, clerk *bench.Clerk) error {
 // start builds cmd/usersync and runs it on the database, rate limits off,
 // until the benchmark ends (SIGTERM to this process only).
 func (x *exportBench) start(b *testing.B, clerk *bench.Clerk) error {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	root, err := bench.ModuleRoot()
 	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
+		return err
 	}
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "usersync")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/usersync")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	if err := bench.Build(context.Background(), root, "./cmd/usersync", bin); err != nil {
+		return err
 	}
 	env := map[string]string{"DATABASE_URL": x.dbURL, "CLERK_JWT_KEY": clerk.PublicPEM(), "RATE_LIMIT_RPS": "0",
 		"LOG_LEVEL": "warn", "MIGRATE_ON_START": "false", "CLERK_MAX_TOKEN_LIFETIME": bench.MaxTokenLifetime.String()}

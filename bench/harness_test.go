@@ -17,15 +17,23 @@ import (
 // The harness must produce what the service accepts, or every figure
 // would measure a 401 or a 400.
 
-func TestMintedTokenVerifies(t *testing.T) {
+// newVerifier is a Clerk of the harness's and the service's session
+// verifier, trusting it.
+func newVerifier(tb testing.TB) (*bench.Clerk, *clerk.SessionVerifier) {
+	tb.Helper()
 	fakeClerk, err := bench.NewClerk()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: fakeClerk.PublicPEM(), MaxTokenLifetime: bench.MaxTokenLifetime})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return fakeClerk, v
+}
+
+func TestMintedTokenVerifies(t *testing.T) {
+	fakeClerk, v := newVerifier(t)
 	iat := time.Now().Add(-time.Second).Truncate(time.Second)
 	token, err := fakeClerk.Token("user_bench_1", iat, time.Hour)
 	if err != nil {

@@ -192,6 +192,29 @@ func (o Outcomes) Since(before Outcomes) Outcomes {
 	return d
 }
 
+// Writes are the server's user upserts and webhook deliveries by outcome:
+// what a phase wrote is the change between two readings (Since).
+type Writes struct{ Upserts, Deliveries Outcomes }
+
+// ScrapeWrites reads user_upserts_total and webhook_deliveries_total from
+// base's /metrics.
+func ScrapeWrites(base string) (Writes, error) {
+	upserts, err := ScrapeOutcomes(base, "user_upserts_total")
+	if err != nil {
+		return Writes{}, err
+	}
+	deliveries, err := ScrapeOutcomes(base, "webhook_deliveries_total")
+	if err != nil {
+		return Writes{}, err
+	}
+	return Writes{Upserts: upserts, Deliveries: deliveries}, nil
+}
+
+// Since is w minus before, without the outcomes that did not move.
+func (w Writes) Since(before Writes) Writes {
+	return Writes{Upserts: w.Upserts.Since(before.Upserts), Deliveries: w.Deliveries.Since(before.Deliveries)}
+}
+
 // String is "a=1 b=2", sorted.
 func (o Outcomes) String() string {
 	var parts []string

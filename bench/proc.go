@@ -116,3 +116,14 @@ func MemoryKB(pid int) (hwm, rss int64) {
 func ResetPeakRSS(pid int) error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
+
+// LoadAvg is the machine's load average over 1, 5 and 15 minutes, from
+// /proc/loadavg ("?" where it cannot be read).
+func LoadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -92,11 +92,7 @@ func TestLoadRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			l := e.w.Load(p, e.addr, 1, i+1)
-			upserts, err := bench.ScrapeOutcomes(e.srv.URL, "user_upserts_total")
-			if err != nil {
-				t.Fatal(err)
-			}
-			deliveries, err := bench.ScrapeOutcomes(e.srv.URL, "webhook_deliveries_total")
+			before, err := bench.ScrapeWrites(e.srv.URL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,9 +120,11 @@ func TestLoadRequests(t *testing.T) {
 			}
 
 			// Real work: every write applied, every point new.
-			afterUpserts, _ := bench.ScrapeOutcomes(e.srv.URL, "user_upserts_total")
-			afterDeliveries, _ := bench.ScrapeOutcomes(e.srv.URL, "webhook_deliveries_total")
-			gotUpserts, gotDeliveries := afterUpserts.Since(upserts), afterDeliveries.Since(deliveries)
+			after, err := bench.ScrapeWrites(e.srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := after.Since(before)
 			wantUpserts, wantDeliveries := bench.Outcomes{}, bench.Outcomes{}
 			switch p.Name {
 			case "sync-reused", "sync-fresh", "webhook":
@@ -135,10 +133,10 @@ func TestLoadRequests(t *testing.T) {
 			if p.Name == "webhook" {
 				wantDeliveries = bench.Outcomes{"applied": requests}
 			}
-			if diff := cmp.Diff(wantUpserts, gotUpserts); diff != "" {
+			if diff := cmp.Diff(wantUpserts, got.Upserts); diff != "" {
 				t.Errorf("user upserts by outcome (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(wantDeliveries, gotDeliveries); diff != "" {
+			if diff := cmp.Diff(wantDeliveries, got.Deliveries); diff != "" {
 				t.Errorf("webhook deliveries by outcome (-want +got):\n%s", diff)
 			}
 			if got, want := e.count(t, "SELECT count(*) FROM locations"), requests*p.Points; got != want {

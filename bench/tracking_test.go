@@ -349,15 +349,7 @@ func (d *ingestDevice) batch() ([]byte, error) {
 		}
 		lat += (d.rng.Float64() - 0.5) * 0.0002
 		lon += (d.rng.Float64() - 0.5) * 0.0002
-		buf = append(buf, `{"recorded_at":"`...)
-		buf = time.UnixMilli(d.next).UTC().AppendFormat(buf, "2006-01-02T15:04:05.000Z")
-		buf = append(buf, `","lat":`...)
-		buf = strconv.AppendFloat(buf, lat, 'f', 6, 64)
-		buf = append(buf, `,"lon":`...)
-		buf = strconv.AppendFloat(buf, lon, 'f', 6, 64)
-		buf = append(buf, `,"accuracy_m":4.8,"altitude_m":41.2,"speed_mps":1.39,"course_deg":`...)
-		buf = strconv.AppendInt(buf, int64(i%360), 10)
-		buf = append(buf, `,"battery_pct":87}`...)
+		buf = bench.AppendLocation(buf, d.next, lat, lon, i%360)
 		d.next += 1000
 	}
 	buf = append(buf, `]}`...)

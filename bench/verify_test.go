@@ -12,10 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/usersync/usersync/clerk"
-
-	"github.com/usersync/usersync/bench"
 )
 
 // BenchmarkVerifySession is the session check of every authenticated
@@ -23,23 +19,18 @@ import (
 // verification), then one verified before (the verifier's cache). Tokens
 // are minted before the timer starts, one per iteration of "fresh".
 func BenchmarkVerifySession(b *testing.B) {
-	fakeClerk, err := bench.NewClerk()
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := clerk.NewSessionVerifier(clerk.SessionConfig{JWTKey: fakeClerk.PublicPEM(), MaxTokenLifetime: bench.MaxTokenLifetime})
-	if err != nil {
-		b.Fatal(err)
-	}
+	fakeClerk, v := newVerifier(b)
 	ctx := context.Background()
 	minted := 0 // every token has a subject of its own, so none repeats
 	mint := func(n int) []string {
 		tokens := make([]string, n)
 		for i := range tokens {
 			minted++
-			if tokens[i], err = fakeClerk.Token("user_bench_"+strconv.Itoa(minted), time.Now(), time.Hour); err != nil {
+			token, err := fakeClerk.Token("user_bench_"+strconv.Itoa(minted), time.Now(), time.Hour)
+			if err != nil {
 				b.Fatal(err)
 			}
+			tokens[i] = token
 		}
 		return tokens
 	}

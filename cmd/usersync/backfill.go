@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -19,19 +18,16 @@ import (
 // errRollback ends a dry run's transaction without committing.
 var errRollback = errors.New("dry run: rolled back")
 
-func cmdBackfill(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
+func (c cli) backfill(ctx context.Context, args []string) error {
+	fs := newFlags("backfill", "usersync backfill [--dry-run] [--reconcile]: upsert every user of Clerk's Backend API (CLERK_SECRET_KEY, CLERK_API_URL),\n"+
+		"then, with --reconcile, tombstone the local users that Clerk deleted (only on a 404 for their id).")
 	dryRun := fs.Bool("dry-run", false, "report what would change, write nothing")
 	doReconcile := fs.Bool("reconcile", false, "then tombstone every live local user missing from the list that a lookup by id in Clerk answers 404 for")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usersync backfill [--dry-run] [--reconcile]: upsert every user of Clerk's Backend API (CLERK_SECRET_KEY, CLERK_API_URL),")
-		fmt.Fprintln(fs.Output(), "then, with --reconcile, tombstone the local users that Clerk deleted (only on a 404 for their id).")
-		fs.PrintDefaults()
+	if err := c.parse(fs, args); err != nil {
+		return err
 	}
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return ignoreDone(err)
-	}
-	cfg, logger, err := setup(getenv, stderr)
+	// Checked before the database is opened (and perhaps created).
+	cfg, logger, err := c.setup()
 	if err != nil {
 		return err
 	}
@@ -46,7 +42,7 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 
 	api := clerk.NewBackend(cfg.ClerkSecretKey, cfg.ClerkAPIURL)
 	api.OnWait = func(wait time.Duration) {
-		fmt.Fprintf(stderr, "backfill: rate limited by Clerk, waiting %s\n", wait)
+		fmt.Fprintf(c.stderr, "backfill: rate limited by Clerk, waiting %s\n", wait)
 	}
 	var (
 		listed  map[string]bool // every id of Clerk's list, for --reconcile
@@ -60,23 +56,23 @@ func cmdBackfill(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 	}
-	counts, err := backfill(ctx, api, db, *dryRun, stderr, onList)
+	counts, err := backfill(ctx, api, db, *dryRun, c.stderr, onList)
 	prefix := "backfill"
 	if *dryRun {
 		prefix = "backfill (dry run, nothing written)"
 	}
-	fmt.Fprintf(stdout, "%s: %d users: %d created, %d updated, %d unchanged, %d stale, %d deleted\n",
+	fmt.Fprintf(c.stdout, "%s: %d users: %d created, %d updated, %d unchanged, %d stale, %d deleted\n",
 		prefix, counts.total(), counts[users.Created], counts[users.Updated], counts[users.Unchanged],
 		counts[users.Stale], counts[users.Gone])
 	if err != nil || !*doReconcile {
 		return err
 	}
-	rc, err := reconcile(ctx, api, db, listed, liveNow, *dryRun, stderr)
+	rc, err := reconcile(ctx, api, db, listed, liveNow, *dryRun, c.stderr)
 	verb := "reconciled"
 	if *dryRun {
 		verb = "would be reconciled"
 	}
-	fmt.Fprintf(stdout, "%s: reconcile: %d live users missing from Clerk's list: %d %s (deleted in Clerk), %d still in Clerk, %d skipped\n",
+	fmt.Fprintf(c.stdout, "%s: reconcile: %d live users missing from Clerk's list: %d %s (deleted in Clerk), %d still in Clerk, %d skipped\n",
 		prefix, rc.missing, rc.reconciled, verb, rc.kept, rc.skipped)
 	return err
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -134,15 +131,14 @@ func TestHealthcheckCommand(t *testing.T) {
 		}
 	}))
 	defer ok.Close()
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"healthcheck", "-url", ok.URL + "/healthz"}, testkit.Env(nil), &out, io.Discard); err != nil {
+	if _, _, err := runUsersync(t, nil, "healthcheck", "-url", ok.URL+"/healthz"); err != nil {
 		t.Errorf("healthy server: %v", err)
 	}
-	if err := run(context.Background(), []string{"healthcheck", "-url", ok.URL + "/other"}, testkit.Env(nil), &out, io.Discard); err == nil {
+	if _, _, err := runUsersync(t, nil, "healthcheck", "-url", ok.URL+"/other"); err == nil {
 		t.Error("404 answered as healthy")
 	}
 	addr := strings.TrimPrefix(ok.URL, "http://")
-	if err := run(context.Background(), []string{"healthcheck"}, testkit.Env(map[string]string{"ADDR": addr}), &out, io.Discard); err != nil {
+	if _, _, err := runUsersync(t, map[string]string{"ADDR": addr}, "healthcheck"); err != nil {
 		t.Errorf("healthcheck from ADDR: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,63 +27,42 @@ const devHelp = `usersync dev keygen|token|webhook: try every route without a Cl
 serve has no dev mode: it trusts the dev key only because CLERK_JWT_KEY says so.
 Each takes -h.`
 
-func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, devHelp)
-		return errors.New("dev: want keygen, token or webhook")
-	}
-	switch args[0] {
-	case "-h", "-help", "--help":
-		fmt.Fprintln(stdout, devHelp)
-		return nil
-	case "keygen":
-		return cmdDevKeygen(args[1:], stdout, stderr)
-	case "token":
-		return cmdDevToken(args[1:], stdout)
-	case "webhook":
-		return cmdDevWebhook(ctx, args[1:], getenv, stdout, stderr)
-	default:
-		fmt.Fprintln(stderr, devHelp)
-		return fmt.Errorf("dev: unknown action %q (want keygen, token or webhook)", args[0])
-	}
+func (c cli) dev(ctx context.Context, args []string) error {
+	return c.runAction(ctx, args, "dev", devHelp, "keygen, token or webhook", map[string]func(context.Context, []string) error{
+		"keygen":  c.devKeygen,
+		"token":   c.devToken,
+		"webhook": c.devWebhook,
+	})
 }
 
 // defaultDevDir is where keygen writes and token reads the key pair.
 const defaultDevDir = "data"
 
-func cmdDevKeygen(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev keygen", flag.ContinueOnError)
+func (c cli) devKeygen(_ context.Context, args []string) error {
+	fs := newFlags("dev keygen", "usersync dev keygen [--dir D]: write a development RSA key pair and print the CLERK_JWT_KEY line that trusts it.")
 	dir := fs.String("dir", defaultDevDir, "folder for "+clerk.DevPrivateKeyFile+" and "+clerk.DevPublicKeyFile)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usersync dev keygen [--dir D]: write a development RSA key pair and print the CLERK_JWT_KEY line that trusts it.")
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return ignoreDone(err)
+	if err := c.parse(fs, args); err != nil {
+		return err
 	}
 	public, err := clerk.GenerateDevKey(*dir)
 	if err != nil {
 		return fmt.Errorf("dev keygen: %w", err)
 	}
-	fmt.Fprintf(stderr, "wrote %s and %s; add this line to .env (or the environment) of usersync serve:\n",
+	fmt.Fprintf(c.stderr, "wrote %s and %s; add this line to .env (or the environment) of usersync serve:\n",
 		filepath.Join(*dir, clerk.DevPrivateKeyFile), filepath.Join(*dir, clerk.DevPublicKeyFile))
 	// One line: the PEM with its newlines escaped, as CLERK_JWT_KEY accepts it.
-	fmt.Fprintf(stdout, "CLERK_JWT_KEY=%s\n", strings.ReplaceAll(strings.TrimSpace(public), "\n", `\n`))
+	fmt.Fprintf(c.stdout, "CLERK_JWT_KEY=%s\n", strings.ReplaceAll(strings.TrimSpace(public), "\n", `\n`))
 	return nil
 }
 
-func cmdDevToken(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("dev token", flag.ContinueOnError)
+func (c cli) devToken(_ context.Context, args []string) error {
+	fs := newFlags("dev token", "usersync dev token --sub user_… [--email E] [--ttl 60s]: print a session token signed with the dev key.")
 	sub := fs.String("sub", "", "the Clerk user id (sub claim), e.g. user_demo")
 	email := fs.String("email", "", "an email claim, as a customized session token carries it")
 	ttl := fs.Duration("ttl", time.Minute, "lifetime (Clerk's session tokens live 60s; the server refuses more than CLERK_MAX_TOKEN_LIFETIME)")
 	key := fs.String("key", filepath.Join(defaultDevDir, clerk.DevPrivateKeyFile), "private key written by dev keygen")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usersync dev token --sub user_… [--email E] [--ttl 60s]: print a session token signed with the dev key.")
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return ignoreDone(err)
+	if err := c.parse(fs, args); err != nil {
+		return err
 	}
 	if *sub == "" {
 		return errors.New("dev token: --sub is required")
@@ -100,25 +78,21 @@ func cmdDevToken(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("dev token: %w", err)
 	}
-	fmt.Fprintln(stdout, tok)
+	fmt.Fprintln(c.stdout, tok)
 	return nil
 }
 
-func cmdDevWebhook(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev webhook", flag.ContinueOnError)
+func (c cli) devWebhook(ctx context.Context, args []string) error {
+	fs := newFlags("dev webhook", "usersync dev webhook user.created|user.updated|user.deleted --sub user_… [--email E] [--first F] [--last L] [--url U]:\n"+
+		"build a Clerk event, sign it with CLERK_WEBHOOK_SIGNING_SECRET as Svix does, send it and print the answer.")
 	sub := fs.String("sub", "", "the Clerk user id, e.g. user_demo")
 	email := fs.String("email", "", "the user's primary email (user.created, user.updated)")
 	first := fs.String("first", "", "first name")
 	last := fs.String("last", "", "last name")
 	target := fs.String("url", "", "where to send it (default: /api/webhooks/clerk on ADDR or PORT, else http://127.0.0.1:8000)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usersync dev webhook user.created|user.updated|user.deleted --sub user_… [--email E] [--first F] [--last L] [--url U]:\n"+
-			"build a Clerk event, sign it with CLERK_WEBHOOK_SIGNING_SECRET as Svix does, send it and print the answer.")
-		fs.PrintDefaults()
-	}
-	positional, err := parseInterspersed(fs, args, stdout)
+	positional, err := c.parseInterspersed(fs, args)
 	if err != nil {
-		return ignoreDone(err)
+		return err
 	}
 	if len(positional) != 1 {
 		return errors.New("dev webhook: want one event type: user.created, user.updated or user.deleted")
@@ -132,7 +106,7 @@ func cmdDevWebhook(ctx context.Context, args []string, getenv func(string) strin
 	if *sub == "" {
 		return errors.New("dev webhook: --sub is required")
 	}
-	cfg, _, err := setup(getenv, stderr)
+	cfg, _, err := c.setup()
 	if err != nil {
 		return err
 	}
@@ -169,7 +143,7 @@ func cmdDevWebhook(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return fmt.Errorf("dev webhook: read the answer: %w", err)
 	}
-	fmt.Fprintf(stdout, "%s %s\n", res.Status, bytes.TrimSpace(answer))
+	fmt.Fprintf(c.stdout, "%s %s\n", res.Status, bytes.TrimSpace(answer))
 	if res.StatusCode >= 300 {
 		return fmt.Errorf("dev webhook: the server answered %s", res.Status)
 	}

@@ -6,34 +6,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/usersync/usersync/app"
 	"github.com/usersync/usersync/jsontime"
 	"github.com/usersync/usersync/webhooks"
 )
 
-func cmdEvents(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func (c cli) events(ctx context.Context, args []string) error {
 	const help = "usersync events list|replay: list stored webhook events, or replay them through the upsert service. Each takes -h."
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, help)
-		return errors.New("events: want list or replay")
-	}
-	switch args[0] {
-	case "-h", "-help", "--help":
-		fmt.Fprintln(stdout, help)
-		return nil
-	case "list":
-		return cmdEventsList(ctx, args[1:], getenv, stdout, stderr)
-	case "replay":
-		return cmdEventsReplay(ctx, args[1:], getenv, stdout, stderr)
-	default:
-		fmt.Fprintln(stderr, help)
-		return fmt.Errorf("events: unknown action %q (want list or replay)", args[0])
-	}
+	return c.runAction(ctx, args, "events", help, "list or replay", map[string]func(context.Context, []string) error{
+		"list":   c.eventsList,
+		"replay": c.eventsReplay,
+	})
 }
 
 // timeFlag is an RFC 3339 flag value.
@@ -56,12 +42,8 @@ func (f *timeFlag) Set(s string) error {
 }
 
 // openWebhooks opens the database and the webhook service over it.
-func openWebhooks(ctx context.Context, getenv func(string) string, stderr io.Writer) (*webhooks.Service, func(), error) {
-	cfg, logger, err := setup(getenv, stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := app.OpenDB(ctx, cfg, logger)
+func (c cli) openWebhooks(ctx context.Context) (*webhooks.Service, func(), error) {
+	_, _, db, err := c.openDB(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,25 +55,21 @@ func openWebhooks(ctx context.Context, getenv func(string) string, stderr io.Wri
 	return webhooks.NewService(db, us), func() { db.Close() }, nil
 }
 
-func cmdEventsList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("events list", flag.ContinueOnError)
+func (c cli) eventsList(ctx context.Context, args []string) error {
+	fs := newFlags("events list", "usersync events list [--outcome O] [--type T] [--since RFC3339] [--limit N] [--json]")
 	outcome := fs.String("outcome", "", "only events with this outcome (applied, unchanged, stale, ignored, failed)")
 	eventType := fs.String("type", "", "only events of this type, e.g. user.updated")
 	var since timeFlag
 	fs.Var(&since, "since", "only events first received at or after this RFC 3339 time")
 	limit := fs.Int("limit", webhooks.DefaultLimit, "at most this many events, newest first")
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usersync events list [--outcome O] [--type T] [--since RFC3339] [--limit N] [--json]")
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return ignoreDone(err)
+	if err := c.parse(fs, args); err != nil {
+		return err
 	}
 	if *limit < 1 {
 		return errors.New("events list: --limit must be at least 1")
 	}
-	svc, closeDB, err := openWebhooks(ctx, getenv, stderr)
+	svc, closeDB, err := c.openWebhooks(ctx)
 	if err != nil {
 		return err
 	}
@@ -113,7 +91,7 @@ func cmdEventsList(ctx context.Context, args []string, getenv func(string) strin
 	}
 
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(c.stdout)
 		for _, e := range all {
 			if err := enc.Encode(e); err != nil {
 				return err
@@ -121,7 +99,7 @@ func cmdEventsList(ctx context.Context, args []string, getenv func(string) strin
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FIRST RECEIVED\tSVIX ID\tTYPE\tCLERK USER\tOUTCOME\tATTEMPTS\tERROR")
 	for _, e := range all {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", jsontime.Format(e.FirstReceivedAt), e.SvixID, e.Type,
@@ -137,23 +115,19 @@ func orDash(s *string) string {
 	return *s
 }
 
-func cmdEventsReplay(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("events replay", flag.ContinueOnError)
+func (c cli) eventsReplay(ctx context.Context, args []string) error {
+	fs := newFlags("events replay", "usersync events replay [ID…] [--outcome O] [--since T] [--until T] [--dry-run]\n"+
+		"Replays the named events, or every event matching the filters, through the upsert service.")
 	outcome := fs.String("outcome", "", "replay events with this outcome")
 	var since, until timeFlag
 	fs.Var(&since, "since", "replay events first received at or after this RFC 3339 time")
 	fs.Var(&until, "until", "replay events first received before this RFC 3339 time")
 	dryRun := fs.Bool("dry-run", false, "list what would be replayed, change nothing")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usersync events replay [ID…] [--outcome O] [--since T] [--until T] [--dry-run]\n"+
-			"Replays the named events, or every event matching the filters, through the upsert service.")
-		fs.PrintDefaults()
-	}
-	ids, err := parseInterspersed(fs, args, stdout)
+	ids, err := c.parseInterspersed(fs, args)
 	if err != nil {
-		return ignoreDone(err)
+		return err
 	}
-	svc, closeDB, err := openWebhooks(ctx, getenv, stderr)
+	svc, closeDB, err := c.openWebhooks(ctx)
 	if err != nil {
 		return err
 	}
@@ -161,11 +135,11 @@ func cmdEventsReplay(ctx context.Context, args []string, getenv func(string) str
 
 	sum := webhooks.Summary{DryRun: *dryRun, Outcomes: map[string]int{}}
 	line := func(res webhooks.Result, failure error) {
-		fmt.Fprintf(stdout, "%s\t%s\t%s", res.SvixID, res.Type, res.Outcome)
+		fmt.Fprintf(c.stdout, "%s\t%s\t%s", res.SvixID, res.Type, res.Outcome)
 		if failure != nil {
-			fmt.Fprintf(stdout, "\t%v", failure)
+			fmt.Fprintf(c.stdout, "\t%v", failure)
 		}
-		fmt.Fprintln(stdout)
+		fmt.Fprintln(c.stdout)
 	}
 	if len(ids) > 0 {
 		for _, id := range ids {
@@ -200,19 +174,19 @@ func cmdEventsReplay(ctx context.Context, args []string, getenv func(string) str
 		parts = append(parts, fmt.Sprintf("%s=%d", o, sum.Outcomes[string(o)]))
 	}
 	if *dryRun {
-		fmt.Fprintf(stdout, "dry run: %d events would be replayed\n", sum.Matched)
+		fmt.Fprintf(c.stdout, "dry run: %d events would be replayed\n", sum.Matched)
 	} else {
-		fmt.Fprintf(stdout, "replayed %d events: %s\n", sum.Matched, strings.Join(parts, " "))
+		fmt.Fprintf(c.stdout, "replayed %d events: %s\n", sum.Matched, strings.Join(parts, " "))
 	}
 	return nil
 }
 
 // parseInterspersed parses flags that may come before, between or after
 // positional arguments (the flag package stops at the first positional).
-func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+func (c cli) parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
-		if err := parseFlags(fs, args, stdout); err != nil {
+		if err := c.parse(fs, args); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {

@@ -57,11 +57,7 @@ func TestPostgresOutage(t *testing.T) {
 	ctx := context.Background()
 	// The admin connection is to TEST_DATABASE_URL's own database, which
 	// the fault leaves alone.
-	admin, err := migrations.Open(ctx, os.Getenv("TEST_DATABASE_URL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := openAsIs(t, os.Getenv("TEST_DATABASE_URL"))
 
 	serveThroughOutage(t, databaseURL, "pg", func() {
 		if _, err := admin.ExecContext(ctx, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false"); err != nil {
@@ -244,11 +240,7 @@ func runOutage(t *testing.T, base string, key *testkit.Key, prefix string, takeA
 func wantStored(t *testing.T, databaseURL string, acked map[string]string) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := migrations.Open(ctx, databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openAsIs(t, databaseURL)
 	var rows []users.User
 	if err := db.NewSelect().Model(&rows).Scan(ctx); err != nil {
 		t.Fatal(err)

@@ -4,48 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 )
-
-// liveClient does what the app does against a usersync process: sync,
-// register a device, report points, follow the stream.
-type liveClient struct {
-	t       *testing.T
-	base    string
-	session string
-}
-
-func (c liveClient) do(method, path, token, body string, want int) []byte {
-	c.t.Helper()
-	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res := testkit.Send(c.t, http.DefaultClient, req)
-	if res.Status != want {
-		c.t.Fatalf("%s %s = %d %s, want %d", method, path, res.Status, res.Body, want)
-	}
-	return res.Body
-}
-
-// report sends one OsmAnd point recorded at `at`, as Traccar Client does.
-func (c liveClient) report(deviceToken string, at time.Time) {
-	c.t.Helper()
-	q := url.Values{"id": {deviceToken}, "lat": {"52.52"}, "lon": {"13.405"}, "timestamp": {strconv.FormatInt(at.Unix(), 10)}}
-	c.do(http.MethodGet, "/api/ingest/osmand?"+q.Encode(), "", "", http.StatusOK)
-}
 
 func wantLiveLocation(t *testing.T, st *testkit.SSE, at time.Time, within time.Duration) {
 	t.Helper()
@@ -78,8 +44,8 @@ func TestLiveStreamAcrossReplicas(t *testing.T) {
 	})
 
 	session := key.Token(t, "user_live")
-	a := liveClient{t: t, base: streaming.base, session: session}
-	b := liveClient{t: t, base: ingesting.base, session: session}
+	a := appClient{t: t, base: streaming.base, session: session}
+	b := appClient{t: t, base: ingesting.base, session: session}
 	a.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_live","email":"live@example.com"}`, http.StatusOK)
 	var created struct {
 		Device      struct{ ID int64 } `json:"device"`
@@ -103,13 +69,9 @@ func TestLiveStreamAcrossReplicas(t *testing.T) {
 
 	// The notification connections die; the stream gets a fresh snapshot
 	// once its process listens again, and points flow again.
-	admin, err := migrations.Open(context.Background(), databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := openAsIs(t, databaseURL)
 	var killed int
-	err = admin.QueryRowContext(context.Background(),
+	err := admin.QueryRowContext(context.Background(),
 		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = ? AND datname = current_database()",
 		"usersync-live").Scan(&killed)
 	if err != nil || killed != 2 {
@@ -133,7 +95,7 @@ func TestSIGTERMEndsLiveStreams(t *testing.T) {
 		"ADDR": "127.0.0.1:0", "DATABASE_URL": dbtest.SQLiteURL(t), "CLERK_JWT_KEY": key.PublicPEM(t), "RATE_LIMIT_RPS": "0",
 	})
 	session := key.Token(t, "user_live")
-	c := liveClient{t: t, base: p.base, session: session}
+	c := appClient{t: t, base: p.base, session: session}
 	c.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_live","email":"live@example.com"}`, http.StatusOK)
 	var streams []*testkit.SSE
 	for range 3 {
@@ -175,7 +137,7 @@ func TestReconcileEndsLiveStreams(t *testing.T) {
 	f := testkit.StartFakeClerk(t)
 	f.SetUsers(bfUsers(3)) // Clerk knows three users; user_gone is not one of them
 	session := key.Token(t, "user_gone")
-	c := liveClient{t: t, base: server.base, session: session}
+	c := appClient{t: t, base: server.base, session: session}
 	c.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_gone","email":"gone@example.com"}`, http.StatusOK)
 	st, res := testkit.OpenSSE(t, http.DefaultClient, server.base+"/api/locations/stream", session)
 	if st == nil {

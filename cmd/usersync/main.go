@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/uptrace/bun"
+
 	"github.com/usersync/usersync/app"
 )
 
@@ -50,38 +52,75 @@ Every command takes -h. Configuration is read from the environment
 
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cmd := "serve"
+	c := cli{getenv: getenv, stdout: stdout, stderr: stderr}
+	name := "serve"
 	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
+		name, args = args[0], args[1:]
 	}
-	switch cmd {
+	commands := map[string]func(context.Context, []string) error{
+		"serve":       c.serve,
+		"migrate":     c.migrate,
+		"events":      c.events,
+		"backfill":    c.backfill,
+		"prune":       c.prune,
+		"healthcheck": c.healthcheck,
+		"dev":         c.dev,
+	}
+	if command, ok := commands[name]; ok {
+		return ignoreDone(command(ctx, args))
+	}
+	switch name {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve":
-		return cmdServe(ctx, args, getenv, stdout, stderr)
-	case "migrate":
-		return cmdMigrate(ctx, args, getenv, stdout, stderr)
-	case "events":
-		return cmdEvents(ctx, args, getenv, stdout, stderr)
-	case "backfill":
-		return cmdBackfill(ctx, args, getenv, stdout, stderr)
-	case "prune":
-		return cmdPrune(ctx, args, getenv, stdout, stderr)
-	case "healthcheck":
-		return cmdHealthcheck(ctx, args, getenv, stdout)
-	case "dev":
-		return cmdDev(ctx, args, getenv, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+		return fmt.Errorf("unknown command %q", name)
 	}
 }
 
-// parseFlags parses a command's flags; -h prints its help and ends the
-// command successfully (errDone).
-func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	fs.SetOutput(stdout)
+// cli is what every command gets of the process: its environment and its
+// output.
+type cli struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+}
+
+// runAction runs the action that args[0] names of a command with actions
+// (events, dev); help lists them, want names them in an error.
+func (c cli) runAction(ctx context.Context, args []string, name, help, want string, actions map[string]func(context.Context, []string) error) error {
+	if len(args) == 0 {
+		fmt.Fprintln(c.stderr, help)
+		return fmt.Errorf("%s: want %s", name, want)
+	}
+	if action, ok := actions[args[0]]; ok {
+		return action(ctx, args[1:])
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprintln(c.stdout, help)
+		return nil
+	default:
+		fmt.Fprintln(c.stderr, help)
+		return fmt.Errorf("%s: unknown action %q (want %s)", name, args[0], want)
+	}
+}
+
+// newFlags is the flag set of command name; its -h prints help, then the
+// flags and their defaults.
+func newFlags(name, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), help)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses a command's flags; -h prints its help and ends the command
+// successfully (errDone, which run ignores).
+func (c cli) parse(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(c.stdout)
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return errDone
@@ -92,9 +131,17 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 // errDone ends a command early and successfully (after -h).
 var errDone = errors.New("done")
 
+// ignoreDone ends a command that printed its -h help successfully.
+func ignoreDone(err error) error {
+	if errors.Is(err, errDone) {
+		return nil
+	}
+	return err
+}
+
 // setup reads the configuration and opens the logger every command uses.
-func setup(getenv func(string) string, stderr io.Writer) (app.Config, *slog.Logger, error) {
-	getenv, err := app.WithEnvFile(getenv)
+func (c cli) setup() (app.Config, *slog.Logger, error) {
+	getenv, err := app.WithEnvFile(c.getenv)
 	if err != nil {
 		return app.Config{}, nil, err
 	}
@@ -102,13 +149,17 @@ func setup(getenv func(string) string, stderr io.Writer) (app.Config, *slog.Logg
 	if err != nil {
 		return app.Config{}, nil, err
 	}
-	return cfg, app.NewLogger(cfg, stderr), nil
+	return cfg, app.NewLogger(cfg, c.stderr), nil
 }
 
-// ignoreDone ends a command that printed its -h help successfully.
-func ignoreDone(err error) error {
-	if errors.Is(err, errDone) {
-		return nil
+// openDB is setup and the configured database, migrated unless
+// MIGRATE_ON_START=false: what the commands that work on the stored data
+// (prune, events) need. The caller closes the database.
+func (c cli) openDB(ctx context.Context) (app.Config, *slog.Logger, *bun.DB, error) {
+	cfg, logger, err := c.setup()
+	if err != nil {
+		return app.Config{}, nil, nil, err
 	}
-	return err
+	db, err := app.OpenDB(ctx, cfg, logger)
+	return cfg, logger, db, err
 }

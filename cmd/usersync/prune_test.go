@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/migrations/dbtest"
-	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
@@ -77,11 +75,11 @@ func TestPruneCommand(t *testing.T) {
 		prune := func(env map[string]string, args ...string) string {
 			t.Helper()
 			env["DATABASE_URL"] = databaseURL
-			var out bytes.Buffer
-			if err := run(context.Background(), append([]string{"prune"}, args...), testkit.Env(env), &out, io.Discard); err != nil {
+			out, _, err := runUsersync(t, env, append([]string{"prune"}, args...)...)
+			if err != nil {
 				t.Fatalf("prune %v: %v", args, err)
 			}
-			return out.String()
+			return out
 		}
 		stamp := `\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`
 
@@ -114,9 +112,8 @@ func TestPruneCommand(t *testing.T) {
 			t.Errorf("prune left %d points and %d events, want 3 and 1", n, e)
 		}
 
-		var help bytes.Buffer
-		if err := run(context.Background(), []string{"prune", "-h"}, testkit.Env(nil), &help, io.Discard); err != nil || !strings.Contains(help.String(), "dry-run") {
-			t.Errorf("prune -h = %v, %q", err, help.String())
+		if help, _, err := runUsersync(t, nil, "prune", "-h"); err != nil || !strings.Contains(help, "dry-run") {
+			t.Errorf("prune -h = %v, %q", err, help)
 		}
 	})
 }

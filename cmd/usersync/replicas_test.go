@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -23,105 +20,6 @@ import (
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
-
-const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-// usersyncBinary is this test binary, which runs usersync's main when
-// USERSYNC_RUN_MAIN=1 (see TestMain).
-func usersyncBinary(t *testing.T) string {
-	t.Helper()
-	bin, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
-// process is a running `usersync serve`.
-type process struct {
-	cmd  *exec.Cmd
-	base string
-	logs *testkit.LockedBuffer
-}
-
-func startProcess(t *testing.T, bin string, env map[string]string) *process {
-	t.Helper()
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "USERSYNC_RUN_MAIN=1"}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	logs := &testkit.LockedBuffer{}
-	addr := make(chan string, 1)
-	// A writer, not StderrPipe: Wait then returns only once every line
-	// has been copied, so the last lines are in logs when it returns.
-	cmd.Stderr = &addrWatcher{logs: logs, addr: addr}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, logs: logs}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	select {
-	case a := <-addr:
-		p.base = "http://" + a
-	case <-time.After(60 * time.Second):
-		t.Fatalf("usersync did not start:\n%s", logs)
-	}
-	return p
-}
-
-// addrWatcher keeps a process's log and sends on addr the address of its
-// "listening" line, once.
-type addrWatcher struct {
-	logs    *testkit.LockedBuffer
-	addr    chan string
-	partial []byte
-	sent    bool
-}
-
-func (w *addrWatcher) Write(b []byte) (int, error) {
-	w.logs.Write(b)
-	w.partial = append(w.partial, b...)
-	for {
-		i := bytes.IndexByte(w.partial, '\n')
-		if i < 0 {
-			return len(b), nil
-		}
-		if a := listeningAddr(string(w.partial[:i])); a != "" && !w.sent {
-			w.addr <- a
-			w.sent = true
-		}
-		w.partial = w.partial[i+1:]
-	}
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (p *process) stop(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Signal(os.Interrupt)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("usersync exited with %v:\n%s", err, p.logs)
-		}
-	case <-time.After(30 * time.Second):
-		t.Errorf("usersync did not stop")
-	}
-}
-
-func signedWebhook(t *testing.T, base, svixID string, body []byte) *http.Request {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/webhooks/clerk", bytes.NewReader(body))
-	req.Header = testkit.SignedHeaders(t, testWebhookSecret, svixID, time.Now(), body)
-	return req
-}
 
 func userEventBody(eventType, id, email, name string, version time.Time) []byte {
 	if eventType == webhooks.TypeUserDeleted {
@@ -171,11 +69,7 @@ func TestReplicas(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	db, err := migrations.Open(ctx, databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openAsIs(t, databaseURL)
 	list, err := migrations.List(ctx, db)
 	if err != nil {
 		t.Fatal(err)

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,57 +15,12 @@ import (
 	"github.com/usersync/usersync/testkit"
 )
 
-// startServer runs `usersync serve` in the background and returns its
-// base URL and a stop function that cancels it and returns run's error.
-func startServer(t *testing.T, env map[string]string) (string, func() error, *testkit.LockedBuffer) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &testkit.LockedBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, testkit.Env(env), io.Discard, stderr) }()
-
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			cancel()
-			t.Fatalf("serve exited early: %v\n%s", err, stderr)
-		default:
-		}
-		if addr := listeningAddr(stderr.String()); addr != "" {
-			stop := func() error {
-				cancel()
-				select {
-				case err := <-done:
-					return err
-				case <-time.After(30 * time.Second):
-					return fmt.Errorf("serve did not stop")
-				}
-			}
-			return "http://" + addr, stop, stderr
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	t.Fatalf("serve did not start listening:\n%s", stderr)
-	return "", nil, nil
-}
-
-func listeningAddr(logs string) string {
-	sc := bufio.NewScanner(strings.NewReader(logs))
-	for sc.Scan() {
-		var line struct{ Msg, Addr string }
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-			return line.Addr
-		}
-	}
-	return ""
-}
-
 // TestServeEndToEnd runs the binary's run function on each database,
 // syncs a user and delivers a webhook over real HTTP, finds both counted
-// in /metrics (serve wires the services' observers), and shuts it down
-// cleanly.
+// in /metrics (serve wires the services' observers), follows a device
+// with the tracking settings set (they reach the service), and shuts it
+// down cleanly; neither the session token nor the device's token reaches
+// the debug logs.
 func TestServeEndToEnd(t *testing.T) {
 	key := testkit.NewKey(t, "ins_test")
 	dbtest.EachURL(t, func(t *testing.T, databaseURL string) {
@@ -77,6 +30,9 @@ func TestServeEndToEnd(t *testing.T) {
 			"DATABASE_URL":                 databaseURL,
 			"CLERK_JWT_KEY":                key.PublicPEM(t),
 			"CLERK_WEBHOOK_SIGNING_SECRET": testWebhookSecret,
+			"OSMAND_SPEED_UNIT":            "kmh",
+			"DEVICE_ONLINE_WINDOW":         "1h",
+			"LOG_LEVEL":                    "debug",
 		})
 
 		for _, path := range []string{"/healthz", "/readyz"} {
@@ -138,11 +94,16 @@ func TestServeEndToEnd(t *testing.T) {
 			}
 		}
 
+		ingestToken := followDevice(t, base, key)
+
 		if err := stop(); err != nil {
 			t.Fatalf("serve returned %v after cancel", err)
 		}
 		if strings.Contains(logs.String(), token) {
 			t.Error("the session token reached a log line")
+		}
+		if strings.Contains(logs.String(), ingestToken) {
+			t.Error("the device token reached a log line")
 		}
 		if !strings.Contains(logs.String(), `"msg":"stopped"`) {
 			t.Errorf("no clean stop in the logs:\n%s", logs)
@@ -150,11 +111,52 @@ func TestServeEndToEnd(t *testing.T) {
 	})
 }
 
+// followDevice follows a device from registration to its latest fix over
+// real HTTP, as the app and a tracker do, with the server's settings
+// OSMAND_SPEED_UNIT=kmh (36 becomes 10 m/s) and DEVICE_ONLINE_WINDOW=1h.
+// It returns the device's ingest token.
+func followDevice(t *testing.T, base string, key *testkit.Key) string {
+	t.Helper()
+	session := key.TokenAt(t, "user_map", time.Now().Add(-time.Second))
+	c := appClient{t: t, base: base, session: session}
+	c.do(http.MethodPost, "/api/devices", session, `{"name":"Bella"}`, http.StatusConflict) // before the first sync
+	c.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_map","email":"map@example.com"}`, http.StatusOK)
+	var created struct {
+		Device struct {
+			ID int64 `json:"id"`
+		} `json:"device"`
+		IngestToken string `json:"ingest_token"`
+	}
+	if body := c.do(http.MethodPost, "/api/devices", session, `{"name":"Bella"}`, http.StatusCreated); json.Unmarshal(body, &created) != nil {
+		t.Fatalf("create = %s", body)
+	}
+
+	at := time.Now().Add(-time.Minute).Unix()
+	q := fmt.Sprintf("/api/ingest/osmand?id=%s&lat=52.52&lon=13.4&speed=36&timestamp=%d", created.IngestToken, at)
+	if body := c.do(http.MethodGet, q, "", "", http.StatusOK); len(body) != 0 {
+		t.Fatalf("osmand answered %q, want no body", body)
+	}
+
+	body := c.do(http.MethodGet, "/api/devices/"+strconv.FormatInt(created.Device.ID, 10), session, "", http.StatusOK)
+	var dev struct {
+		Status       string `json:"status"`
+		LastLocation struct {
+			RecordedAt time.Time `json:"recorded_at"`
+			SpeedMPS   float64   `json:"speed_mps"`
+		} `json:"last_location"`
+	}
+	if err := json.Unmarshal(body, &dev); err != nil {
+		t.Fatalf("device = %s", body)
+	}
+	if dev.Status != "online" || dev.LastLocation.SpeedMPS != 10 || dev.LastLocation.RecordedAt.Unix() != at {
+		t.Errorf("device = %s, want online with 36 km/h as 10 m/s", body)
+	}
+	return created.IngestToken
+}
+
 func TestMigrateCommand(t *testing.T) {
 	dbtest.EachURL(t, func(t *testing.T, databaseURL string) {
-		env := testkit.Env(map[string]string{"DATABASE_URL": databaseURL})
-		ctx := context.Background()
-		var out bytes.Buffer
+		env := map[string]string{"DATABASE_URL": databaseURL}
 		for _, step := range []struct{ action, want string }{
 			{"status", "pending"},
 			{"up", "applied 20261127000001"},
@@ -163,15 +165,15 @@ func TestMigrateCommand(t *testing.T) {
 			{"down", "rolled back 20261127000001"},
 			{"status", "pending"},
 		} {
-			out.Reset()
-			if err := run(ctx, []string{"migrate", step.action}, env, &out, io.Discard); err != nil {
+			out, _, err := runUsersync(t, env, "migrate", step.action)
+			if err != nil {
 				t.Fatalf("migrate %s: %v", step.action, err)
 			}
-			if !strings.Contains(out.String(), step.want) {
-				t.Errorf("migrate %s printed %q, want it to contain %q", step.action, out.String(), step.want)
+			if !strings.Contains(out, step.want) {
+				t.Errorf("migrate %s printed %q, want it to contain %q", step.action, out, step.want)
 			}
 		}
-		if err := run(ctx, []string{"migrate", "sideways"}, env, io.Discard, io.Discard); err == nil {
+		if _, _, err := runUsersync(t, env, "migrate", "sideways"); err == nil {
 			t.Error("migrate sideways: no error")
 		}
 	})
@@ -179,15 +181,15 @@ func TestMigrateCommand(t *testing.T) {
 
 func TestHelpExitsZero(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"-h"}, {"serve", "-h"}, {"migrate", "-h"}} {
-		var out bytes.Buffer
-		if err := run(context.Background(), args, testkit.Env(nil), &out, io.Discard); err != nil {
+		out, _, err := runUsersync(t, nil, args...)
+		if err != nil {
 			t.Errorf("%v: %v", args, err)
 		}
-		if out.Len() == 0 {
+		if out == "" {
 			t.Errorf("%v printed nothing", args)
 		}
 	}
-	if err := run(context.Background(), []string{"frobnicate"}, testkit.Env(nil), io.Discard, io.Discard); err == nil {
+	if _, _, err := runUsersync(t, nil, "frobnicate"); err == nil {
 		t.Error("unknown command: no error")
 	}
 }
@@ -196,17 +198,17 @@ func TestHelpExitsZero(t *testing.T) {
 // not only serve; MIGRATE_ON_START=false leaves the schema alone.
 func TestCommandsMigrateAFreshDatabase(t *testing.T) {
 	databaseURL := dbtest.SQLiteURL(t)
-	var out bytes.Buffer
 	env := map[string]string{"DATABASE_URL": databaseURL, "MIGRATE_ON_START": "false"}
-	if err := run(context.Background(), []string{"events", "list"}, testkit.Env(env), &out, io.Discard); err == nil {
+	if _, _, err := runUsersync(t, env, "events", "list"); err == nil {
 		t.Fatal("events list on an unmigrated database with MIGRATE_ON_START=false: no error")
 	}
 	delete(env, "MIGRATE_ON_START")
-	if err := run(context.Background(), []string{"events", "list"}, testkit.Env(env), &out, io.Discard); err != nil {
+	out, _, err := runUsersync(t, env, "events", "list")
+	if err != nil {
 		t.Fatalf("events list on a fresh database: %v", err)
 	}
-	if !strings.Contains(out.String(), "SVIX ID") {
-		t.Errorf("events list printed %q", out.String())
+	if !strings.Contains(out, "SVIX ID") {
+		t.Errorf("events list printed %q", out)
 	}
 }
 
@@ -279,8 +281,7 @@ func TestInvalidSettingStopsStart(t *testing.T) {
 		{"STREAM_MAX", "lots"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stderr strings.Builder
-			err := run(context.Background(), []string{"serve"}, testkit.Env(map[string]string{tc.name: tc.value}), io.Discard, &stderr)
+			_, _, err := runUsersync(t, map[string]string{tc.name: tc.value}, "serve")
 			if err == nil {
 				t.Fatalf("%s=%q: serve started", tc.name, tc.value)
 			}

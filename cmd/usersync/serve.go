@@ -2,27 +2,26 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"net"
+	"net/http"
+	"time"
 
 	"github.com/usersync/usersync/app"
 )
 
-func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usersync serve: run the HTTP server until SIGINT or SIGTERM, then drain in-flight requests.")
+// serve runs the server; healthcheck, in the same image, asks it whether it
+// is healthy.
+func (c cli) serve(ctx context.Context, args []string) error {
+	fs := newFlags("serve", "usersync serve: run the HTTP server until SIGINT or SIGTERM, then drain in-flight requests.")
+	if err := c.parse(fs, args); err != nil {
+		return err
 	}
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return ignoreDone(err)
-	}
-	cfg, logger, err := setup(getenv, stderr)
+	cfg, logger, err := c.setup()
 	if err != nil {
 		return err
 	}
-	app.TuneGC(getenv)
+	app.TuneGC(c.getenv)
 	a, err := app.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -33,4 +32,36 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	return a.Serve(ctx, ln)
+}
+
+// healthcheck asks a running server's /healthz: the container image
+// has no shell or curl, so the binary checks itself.
+func (c cli) healthcheck(ctx context.Context, args []string) error {
+	fs := newFlags("healthcheck", "usersync healthcheck [-url URL]: exit 0 when the local server answers /healthz with 200.")
+	url := fs.String("url", "", "URL to check (default: /healthz on ADDR or PORT)")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if *url == "" {
+		cfg, err := app.LoadConfig(c.getenv)
+		if err != nil {
+			return err
+		}
+		*url = localURL(cfg, "/healthz")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %d", *url, resp.StatusCode)
+	}
+	return nil
 }

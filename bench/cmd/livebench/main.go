@@ -22,13 +22,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/usersync/usersync/bench"
@@ -57,23 +52,12 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "livebench:", err)
-		os.Exit(1)
-	}
+	bench.Main("livebench", run)
 }
 
 func parseOptions(args []string, stdout io.Writer) (options, error) {
-	fs := flag.NewFlagSet("livebench", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	def := bench.DatabaseURL()
-	if def == "" {
-		def = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
 	var o options
-	fs.StringVar(&o.baseURL, "db", def, "PostgreSQL server (a database is created on it and dropped); default BENCH_DATABASE_URL, else TEST_DATABASE_URL")
+	fs := bench.Flags("livebench", stdout, &o.baseURL, "a database is created on it and dropped")
 	fs.IntVar(&o.users, "users", 500, "users, each with one device")
 	fs.IntVar(&o.streams, "streams", 4, "streams per user during the load: half follow all the user's devices, half the device by device_id")
 	fs.IntVar(&o.idle, "idle", 5000, "idle streams open at once for the memory figure (spread evenly over the users)")
@@ -120,13 +104,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.outDir == "" {
-		o.outDir = filepath.Join(root, "bench", "out", "livebench-"+time.Now().Format("20060102-150405"))
-	}
-	if o.outDir, err = filepath.Abs(o.outDir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+	if o.outDir, err = bench.OutDir(root, o.outDir, "livebench-"); err != nil {
 		return err
 	}
 	r := &runner{o: o, root: root, out: stdout}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -18,13 +16,11 @@ func (r *runner) report() {
 	w := r.out
 	f, idle := &r.load, &r.idle
 	t := f.tally
-	var version string
-	_ = r.db.QueryRowContext(context.Background(), "SHOW server_version").Scan(&version)
 	build := "the real binary (cmd/usersync)"
 	if r.o.pprof {
 		build = "the pprof build (bench/cmd/pprofserver)"
 	}
-	fmt.Fprintf(w, "\n## Live stream — one replica, %s, PostgreSQL %s, %d cores, %s\n\n", build, version, runtime.NumCPU(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "\n## Live stream — one replica, %s, %s, %s\n\n", build, bench.Machine(context.Background(), r.pg.DB), time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "Layout: %d users × 1 device × %d streams (even ones follow all the user's devices, odd ones the device by device_id) = %d streams.\n",
 		len(r.users), r.o.streams, f.streams)
 	fmt.Fprintf(w, "Load: %.0f points/s open loop for %s, %s; each device %.2f points/s on a connection of its own.\n",
@@ -132,17 +128,12 @@ func (r *runner) report() {
 
 // pprofTop prints `go tool pprof` output, indented as a code block.
 func (r *runner) pprofTop(file string, args ...string) {
-	cmd := exec.Command("go", append(append([]string{"tool", "pprof"}, args...), r.binary, file)...)
-	cmd.Dir = r.root
-	out, err := cmd.CombinedOutput()
+	top, err := bench.PprofTop(r.root, r.binary, file, args...)
 	if err != nil {
 		fmt.Fprintf(r.out, "go tool pprof: %v\n", err)
 	}
 	fmt.Fprintf(r.out, "\n    $ go tool pprof %s %s\n", strings.Join(args, " "), filepath.Base(file))
-	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		if strings.HasPrefix(line, "File:") || strings.HasPrefix(line, "Build ID:") || strings.HasPrefix(line, "Type:") || strings.HasPrefix(line, "Time:") {
-			continue
-		}
+	for _, line := range strings.Split(strings.TrimRight(top, "\n"), "\n") {
 		fmt.Fprintf(r.out, "    %s\n", line)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,10 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/usersync/usersync/bench"
-	"github.com/usersync/usersync/migrations"
 )
 
 type runner struct {
@@ -28,9 +24,7 @@ type runner struct {
 	out    io.Writer
 	binary string
 
-	dbURL string
-	drop  func() error
-	db    *bun.DB
+	pg    bench.Database
 	clerk *bench.Clerk
 	env   map[string]string
 	srv   *bench.Process
@@ -86,10 +80,8 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	r.binary = filepath.Join(r.o.outDir, name)
 	r.logf("building %s into %s", pkg, r.binary)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", r.binary, pkg)
-	cmd.Dir = r.root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	if err := bench.Build(ctx, r.root, pkg, r.binary); err != nil {
+		return err
 	}
 
 	// Each stream is a socket in both processes; the load adds one per
@@ -98,16 +90,16 @@ func (r *runner) setup(ctx context.Context) error {
 	if r.limit, err = raiseFileLimit(uint64(r.o.idle + r.o.users + 1024)); err != nil {
 		return err
 	}
-	if r.dbURL, r.drop, err = bench.CreateDatabase(ctx, r.o.baseURL, "usersync_livebench"); err != nil {
-		return fmt.Errorf("PostgreSQL at %s: %w", bench.Redact(r.o.baseURL), err)
+	if err := r.pg.Create(ctx, r.o.baseURL, "usersync_livebench"); err != nil {
+		return err
 	}
-	r.logf("database %s (dropped at the end unless -keep)", bench.Redact(r.dbURL))
+	r.logf("database %s (dropped at the end unless -keep)", bench.Redact(r.pg.URL))
 	if r.clerk, err = bench.NewClerk(); err != nil {
 		return err
 	}
 	perUser := (r.o.idle + r.o.users - 1) / r.o.users
 	r.env = map[string]string{
-		"DATABASE_URL":   r.dbURL,
+		"DATABASE_URL":   r.pg.URL,
 		"CLERK_JWT_KEY":  r.clerk.PublicPEM(),
 		"RATE_LIMIT_RPS": "0",
 		// Its tokens are minted before the run and must outlive it.
@@ -124,7 +116,7 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	r.logf("%s pid %d on %s; open files: this process %d, the server %s; STREAM_MAX_PER_USER=%s STREAM_MAX=%s",
 		name, r.srv.Pid(), r.srv.Addr, r.limit.Cur, openFilesLimit(r.srv.Pid()), r.env["STREAM_MAX_PER_USER"], r.env["STREAM_MAX"])
-	if r.db, err = migrations.Open(ctx, r.dbURL); err != nil {
+	if err := r.pg.Open(ctx); err != nil {
 		return err
 	}
 
@@ -245,12 +237,12 @@ func (r *runner) rss(ctx context.Context) int64 {
 func (r *runner) loadPhase(ctx context.Context) error {
 	f := &r.load
 	f.streams = len(r.streams)
-	f.loadavg[0] = loadavg()
+	f.loadavg[0] = bench.LoadAvg()
 	before, err := bench.ScrapeMetrics(r.srv.Base)
 	if err != nil {
 		return err
 	}
-	pgBefore := bench.PostgresProcs(ctx, r.db.DB, r.dbURL)
+	pgBefore := bench.PostgresProcs(ctx, r.pg.DB.DB, r.pg.URL)
 	xactsBefore := r.xacts(ctx)
 
 	var (
@@ -275,8 +267,8 @@ func (r *runner) loadPhase(ctx context.Context) error {
 	}
 	cpuAfter := bench.ReadCPU(r.srv.Pid(), os.Getpid())
 	f.window = time.Since(t0).Seconds()
-	f.loadavg[1] = loadavg()
-	ours := bench.PostgresProcs(ctx, r.db.DB, r.dbURL)
+	f.loadavg[1] = bench.LoadAvg()
+	ours := bench.PostgresProcs(ctx, r.pg.DB.DB, r.pg.URL)
 	for pid, v := range pgBefore {
 		ours[pid] = ours[pid] || v
 	}
@@ -336,7 +328,7 @@ func (r *runner) loadPhase(ctx context.Context) error {
 // up to a second, which the wait after the load covers.
 func (r *runner) xacts(ctx context.Context) int64 {
 	var n int64
-	_ = r.db.QueryRowContext(ctx, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()").Scan(&n)
+	_ = r.pg.DB.QueryRowContext(ctx, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()").Scan(&n)
 	return n
 }
 
@@ -363,14 +355,34 @@ func (r *runner) close() {
 			fmt.Fprintln(os.Stderr, "livebench: server stop:", err)
 		}
 	}
-	if r.db != nil {
-		r.db.Close()
+	if err := r.pg.Drop(r.o.keep); err != nil {
+		fmt.Fprintln(os.Stderr, "livebench: drop database:", err)
 	}
-	if r.drop != nil && !r.o.keep {
-		if err := r.drop(); err != nil {
-			fmt.Fprintln(os.Stderr, "livebench: drop database:", err)
+}
+
+// fanOut hands the indexes 0 to n-1 to workers goroutines running work,
+// each ranging over next to its end, until ctx ends; it returns once every
+// worker has.
+func fanOut(ctx context.Context, n, workers int, work func(next <-chan int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(next)
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
 		}
 	}
+	close(next)
+	wg.Wait()
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -380,15 +392,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func sendKind(batch int) string {

@@ -35,48 +35,32 @@ func seedUsers(ctx context.Context, addr string, clerk *bench.Clerk, n, conns in
 	iat := time.Now().Add(-time.Second)
 	seedMs := time.Now().Add(-time.Minute).UnixMilli()
 	var (
-		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
-		next     = make(chan int)
 	)
 	fail := func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		firstErr = errors.Join(firstErr, err)
 	}
-	for w := 0; w < min(conns, n); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := bench.Dial(addr)
-			if err != nil {
-				fail(err)
-				for range next {
-				}
-				return
+	fanOut(ctx, n, conns, func(next <-chan int) {
+		c, err := bench.Dial(addr)
+		if err != nil {
+			fail(err)
+			for range next {
 			}
-			defer c.Close()
-			for i := range next {
-				u, err := seedUser(c, addr, clerk, i+1, iat, seedMs)
-				if err != nil {
-					fail(fmt.Errorf("user %d: %w", i+1, err))
-					continue
-				}
-				users[i] = u
-			}
-		}()
-	}
-loop:
-	for i := 0; i < n; i++ {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break loop
+			return
 		}
-	}
-	close(next)
-	wg.Wait()
+		defer c.Close()
+		for i := range next {
+			u, err := seedUser(c, addr, clerk, i+1, iat, seedMs)
+			if err != nil {
+				fail(fmt.Errorf("user %d: %w", i+1, err))
+				continue
+			}
+			users[i] = u
+		}
+	})
 	if firstErr != nil {
 		return nil, firstErr
 	}

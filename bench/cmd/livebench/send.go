@@ -218,15 +218,7 @@ func batchRequest(dst []byte, addr string, u *user, k int, pts []sentPoint) []by
 			body = append(body, ',')
 		}
 		lat, lon := position(u, k*len(pts)+j)
-		body = append(body, `{"recorded_at":"`...)
-		body = time.UnixMilli(p.ms).UTC().AppendFormat(body, "2006-01-02T15:04:05.000Z")
-		body = append(body, `","lat":`...)
-		body = strconv.AppendFloat(body, lat, 'f', 6, 64)
-		body = append(body, `,"lon":`...)
-		body = strconv.AppendFloat(body, lon, 'f', 6, 64)
-		body = append(body, `,"accuracy_m":4.8,"altitude_m":41.2,"speed_mps":1.39,"course_deg":`...)
-		body = strconv.AppendInt(body, int64((k+j)%360), 10)
-		body = append(body, `,"battery_pct":87}`...)
+		body = bench.AppendLocation(body, p.ms, lat, lon, (k+j)%360)
 	}
 	body = append(body, `]}`...)
 	return bench.Request(dst, http.MethodPost, addr, "/api/ingest/locations",

@@ -59,42 +59,26 @@ type stream struct {
 func openStreams(ctx context.Context, addr string, specs []streamSpec, conns int, received *atomic.Int64, wait time.Duration) ([]*stream, error) {
 	streams := make([]*stream, len(specs))
 	var (
-		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
-		next     = make(chan int)
 	)
-	for w := 0; w < min(conns, len(specs)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				sp := specs[i]
-				s, err := bench.OpenStream(addr, sp.path(), []string{"Authorization: Bearer " + sp.u.session}, 30*time.Second)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("open stream %d (%s): %w", i, sp.path(), err)
-					}
-					mu.Unlock()
-					continue
+	fanOut(ctx, len(specs), conns, func(next <-chan int) {
+		for i := range next {
+			sp := specs[i]
+			s, err := bench.OpenStream(addr, sp.path(), []string{"Authorization: Bearer " + sp.u.session}, 30*time.Second)
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("open stream %d (%s): %w", i, sp.path(), err)
 				}
-				st := &stream{spec: sp, s: s, events: map[string]int{}, opened: make(chan struct{}), done: make(chan struct{})}
-				streams[i] = st
-				go st.read(received)
+				mu.Unlock()
+				continue
 			}
-		}()
-	}
-loop:
-	for i := range specs {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break loop
+			st := &stream{spec: sp, s: s, events: map[string]int{}, opened: make(chan struct{}), done: make(chan struct{})}
+			streams[i] = st
+			go st.read(received)
 		}
-	}
-	close(next)
-	wg.Wait()
+	})
 	if firstErr == nil {
 		firstErr = ctx.Err()
 	}

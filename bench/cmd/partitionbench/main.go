@@ -23,15 +23,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -57,23 +54,12 @@ type options struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "partitionbench:", err)
-		os.Exit(1)
-	}
+	bench.Main("partitionbench", run)
 }
 
 func parseOptions(args []string, stdout io.Writer) (options, error) {
-	fs := flag.NewFlagSet("partitionbench", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	def := bench.DatabaseURL()
-	if def == "" {
-		def = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
 	var o options
-	fs.StringVar(&o.baseURL, "db", def, "PostgreSQL server (two databases are created on it and dropped); default BENCH_DATABASE_URL, else TEST_DATABASE_URL")
+	fs := bench.Flags("partitionbench", stdout, &o.baseURL, "two databases are created on it and dropped")
 	fs.IntVar(&o.points, "points", 5_000_000, "points of the route device")
 	fs.IntVar(&o.months, "months", 24, "months the route device's points span, ending now")
 	fs.IntVar(&o.expire, "expire", 2_000_000, "points in the month that expires")
@@ -167,24 +153,23 @@ func newSide(ctx context.Context, o options, clerk *bench.Clerk, partitioned boo
 	if !partitioned {
 		name, prefix = "one table", "usersync_bench_flat"
 	}
-	url, drop, err := bench.CreateDatabase(ctx, o.baseURL, prefix)
-	if err != nil {
+	var pg bench.Database
+	if err := pg.Create(ctx, o.baseURL, prefix); err != nil {
 		return nil, nil, err
 	}
-	cleanup := func() {
+	closeDB := func() {
 		if o.keep {
-			fmt.Fprintf(os.Stderr, "partitionbench: kept %s\n", bench.Redact(url))
-			return
+			fmt.Fprintf(os.Stderr, "partitionbench: kept %s\n", bench.Redact(pg.URL))
 		}
-		if err := drop(); err != nil {
+		if err := pg.Drop(o.keep); err != nil {
 			fmt.Fprintln(os.Stderr, "partitionbench: drop database:", err)
 		}
 	}
-	db, err := migrations.Open(ctx, url)
-	if err != nil {
-		return nil, cleanup, err
+	if err := pg.Open(ctx); err != nil {
+		return nil, closeDB, err
 	}
-	closeDB := func() { db.Close(); cleanup() }
+	db := pg.DB
+	var err error
 	if partitioned {
 		_, err = migrations.Up(ctx, db)
 	} else {

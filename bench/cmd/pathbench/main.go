@@ -26,16 +26,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/usersync/usersync/bench"
@@ -59,22 +54,12 @@ type options struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "pathbench:", err)
-		os.Exit(1)
-	}
+	bench.Main("pathbench", run)
 }
 
 func parseOptions(args []string, stdout io.Writer) (options, error) {
-	fs := flag.NewFlagSet("pathbench", flag.ContinueOnError)
-	fs.SetOutput(stdout)
 	o := options{}
-	def := bench.DatabaseURL()
-	if def == "" {
-		def = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
+	fs := bench.Flags("pathbench", stdout, &o.baseURL, "a database is created on it and dropped")
 	var names []string
 	for _, p := range bench.Paths {
 		names = append(names, p.Name)
@@ -82,7 +67,6 @@ func parseOptions(args []string, stdout io.Writer) (options, error) {
 	conns := fs.String("conns", "32", "connection counts of every path but batch ingest, comma-separated (1 to 64), e.g. 1,8,32")
 	batchConns := fs.String("batch-conns", "4", "connection counts of batch ingest, comma-separated (1 to 64)")
 	paths := fs.String("paths", strings.Join(names, ","), "the paths to measure, comma-separated")
-	fs.StringVar(&o.baseURL, "db", def, "PostgreSQL server (a database is created on it and dropped); default BENCH_DATABASE_URL, else TEST_DATABASE_URL")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up of each phase, not measured")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each phase")
 	fs.IntVar(&o.users, "users", 10000, "users in the keyspace, each with a device")
@@ -152,13 +136,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.outDir == "" {
-		o.outDir = filepath.Join(root, "bench", "out", time.Now().Format("20060102-150405"))
-	}
-	if o.outDir, err = filepath.Abs(o.outDir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+	if o.outDir, err = bench.OutDir(root, o.outDir, ""); err != nil {
 		return err
 	}
 	pgbench, err := exec.LookPath("pgbench")

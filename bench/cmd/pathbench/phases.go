@@ -80,7 +80,7 @@ func (r *runner) sample(ctx context.Context, from, to time.Time, pids func() []i
 		}
 		w.after = bench.ReadCPU(pids()...)
 		w.secs = time.Since(t0).Seconds()
-		w.ours = bench.PostgresProcs(ctx, r.db.DB, r.dbURL)
+		w.ours = bench.PostgresProcs(ctx, r.pg.DB.DB, r.pg.URL)
 		ch <- w
 	}()
 	return ch
@@ -114,7 +114,7 @@ func points(script string) int {
 
 func (r *runner) countLocations(ctx context.Context) (int64, error) {
 	var n int64
-	err := r.db.QueryRowContext(ctx, "SELECT count(*) FROM locations").Scan(&n)
+	err := r.pg.DB.QueryRowContext(ctx, "SELECT count(*) FROM locations").Scan(&n)
 	return n, err
 }
 
@@ -136,7 +136,7 @@ func (r *runner) pgbenchPhase(ctx context.Context, script, mode string, conns, t
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, r.pgbench, args...)
-	cmd.Env = append(os.Environ(), bench.PgEnv(r.dbURL)...)
+	cmd.Env = append(os.Environ(), bench.PgEnv(r.pg.URL)...)
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stdout
 	start := time.Now()
@@ -262,11 +262,7 @@ func (r *runner) servicePhase(ctx context.Context, srv *bench.Process, p bench.P
 	if err := r.reset(ctx); err != nil {
 		return phase{}, bench.Result{}, err
 	}
-	upserts, err := bench.ScrapeOutcomes(srv.Base, "user_upserts_total")
-	if err != nil {
-		return phase{}, bench.Result{}, err
-	}
-	deliveries, err := bench.ScrapeOutcomes(srv.Base, "webhook_deliveries_total")
+	before, err := bench.ScrapeWrites(srv.Base)
 	if err != nil {
 		return phase{}, bench.Result{}, err
 	}
@@ -289,15 +285,12 @@ func (r *runner) servicePhase(ctx context.Context, srv *bench.Process, p bench.P
 		out.work = "(peak RSS since the process started) "
 	}
 
-	afterUpserts, err := bench.ScrapeOutcomes(srv.Base, "user_upserts_total")
+	after, err := bench.ScrapeWrites(srv.Base)
 	if err != nil {
 		return phase{}, bench.Result{}, err
 	}
-	afterDeliveries, err := bench.ScrapeOutcomes(srv.Base, "webhook_deliveries_total")
-	if err != nil {
-		return phase{}, bench.Result{}, err
-	}
-	up, del := afterUpserts.Since(upserts), afterDeliveries.Since(deliveries)
+	wrote := after.Since(before)
+	up, del := wrote.Upserts, wrote.Deliveries
 	ok := res.Succeeded
 	switch {
 	case p.Points > 0:
@@ -340,7 +333,7 @@ func (r *runner) measure(ctx context.Context) error {
 			total += len(r.o.conns)
 		}
 	}
-	r.started, r.loadBefore = time.Now(), loadavg()
+	r.started, r.loadBefore = time.Now(), bench.LoadAvg()
 	r.logf("measuring %d paths of %s + %s warm-up each, each after its pgbench references; load average %s",
 		total, r.o.duration, r.o.warmup, r.loadBefore)
 	tag := 0

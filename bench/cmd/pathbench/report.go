@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -42,11 +41,9 @@ func (p phase) perReq(cores float64) string {
 
 func (r *runner) report() {
 	w := r.out
-	var version string
-	_ = r.db.QueryRowContext(context.Background(), "SHOW server_version").Scan(&version)
-	fmt.Fprintf(w, "\n## Hot paths against pgbench — PostgreSQL %s, %d cores, %s to %s UTC, load average %s before, %s after\n\n",
-		version, runtime.NumCPU(), r.started.UTC().Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"),
-		r.loadBefore, loadavg())
+	fmt.Fprintf(w, "\n## Hot paths against pgbench — %s, %s to %s UTC, load average %s before, %s after\n\n",
+		bench.Machine(context.Background(), r.pg.DB), r.started.UTC().Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"),
+		r.loadBefore, bench.LoadAvg())
 	fmt.Fprintf(w, "Each phase: %s measured after %s warm-up, from the same table state (versions 0, no locations, no events, the seeded fixes; VACUUM ANALYZE; CHECKPOINT: %v).\n",
 		r.o.duration, r.o.warmup, r.o.checkpoint)
 	fmt.Fprintf(w, "The reference of each path is pgbench -M prepared of bench/pgbench/<ref>.sql at the same connection count, run just before it.\n\n")
@@ -219,18 +216,9 @@ func (r *runner) profile(ctx context.Context) error {
 
 // pprofTop is `go tool pprof` output without its header lines.
 func (r *runner) pprofTop(bin, file string, args ...string) string {
-	cmd := exec.Command("go", append(append([]string{"tool", "pprof"}, args...), bin, file)...)
-	cmd.Dir = r.root
-	out, err := cmd.CombinedOutput()
+	top, err := bench.PprofTop(r.root, bin, file, args...)
 	if err != nil {
-		return fmt.Sprintf("go tool pprof: %v\n%s", err, out)
+		return fmt.Sprintf("go tool pprof: %v\n%s", err, top)
 	}
-	var b strings.Builder
-	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		if strings.HasPrefix(line, "File:") || strings.HasPrefix(line, "Build ID:") || strings.HasPrefix(line, "Type:") || strings.HasPrefix(line, "Time:") {
-			continue
-		}
-		b.WriteString(line + "\n")
-	}
-	return b.String()
+	return top
 }

@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/usersync/usersync/bench"
-	"github.com/usersync/usersync/migrations"
 )
 
 type runner struct {
@@ -22,12 +18,10 @@ type runner struct {
 	pgbench string
 	out     io.Writer
 
-	dbURL string
-	drop  func() error
-	db    *bun.DB
-	w     *bench.Workload
-	env   map[string]string
-	srv   *bench.Process
+	pg  bench.Database
+	w   *bench.Workload
+	env map[string]string
+	srv *bench.Process
 
 	scriptFiles map[string]string // pgbench script name → its copy in the output folder
 	phases      []phase
@@ -42,10 +36,8 @@ func (r *runner) logf(format string, args ...any) {
 func (r *runner) setup(ctx context.Context) error {
 	r.logf("building cmd/usersync and bench/cmd/pprofserver into %s", r.o.outDir)
 	for pkg, bin := range map[string]string{"./cmd/usersync": "usersync", "./bench/cmd/pprofserver": "usersync-pprof"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(r.o.outDir, bin), pkg)
-		cmd.Dir = r.root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		if err := bench.Build(ctx, r.root, pkg, filepath.Join(r.o.outDir, bin)); err != nil {
+			return err
 		}
 	}
 
@@ -70,12 +62,12 @@ func (r *runner) setup(ctx context.Context) error {
 	r.logf("minted %d distinct RS256 session tokens (%d a user) in %s", r.o.users*r.o.tokensPerUser,
 		r.o.tokensPerUser, time.Since(start).Round(time.Millisecond))
 
-	if r.dbURL, r.drop, err = bench.CreateDatabase(ctx, r.o.baseURL, "usersync_bench"); err != nil {
-		return fmt.Errorf("PostgreSQL at %s: %w", bench.Redact(r.o.baseURL), err)
+	if err := r.pg.Create(ctx, r.o.baseURL, "usersync_bench"); err != nil {
+		return err
 	}
-	r.logf("database %s (dropped at the end unless -keep)", bench.Redact(r.dbURL))
+	r.logf("database %s (dropped at the end unless -keep)", bench.Redact(r.pg.URL))
 	r.env = map[string]string{
-		"DATABASE_URL":                 r.dbURL,
+		"DATABASE_URL":                 r.pg.URL,
 		"CLERK_JWT_KEY":                r.w.Clerk.PublicPEM(),
 		"CLERK_WEBHOOK_SIGNING_SECRET": r.w.Svix.Secret(),
 		"RATE_LIMIT_RPS":               "0",
@@ -89,10 +81,10 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	r.logf("usersync pid %d on %s migrated the database", r.srv.Pid(), r.srv.Base)
 	r.stopServer()
-	if r.db, err = migrations.Open(ctx, r.dbURL); err != nil {
+	if err := r.pg.Open(ctx); err != nil {
 		return err
 	}
-	if err := r.w.Seed(ctx, r.db); err != nil {
+	if err := r.w.Seed(ctx, r.pg.DB); err != nil {
 		return err
 	}
 	r.logf("seeded %d users, each with a device that has a fix", r.o.users)
@@ -130,7 +122,7 @@ func clone(m map[string]string) map[string]string {
 }
 
 func (r *runner) reset(ctx context.Context) error {
-	err := r.w.Reset(ctx, r.db, r.o.checkpoint)
+	err := r.w.Reset(ctx, r.pg.DB, r.o.checkpoint)
 	if err != nil && r.o.checkpoint && strings.Contains(err.Error(), "CHECKPOINT") {
 		r.logf("%v: phases start from uneven WAL states from now on", err)
 		r.o.checkpoint = false
@@ -141,21 +133,7 @@ func (r *runner) reset(ctx context.Context) error {
 
 func (r *runner) close() {
 	r.stopServer()
-	if r.db != nil {
-		r.db.Close()
+	if err := r.pg.Drop(r.o.keep); err != nil {
+		fmt.Fprintln(os.Stderr, "pathbench: drop database:", err)
 	}
-	if r.drop != nil && !r.o.keep {
-		if err := r.drop(); err != nil {
-			fmt.Fprintln(os.Stderr, "pathbench: drop database:", err)
-		}
-	}
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

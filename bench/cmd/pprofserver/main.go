@@ -8,27 +8,23 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/usersync/usersync/app"
 	"github.com/usersync/usersync/bench"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "pprofserver:", err)
-		os.Exit(1)
-	}
+	bench.Main("pprofserver", run)
 }
 
-func run(ctx context.Context) error {
+// run serves until ctx ends; the configuration is the environment's, as
+// for `usersync serve`, so it takes no arguments.
+func run(ctx context.Context, _ []string, _ io.Writer) error {
 	pprofAddr := os.Getenv("PPROF_ADDR")
 	host, _, err := net.SplitHostPort(pprofAddr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
