@@ -20,25 +20,23 @@ type locationsDeleter interface {
 // answers how many went. The checks run in the documented order: the
 // parameters (400), the user (410), the device (404).
 func handleDeleteLocations(logger *slog.Logger, us userGetter, ld locationsDeleter) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
 		rng, err := parseDeleteRange(r.URL.Query())
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		owner, id, err := deviceOwner(r, us, "deviceId")
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		res, err := ld.DeleteLocations(r.Context(), owner, id, rng)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		encode(w, http.StatusOK, struct {
 			Deleted int64 `json:"deleted"`
 		}{res.Deleted})
+		return nil
 	})
 }
 
