@@ -52,9 +52,16 @@ func startServer(t *testing.T, db *bun.DB, env map[string]string) *testServer {
 func eachKeyedServer(t *testing.T, fn func(t *testing.T, srv *testServer, key *testkit.Key)) {
 	t.Helper()
 	key := testkit.NewKey(t, "ins_test")
+	eachServer(t, jwtKeyEnv(t, key), func(t *testing.T, srv *testServer) { fn(t, srv, key) })
+}
+
+// eachServer runs fn in parallel on each database against a server with
+// the settings env.
+func eachServer(t *testing.T, env map[string]string, fn func(t *testing.T, srv *testServer)) {
+	t.Helper()
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
 		t.Parallel()
-		fn(t, startServer(t, db, jwtKeyEnv(t, key)), key)
+		fn(t, startServer(t, db, env))
 	})
 }
 
@@ -478,10 +485,20 @@ func whStart(t *testing.T, db *bun.DB, cfg whConfig) *whHarness {
 	return &whHarness{testServer: srv, events: srv.App.Webhooks, cfg: cfg}
 }
 
-// whStartDefault is a harness with one signing secret and an admin token.
-func whStartDefault(t *testing.T, db *bun.DB) *whHarness {
+// whDefault is the usual configuration: one signing secret and an admin token.
+func whDefault(t *testing.T) whConfig {
 	t.Helper()
-	return whStart(t, db, whConfig{secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_")})
+	return whConfig{secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_")}
+}
+
+// eachWebhookServer runs fn in parallel on each database against a
+// harness configured by cfg.
+func eachWebhookServer(t *testing.T, cfg whConfig, fn func(t *testing.T, h *whHarness)) {
+	t.Helper()
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		fn(t, whStart(t, db, cfg))
+	})
 }
 
 func whRandom(t *testing.T, prefix string) string {

@@ -10,10 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/uptrace/bun"
 
 	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 )
 
@@ -356,9 +354,7 @@ func TestSyncRejectsBodies(t *testing.T) {
 		}
 	}
 
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		srv := startServer(t, db, jwtKeyEnv(t, key))
+	eachServer(t, jwtKeyEnv(t, key), func(t *testing.T, srv *testServer) {
 		t.Run("400", func(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
