@@ -114,6 +114,21 @@ func TestDeviceRoutes(t *testing.T) {
 	})
 }
 
+// userRoute is a request of a user route, with a valid body.
+type userRoute struct{ method, path, body string }
+
+// deviceRoutes are the user routes of the device id.
+func deviceRoutes(id string) []userRoute {
+	return []userRoute{
+		{http.MethodGet, "/api/devices/" + id, ""},
+		{http.MethodPatch, "/api/devices/" + id, `{"name":"mine now"}`},
+		{http.MethodPost, "/api/devices/" + id + "/token", ""},
+		{http.MethodDelete, "/api/devices/" + id, ""},
+		{http.MethodGet, "/api/locations/" + id + "/latest", ""},
+		{http.MethodGet, "/api/locations/" + id + "/route", ""},
+	}
+}
+
 // TestAnotherUsersDeviceIs404: on every user route, another user's device
 // answers byte for byte as an absent id and as a malformed one.
 func TestAnotherUsersDeviceIs404(t *testing.T) {
@@ -133,15 +148,8 @@ func TestAnotherUsersDeviceIs404(t *testing.T) {
 			"too large":      "99999999999999999999",
 		}
 		for name, id := range ids {
-			for _, rt := range []struct{ method, path, body string }{
-				{http.MethodGet, "/api/devices/" + id, ""},
-				{http.MethodPatch, "/api/devices/" + id, `{"name":"mine now"}`},
-				{http.MethodPost, "/api/devices/" + id + "/token", ""},
-				{http.MethodDelete, "/api/devices/" + id, ""},
-				{http.MethodGet, "/api/locations/" + id + "/latest", ""},
-				{http.MethodGet, "/api/locations/" + id + "/route", ""},
-				{http.MethodGet, "/api/locations/" + id + "/route?format=geojson&limit=5", ""},
-			} {
+			for _, rt := range append(deviceRoutes(id),
+				userRoute{http.MethodGet, "/api/locations/" + id + "/route?format=geojson&limit=5", ""}) {
 				res := s.do(t, rt.method, rt.path, bob, rt.body)
 				if res.status != http.StatusNotFound || string(res.body) != want {
 					t.Errorf("%s: %s %s = %d %q, want 404 %q", name, rt.method, rt.path, res.status, res.body, want)
@@ -178,16 +186,10 @@ func TestUserStates(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := fmt.Sprint(d.ID)
-		for _, rt := range []struct{ method, path, body string }{
+		for _, rt := range append([]userRoute{
 			{http.MethodGet, "/api/devices", ""},
 			{http.MethodPost, "/api/devices", `{"name":"x"}`},
-			{http.MethodGet, "/api/devices/" + id, ""},
-			{http.MethodPatch, "/api/devices/" + id, `{"name":"x"}`},
-			{http.MethodPost, "/api/devices/" + id + "/token", ""},
-			{http.MethodDelete, "/api/devices/" + id, ""},
-			{http.MethodGet, "/api/locations/" + id + "/latest", ""},
-			{http.MethodGet, "/api/locations/" + id + "/route", ""},
-		} {
+		}, deviceRoutes(id)...) {
 			res := s.do(t, rt.method, rt.path, ann, rt.body)
 			if res.status != http.StatusGone || string(res.body) != `{"error":"user has been deleted"}`+"\n" {
 				t.Errorf("deleted user: %s %s = %d %s, want 410", rt.method, rt.path, res.status, res.body)

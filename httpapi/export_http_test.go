@@ -68,6 +68,23 @@ func (f exportFixture) get(t *testing.T, format string, header ...string) respon
 	return f.s.do(t, http.MethodGet, fmt.Sprintf("/api/locations/%d/export?%s", f.deviceID, q.Encode()), f.session, "", header...)
 }
 
+// download gets the export in format (file extension ext) and checks the
+// headers of a file to download: 200, the content type, and the file name
+// of the device and the range.
+func (f exportFixture) download(t *testing.T, format, ext, contentType string) response {
+	t.Helper()
+	res := f.get(t, format).want(t, http.StatusOK)
+	if ct := res.header.Get("Content-Type"); ct != contentType {
+		t.Errorf("Content-Type %q, want %q", ct, contentType)
+	}
+	wantName := fmt.Sprintf(`attachment; filename="device-%d_%s_%s.%s"`, f.deviceID,
+		f.from.Format("20060102T150405Z"), f.to.Format("20060102T150405Z"), ext)
+	if cd := res.header.Get("Content-Disposition"); cd != wantName {
+		t.Errorf("Content-Disposition %q, want %q", cd, wantName)
+	}
+	return res
+}
+
 // gpxDoc is the part of GPX 1.1 an export writes.
 type gpxDoc struct {
 	XMLName  xml.Name `xml:"http://www.topografix.com/GPX/1/1 gpx"`
@@ -191,15 +208,7 @@ func TestExportGPX(t *testing.T) {
 	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		f := newExportFixture(t, s)
 		for _, format := range []string{"gpx", ""} { // GPX is the default
-			res := f.get(t, format).want(t, http.StatusOK)
-			if ct := res.header.Get("Content-Type"); ct != "application/gpx+xml" {
-				t.Errorf("Content-Type %q", ct)
-			}
-			wantName := fmt.Sprintf(`attachment; filename="device-%d_%s_%s.gpx"`, f.deviceID,
-				f.from.Format("20060102T150405Z"), f.to.Format("20060102T150405Z"))
-			if cd := res.header.Get("Content-Disposition"); cd != wantName {
-				t.Errorf("Content-Disposition %q, want %q", cd, wantName)
-			}
+			res := f.download(t, format, "gpx", "application/gpx+xml")
 			checkGPX(t, res.body)
 			var doc gpxDoc
 			if err := xml.Unmarshal(res.body, &doc); err != nil {
@@ -241,13 +250,7 @@ func TestExportGPX(t *testing.T) {
 func TestExportCSV(t *testing.T) {
 	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		f := newExportFixture(t, s)
-		res := f.get(t, "csv").want(t, http.StatusOK)
-		if ct := res.header.Get("Content-Type"); ct != "text/csv; charset=utf-8; header=present" {
-			t.Errorf("Content-Type %q", ct)
-		}
-		if cd := res.header.Get("Content-Disposition"); !strings.HasSuffix(cd, `.csv"`) {
-			t.Errorf("Content-Disposition %q", cd)
-		}
+		res := f.download(t, "csv", "csv", "text/csv; charset=utf-8; header=present")
 		if !bytes.HasSuffix(res.body, []byte("\r\n")) || bytes.Count(res.body, []byte("\r\n")) != len(f.points)+1 {
 			t.Errorf("want CRLF line ends, one per record: %q", res.body)
 		}
@@ -332,10 +335,7 @@ func TestExportCSV(t *testing.T) {
 func TestExportGeoJSON(t *testing.T) {
 	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		f := newExportFixture(t, s)
-		res := f.get(t, "geojson").want(t, http.StatusOK)
-		if ct := res.header.Get("Content-Type"); ct != "application/geo+json" {
-			t.Errorf("Content-Type %q", ct)
-		}
+		res := f.download(t, "geojson", "geojson", "application/geo+json")
 		var fc struct {
 			Type     string `json:"type"`
 			Features []struct {
