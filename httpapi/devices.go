@@ -156,14 +156,34 @@ func handleCreateDevice(logger *slog.Logger, us userGetter, ds deviceStore) http
 // once the owner and the id are known, and an error of either is written
 // as the API's error.
 func deviceHandler(logger *slog.Logger, us userGetter, do func(w http.ResponseWriter, r *http.Request, owner, id int64) error) http.Handler {
+	return deviceInputHandler(logger, us, "id", noInput,
+		func(w http.ResponseWriter, r *http.Request, owner, id int64, _ struct{}) error {
+			return do(w, r, owner, id)
+		})
+}
+
+// deviceInputHandler is deviceHandler for a route that reads its request
+// first, the device id from the path's idVar: an error of read (400, 413)
+// comes before the user's (410) and the device's (404), the order of
+// docs/api.md.
+func deviceInputHandler[In any](logger *slog.Logger, us userGetter, idVar string,
+	read func(w http.ResponseWriter, r *http.Request) (In, error),
+	do func(w http.ResponseWriter, r *http.Request, owner, id int64, in In) error) http.Handler {
 	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
-		owner, id, err := deviceOwner(r, us, "id")
+		in, err := read(w, r)
 		if err != nil {
 			return err
 		}
-		return do(w, r, owner, id)
+		owner, id, err := deviceOwner(r, us, idVar)
+		if err != nil {
+			return err
+		}
+		return do(w, r, owner, id, in)
 	})
 }
+
+// noInput is the read of a route that reads nothing before the device.
+func noInput(http.ResponseWriter, *http.Request) (struct{}, error) { return struct{}{}, nil }
 
 func handleGetDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
 	return deviceHandler(logger, us, func(w http.ResponseWriter, r *http.Request, owner, id int64) error {
@@ -176,25 +196,9 @@ func handleGetDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Ha
 	})
 }
 
-// handlePatchDevice renames the device; the body is checked before the
-// device is looked at.
+// handlePatchDevice renames the device.
 func handlePatchDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
-	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
-		var req deviceRequest
-		if err := decode(w, r, userBodyLimit, &req); err != nil {
-			return err
-		}
-		name, err := req.name()
-		if err == nil {
-			name, err = tracking.NormalizeDeviceName(name)
-		}
-		if err != nil {
-			return err
-		}
-		owner, id, err := deviceOwner(r, us, "id")
-		if err != nil {
-			return err
-		}
+	return deviceInputHandler(logger, us, "id", readDeviceName, func(w http.ResponseWriter, r *http.Request, owner, id int64, name string) error {
 		d, err := ds.RenameDevice(r.Context(), owner, id, name)
 		if err != nil {
 			return err
@@ -202,6 +206,20 @@ func handlePatchDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.
 		encode(w, http.StatusOK, toDeviceJSON(d))
 		return nil
 	})
+}
+
+// readDeviceName reads the body of PATCH /api/devices/{id}: the new name,
+// normalized and checked.
+func readDeviceName(w http.ResponseWriter, r *http.Request) (string, error) {
+	var req deviceRequest
+	if err := decode(w, r, userBodyLimit, &req); err != nil {
+		return "", err
+	}
+	name, err := req.name()
+	if err != nil {
+		return "", err
+	}
+	return tracking.NormalizeDeviceName(name)
 }
 
 func handleRotateToken(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
