@@ -411,17 +411,8 @@ func TestSummaryHTTP(t *testing.T) {
 			return s.do(t, http.MethodGet, fmt.Sprintf("/api/locations/%d/summary?%s", d.ID, q.Encode()), ann, "")
 		}
 		res := get(base, base.Add(time.Hour)).want(t, http.StatusOK)
-		var raw map[string]json.RawMessage
-		res.json(t, &raw)
-		keys := slices.Sorted(func(yield func(string) bool) {
-			for k := range raw {
-				if !yield(k) {
-					return
-				}
-			}
-		})
 		wantKeys := []string{"bbox", "device_id", "distance_m", "first_recorded_at", "from", "last_recorded_at", "max_speed_mps", "points", "to"}
-		if diff := cmp.Diff(wantKeys, keys); diff != "" {
+		if diff := cmp.Diff(wantKeys, jsonKeys(t, res.body)); diff != "" {
 			t.Errorf("keys (-want +got):\n%s", diff)
 		}
 		var sum struct {
@@ -452,7 +443,7 @@ func TestSummaryHTTP(t *testing.T) {
 		}
 
 		empty := get(base.Add(-2*time.Hour), base.Add(-time.Hour)).want(t, http.StatusOK)
-		raw = nil
+		var raw map[string]json.RawMessage
 		empty.json(t, &raw)
 		for k, want := range map[string]string{"points": "0", "distance_m": "0", "first_recorded_at": "null",
 			"last_recorded_at": "null", "max_speed_mps": "null", "bbox": "null"} {

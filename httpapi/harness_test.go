@@ -231,6 +231,16 @@ func wantJSONObject(t *testing.T, res response, want map[string]any) {
 	}
 }
 
+// jsonKeys returns the sorted keys of the JSON object body.
+func jsonKeys(t *testing.T, body []byte) []string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("%s is not a JSON object: %v", body, err)
+	}
+	return slices.Sorted(maps.Keys(m))
+}
+
 // apiUser is a user as the API returns it.
 type apiUser struct {
 	ID          int64
@@ -251,13 +261,8 @@ func wantUser(t *testing.T, res response) apiUser {
 		t.Fatalf("status = %d, want 200; body %s", res.status, res.body)
 	}
 	wantJSONResponse(t, res)
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(res.body, &raw); err != nil {
-		t.Fatalf("body %q is not a JSON object: %v", res.body, err)
-	}
-	keys := slices.Sorted(maps.Keys(raw))
 	wantKeys := []string{"clerk_user_id", "created_at", "email", "id", "name", "updated_at"}
-	if diff := cmp.Diff(wantKeys, keys); diff != "" {
+	if diff := cmp.Diff(wantKeys, jsonKeys(t, res.body)); diff != "" {
 		t.Fatalf("user keys mismatch (-want +got):\n%s\nbody %s", diff, res.body)
 	}
 	var wire struct {
