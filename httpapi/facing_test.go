@@ -29,7 +29,6 @@ import (
 	"github.com/usersync/usersync/httpapi"
 	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/tracking"
-	"github.com/usersync/usersync/users"
 )
 
 // The tests of docs/security.md, running usersync on the open internet: what anonymous traffic
@@ -47,18 +46,15 @@ type fcConfig struct {
 	jwks         bool    // sessions verified against a JWKS fetched from a fake Clerk
 }
 
-// fcServer is the whole API over a real database, as serve assembles it,
-// with its limiter and metrics at hand.
+// fcServer is a testServer, the whole API over a real database as serve
+// assembles it, with its limiter and metrics at hand.
 type fcServer struct {
-	*testkit.Server
-	db      *bun.DB
+	*testServer
 	key     *testkit.Key
 	secret  string
 	limiter *httpapi.RateLimiter
 	metrics *httpapi.Metrics
-	users   *users.Service
 	track   *tracking.Service
-	logs    *lockedBuffer
 	handler http.Handler
 	clerk   *testkit.FakeClerk // with cfg.jwks
 }
@@ -96,10 +92,10 @@ func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 		proxies = append(proxies, p.String())
 	}
 	env["TRUSTED_PROXIES"] = strings.Join(proxies, ",")
-	srv := testkit.Start(t, db, env)
+	srv := startServer(t, db, env)
 	a := srv.App
-	return &fcServer{Server: srv, db: db, key: key, secret: cfg.secret, limiter: a.Deps.RateLimiter, metrics: a.Metrics,
-		users: a.Users, track: a.Tracking, logs: srv.Logs, handler: a.Handler, clerk: clerk}
+	return &fcServer{testServer: srv, key: key, secret: cfg.secret, limiter: a.Deps.RateLimiter, metrics: a.Metrics,
+		track: a.Tracking, handler: a.Handler, clerk: clerk}
 }
 
 func tail(s string, n int) string {
@@ -121,7 +117,7 @@ func (f *fcServer) do(t *testing.T, r fcRequest) response {
 	for i := 0; i+1 < len(r.header); i += 2 {
 		req.Header.Set(r.header[i], r.header[i+1])
 	}
-	return sendWith(t, f.Client(), req)
+	return f.send(t, req)
 }
 
 // statuses sends each request and returns the statuses.
