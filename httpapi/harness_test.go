@@ -251,6 +251,7 @@ type apiUser struct {
 	UpdatedAt   time.Time
 }
 
+// utcTimestamp is RFC 3339 in UTC with Z, as every timestamp of the API.
 var utcTimestamp = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$`)
 
 // wantUser checks a 200 user response: exactly the documented keys, an
