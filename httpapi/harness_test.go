@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/uptrace/bun"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
@@ -156,6 +157,15 @@ func (s *testServer) wantNoUser(t *testing.T, clerkUserID string) {
 	}
 	if n != 0 {
 		t.Errorf("%d rows stored for %s, want none", n, clerkUserID)
+	}
+}
+
+// wantDeleted fails unless the users service answers that clerkUserID
+// has been deleted.
+func (s *testServer) wantDeleted(t *testing.T, clerkUserID string) {
+	t.Helper()
+	if _, err := s.users.Get(context.Background(), clerkUserID); !errors.Is(err, errs.UserDeleted) {
+		t.Errorf("users.Get(%s) = %v, want errs.UserDeleted", clerkUserID, err)
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
@@ -80,9 +79,7 @@ func TestWebhookFixtures(t *testing.T) {
 
 			h.wantProcessed(t, "msg_life_3", whFixture(t, "user_deleted.json"), "user.deleted", webhooks.OutcomeApplied)
 			h.wantUser(t, id, whStoredUser{Deleted: true})
-			if _, err := h.users.Get(context.Background(), id); !errors.Is(err, errs.UserDeleted) {
-				t.Errorf("users.Get after user.deleted: %v, want ErrGone", err)
-			}
+			h.wantDeleted(t, id)
 			// A second delete changes nothing.
 			h.wantProcessed(t, "msg_life_4", whDeletedEvent(t, id, time.UnixMilli(1717600000000).Add(time.Hour)),
 				"user.deleted", webhooks.OutcomeUnchanged)
