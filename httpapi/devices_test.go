@@ -195,6 +195,8 @@ func TestUserStates(t *testing.T) {
 				t.Errorf("deleted user: %s %s = %d %s, want 410", rt.method, rt.path, res.status, res.body)
 			}
 		}
+		// The body before the user: 400 for a deleted user's bad body.
+		s.do(t, http.MethodPatch, "/api/devices/"+id, ann, `{"name":""}`).want(t, http.StatusBadRequest)
 		// The deletion took the device and its token.
 		s.do(t, http.MethodPost, "/api/ingest/locations", token, `{"locations":[`+point(time.Now(), 0)+`]}`).
 			want(t, http.StatusUnauthorized)
@@ -234,7 +236,10 @@ func TestCreateDeviceErrors(t *testing.T) {
 		s.do(t, http.MethodPost, "/api/devices", ann, `{"name":"`+strings.Repeat("x", 70<<10)+`"}`).
 			want(t, http.StatusRequestEntityTooLarge)
 		d, _ := s.createDevice(t, ann, "x")
-		s.do(t, http.MethodPatch, fmt.Sprintf("/api/devices/%d", d.ID), ann, `{"hardware_id":"x"}`).want(t, http.StatusBadRequest)
+		// The body before the device: 400 on a malformed id too.
+		for _, id := range []string{fmt.Sprint(d.ID), "abc"} {
+			s.do(t, http.MethodPatch, "/api/devices/"+id, ann, `{"hardware_id":"x"}`).want(t, http.StatusBadRequest)
+		}
 
 		s.do(t, http.MethodPost, "/api/devices", ann, `{"name":"a","hardware_id":"353861053849681"}`).want(t, http.StatusCreated)
 		res := s.do(t, http.MethodPost, "/api/devices", ann, `{"name":"b","hardware_id":"353861053849681"}`).want(t, http.StatusConflict)

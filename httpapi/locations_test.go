@@ -486,7 +486,7 @@ func TestDeleteLocationsHTTP(t *testing.T) {
 			{"from=" + rfc3339(now) + "&to=" + rfc3339(now), "from"},
 			{"from=" + rfc3339(now) + "&to=" + rfc3339(now.Add(-time.Hour)), "from"},
 		} {
-			for _, id := range []any{d.ID, bobs.ID} {
+			for _, id := range []any{d.ID, bobs.ID, "abc"} {
 				res := s.do(t, http.MethodDelete, fmt.Sprintf("/api/locations/%v?%s", id, tc.query), ann, "")
 				if res.status != http.StatusBadRequest || !strings.HasPrefix(string(res.body), `{"error":"`+tc.param+`: `) {
 					t.Errorf("device %v ?%s = %d %s, want 400 naming %s", id, tc.query, res.status, res.body, tc.param)
