@@ -28,6 +28,12 @@ import (
 	"github.com/usersync/usersync/webhooks"
 )
 
+// The package's test fixtures: testServer, the whole API over a real
+// database, and what builds on it: trackingServer (devices and points),
+// whHarness (webhook deliveries and the admin routes) and, in
+// facing_test.go, fcServer (limits and metrics). A test file keeps only
+// the helpers its own tests use.
+
 // lockedBuffer is an io.Writer that a test may read while the server writes.
 type lockedBuffer = testkit.LockedBuffer
 

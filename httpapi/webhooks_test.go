@@ -489,6 +489,9 @@ func TestWebhookIsPublic(t *testing.T) {
 	}
 }
 
+// The admin routes over the same event log: list, get and replay. Their
+// helpers are prefixed adm.
+
 // admEventKeys are the keys of an event in the admin API, in order.
 var admEventKeys = []string{"attempts", "clerk_user_id", "error", "first_received_at", "last_applied_at",
 	"last_received_at", "outcome", "svix_id", "type"}
