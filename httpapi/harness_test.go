@@ -257,6 +257,9 @@ func jsonKeys(t *testing.T, body []byte) []string {
 	return slices.Sorted(maps.Keys(m))
 }
 
+// ptrTo is a pointer to v.
+func ptrTo[T any](v T) *T { return &v }
+
 // apiUser is a user as the API returns it.
 type apiUser struct {
 	ID          int64
@@ -655,8 +658,6 @@ func (h *whHarness) wantUser(t *testing.T, clerkUserID string, want whStoredUser
 		t.Errorf("stored user %s mismatch (-want +got):\n%s", clerkUserID, diff)
 	}
 }
-
-func whPtr(s string) *string { return &s }
 
 // whFixture is a recorded Clerk webhook body of the webhooks package.
 func whFixture(t *testing.T, name string) []byte {

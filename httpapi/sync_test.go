@@ -15,8 +15,6 @@ import (
 
 const msgMissing = "Missing required fields: clerk_user_id and email are required"
 
-func ptr(s string) *string { return &s }
-
 // ignoreServerFields leaves out what the server chooses: the id and the write times.
 var ignoreServerFields = cmpopts.IgnoreFields(apiUser{}, "ID", "CreatedAt", "UpdatedAt")
 
@@ -67,7 +65,7 @@ func TestSyncWrites(t *testing.T) {
 			t.Parallel()
 			got := wantUser(t, srv.sync(t, tokenAt(t, "user_created", now),
 				syncBody("user_created", "ann@example.com", "Ann Lee")))
-			want := apiUser{ClerkUserID: "user_created", Email: ptr("ann@example.com"), Name: ptr("Ann Lee")}
+			want := apiUser{ClerkUserID: "user_created", Email: ptrTo("ann@example.com"), Name: ptrTo("Ann Lee")}
 			if diff := cmp.Diff(want, got, ignoreServerFields); diff != "" {
 				t.Errorf("user mismatch (-want +got):\n%s", diff)
 			}
@@ -94,7 +92,7 @@ func TestSyncWrites(t *testing.T) {
 			got := wantUser(t, srv.sync(t, tokenAt(t, "user_updated", iat.Add(10*time.Second)),
 				syncBody("user_updated", "bo2@example.com", "Bo Two")))
 			want := first
-			want.Email, want.Name = ptr("bo2@example.com"), ptr("Bo Two")
+			want.Email, want.Name = ptrTo("bo2@example.com"), ptrTo("Bo Two")
 			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(apiUser{}, "UpdatedAt")); diff != "" {
 				t.Errorf("updated user mismatch (-want +got):\n%s", diff)
 			}
@@ -140,7 +138,7 @@ func TestSyncWrites(t *testing.T) {
 			wantUser(t, srv.sync(t, tokenAt(t, "user_keep", iat), syncBody("user_keep", "di@example.com", "Di")))
 			got := wantUser(t, srv.sync(t, tokenAt(t, "user_keep", iat.Add(time.Second)),
 				syncBody("user_keep", "di2@example.com", "")))
-			want := apiUser{ClerkUserID: "user_keep", Email: ptr("di2@example.com"), Name: ptr("Di")}
+			want := apiUser{ClerkUserID: "user_keep", Email: ptrTo("di2@example.com"), Name: ptrTo("Di")}
 			if diff := cmp.Diff(want, got, ignoreServerFields); diff != "" {
 				t.Errorf("user mismatch (-want +got):\n%s", diff)
 			}

@@ -20,8 +20,6 @@ import (
 	"github.com/usersync/usersync/users"
 )
 
-func ptrTo[T any](v T) *T { return &v }
-
 // fixture reads testdata/trackers/name: a message as the app sends it,
 // written from the apps' formats, with {{token}}, {{unix}} (Unix seconds)
 // and {{rfc3339}} (the same time) filled in.

@@ -34,13 +34,13 @@ func TestWebhookFixtures(t *testing.T) {
 			want    whStoredUser
 		}{
 			{"user_created_phone_only.json", "user.created", "user_2hR3aPh0nE0nLyUs3rXyZ9WvQtB", webhooks.OutcomeApplied,
-				whStoredUser{Name: whPtr("Kwame Mensah")}},
+				whStoredUser{Name: ptrTo("Kwame Mensah")}},
 			{"user_created_null_names.json", "user.created", "user_2hS0NoNameUs3rQv6Mj2Hk9Rt4", webhooks.OutcomeApplied,
-				whStoredUser{Email: whPtr("no-name@example.net")}},
+				whStoredUser{Email: ptrTo("no-name@example.net")}},
 			{"user_created_first_name_only.json", "user.created", "user_2hT1Ch3rUsRk7Bd3Yf5Gm1Pw8Q", webhooks.OutcomeApplied,
-				whStoredUser{Email: whPtr("cher@example.com"), Name: whPtr("Cher")}},
+				whStoredUser{Email: ptrTo("cher@example.com"), Name: ptrTo("Cher")}},
 			{"user_updated_unknown_fields.json", "user.updated", "user_2hX4Fu7uR3Us3rRk2Bd9Yf5Gm7", webhooks.OutcomeApplied,
-				whStoredUser{Email: whPtr("ines@example.com"), Name: whPtr("Inès de Castro")}},
+				whStoredUser{Email: ptrTo("ines@example.com"), Name: ptrTo("Inès de Castro")}},
 			{"session_created.json", "session.created", "", webhooks.OutcomeIgnored, whStoredUser{}},
 		}
 		for i, tt := range tests {
@@ -72,10 +72,10 @@ func TestWebhookFixtures(t *testing.T) {
 			const id = "user_2hQx7Nf3kVb1ZpQ8sLmTq4Wd0Ey"
 			h.wantProcessed(t, "msg_life_1", whFixture(t, "user_created.json"), "user.created", webhooks.OutcomeApplied)
 			// The primary address is the second of the list.
-			h.wantUser(t, id, whStoredUser{Email: whPtr("marguerite@example.com"), Name: whPtr("Marguerite Duras")})
+			h.wantUser(t, id, whStoredUser{Email: ptrTo("marguerite@example.com"), Name: ptrTo("Marguerite Duras")})
 
 			h.wantProcessed(t, "msg_life_2", whFixture(t, "user_updated.json"), "user.updated", webhooks.OutcomeApplied)
-			h.wantUser(t, id, whStoredUser{Email: whPtr("m.duras@example.org"), Name: whPtr("Marguerite Donnadieu")})
+			h.wantUser(t, id, whStoredUser{Email: ptrTo("m.duras@example.org"), Name: ptrTo("Marguerite Donnadieu")})
 
 			h.wantProcessed(t, "msg_life_3", whFixture(t, "user_deleted.json"), "user.deleted", webhooks.OutcomeApplied)
 			h.wantUser(t, id, whStoredUser{Deleted: true})
@@ -125,7 +125,7 @@ func TestWebhookDuplicateDelivery(t *testing.T) {
 		if n := h.countRows(t, "users"); n != 1 {
 			t.Errorf("%d users, want 1", n)
 		}
-		h.wantUser(t, "user_dup", whStoredUser{Email: whPtr("dup@example.com"), Name: whPtr("Dup Licate")})
+		h.wantUser(t, "user_dup", whStoredUser{Email: ptrTo("dup@example.com"), Name: ptrTo("Dup Licate")})
 	})
 }
 
@@ -139,7 +139,7 @@ func TestWebhookOutOfOrder(t *testing.T) {
 			"user.updated", webhooks.OutcomeApplied)
 		h.wantProcessed(t, "msg_ooo_1", whUserEvent(t, "user.created", "user_ooo", "old@example.com", "Old", "", v1),
 			"user.created", webhooks.OutcomeStale)
-		h.wantUser(t, "user_ooo", whStoredUser{Email: whPtr("new@example.com"), Name: whPtr("New")})
+		h.wantUser(t, "user_ooo", whStoredUser{Email: ptrTo("new@example.com"), Name: ptrTo("New")})
 		if got := h.storedEvent(t, "msg_ooo_1").Outcome; got != webhooks.OutcomeStale {
 			t.Errorf("recorded outcome = %s, want stale", got)
 		}
@@ -182,7 +182,7 @@ func TestWebhookRedeliveryIsProcessedAgain(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.wantProcessed(t, "msg_again", body, "user.created", webhooks.OutcomeApplied)
-		h.wantUser(t, "user_again", whStoredUser{Email: whPtr("again@example.com"), Name: whPtr("Again")})
+		h.wantUser(t, "user_again", whStoredUser{Email: ptrTo("again@example.com"), Name: ptrTo("Again")})
 		if ev := h.storedEvent(t, "msg_again"); ev.Attempts != 2 || ev.Outcome != webhooks.OutcomeApplied {
 			t.Errorf("record: attempts %d outcome %s, want 2 applied", ev.Attempts, ev.Outcome)
 		}
@@ -223,7 +223,7 @@ func TestWebhookSecretRotation(t *testing.T) {
 				return
 			}
 			whWantJSON(t, res, http.StatusOK, map[string]any{"svix_id": msgID, "type": "user.created", "outcome": "applied"})
-			h.wantUser(t, userID, whStoredUser{Email: whPtr(fmt.Sprintf("rot%d@example.com", i)), Name: whPtr("Rot")})
+			h.wantUser(t, userID, whStoredUser{Email: ptrTo(fmt.Sprintf("rot%d@example.com", i)), Name: ptrTo("Rot")})
 		})
 	}
 }
@@ -244,7 +244,7 @@ func TestWebhookAlternateHeaders(t *testing.T) {
 	if ev := h.storedEvent(t, "msg_alt"); ev.Outcome != webhooks.OutcomeApplied {
 		t.Errorf("recorded outcome = %s, want applied", ev.Outcome)
 	}
-	h.wantUser(t, "user_alt", whStoredUser{Email: whPtr("alt@example.com"), Name: whPtr("Alt")})
+	h.wantUser(t, "user_alt", whStoredUser{Email: ptrTo("alt@example.com"), Name: ptrTo("Alt")})
 }
 
 func TestWebhookRejectsSignatures(t *testing.T) {
@@ -617,21 +617,21 @@ func admSeed(t *testing.T, h *whHarness) []admSeeded {
 		admSeeded
 		body []byte
 	}{
-		{admSeeded{"evt_01", 0, "user.created", whPtr("user_a"), "applied"},
+		{admSeeded{"evt_01", 0, "user.created", ptrTo("user_a"), "applied"},
 			whUserEvent(t, "user.created", "user_a", "a1@example.com", "Ann", "", v0)},
-		{admSeeded{"evt_02", time.Minute, "user.updated", whPtr("user_a"), "applied"},
+		{admSeeded{"evt_02", time.Minute, "user.updated", ptrTo("user_a"), "applied"},
 			whUserEvent(t, "user.updated", "user_a", "a2@example.com", "Ann", "", v0.Add(time.Hour))},
-		{admSeeded{"evt_03", 2 * time.Minute, "user.updated", whPtr("user_a"), "stale"},
+		{admSeeded{"evt_03", 2 * time.Minute, "user.updated", ptrTo("user_a"), "stale"},
 			whUserEvent(t, "user.updated", "user_a", "a3@example.com", "Ann", "", v0.Add(30*time.Minute))},
 		{admSeeded{"evt_04", 3 * time.Minute, "session.created", nil, "ignored"},
 			whEnvelope(t, "session.created", map[string]any{"id": "sess_1", "object": "session", "user_id": "user_a"}, v0)},
 		{admSeeded{"evt_05", 4 * time.Minute, "user.updated", nil, "failed"},
 			[]byte(`{"type":"user.updated","data":{"first_name":"Nobody"}}`)},
-		{admSeeded{"evt_06", 5 * time.Minute, "user.created", whPtr("user_b"), "applied"},
+		{admSeeded{"evt_06", 5 * time.Minute, "user.created", ptrTo("user_b"), "applied"},
 			whUserEvent(t, "user.created", "user_b", "b@example.com", "Bo", "", v0)},
-		{admSeeded{"evt_07", 5 * time.Minute, "user.updated", whPtr("user_b"), "unchanged"},
+		{admSeeded{"evt_07", 5 * time.Minute, "user.updated", ptrTo("user_b"), "unchanged"},
 			whUserEvent(t, "user.updated", "user_b", "b@example.com", "Bo", "", v0.Add(time.Hour))},
-		{admSeeded{"evt_08", 5 * time.Minute, "user.deleted", whPtr("user_c"), "applied"},
+		{admSeeded{"evt_08", 5 * time.Minute, "user.deleted", ptrTo("user_c"), "applied"},
 			whDeletedEvent(t, "user_c", v0)},
 	}
 	out := make([]admSeeded, len(seeds))
@@ -945,7 +945,7 @@ func TestAdminReplayOne(t *testing.T) {
 			t.Fatal(err)
 		}
 		whWantJSON(t, replay(t, "msg_replay"), http.StatusOK, map[string]any{"svix_id": "msg_replay", "outcome": "applied"})
-		h.wantUser(t, "user_replay", whStoredUser{Email: whPtr("replay@example.com"), Name: whPtr("Re Play")})
+		h.wantUser(t, "user_replay", whStoredUser{Email: ptrTo("replay@example.com"), Name: ptrTo("Re Play")})
 
 		// An event that is not a Clerk event replays as failed.
 		whWantError(t, h.deliver(t, "msg_replay_bad", []byte(`{"type":"user.updated","data":{}}`)), http.StatusUnprocessableEntity, "data.id")
@@ -971,7 +971,7 @@ func TestAdminReplayKeepsNewerSync(t *testing.T) {
 		if res := h.sync(t, "user_synced", "app@example.com", time.Now()); res.status != http.StatusOK {
 			t.Fatalf("sync = %d %s", res.status, res.body)
 		}
-		want := whStoredUser{Email: whPtr("app@example.com"), Name: whPtr("Hook")}
+		want := whStoredUser{Email: ptrTo("app@example.com"), Name: ptrTo("Hook")}
 		h.wantUser(t, "user_synced", want)
 
 		whWantJSON(t, h.admin(t, http.MethodPost, "/api/admin/webhook-events/msg_synced/replay", nil), http.StatusOK,
@@ -1064,7 +1064,7 @@ func TestAdminBulkReplay(t *testing.T) {
 		if diff := cmp.Diff(wantOutcomes, gotOutcomes); diff != "" {
 			t.Errorf("outcomes after the replays (-want +got):\n%s", diff)
 		}
-		h.wantUser(t, "user_a", whStoredUser{Email: whPtr("a2@example.com"), Name: whPtr("Ann")})
+		h.wantUser(t, "user_a", whStoredUser{Email: ptrTo("a2@example.com"), Name: ptrTo("Ann")})
 		h.wantUser(t, "user_c", whStoredUser{Deleted: true})
 
 		t.Run("bad requests", func(t *testing.T) {
