@@ -80,16 +80,14 @@ func parseTimeParam(q url.Values, name string) (time.Time, error) {
 }
 
 func handleListEvents(logger *slog.Logger, svc eventAdmin) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
 		f, err := filterFromQuery(r.URL.Query())
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		events, next, err := svc.List(r.Context(), f)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		out := struct {
 			Events     []webhooks.StoredEvent `json:"events"`
@@ -102,32 +100,33 @@ func handleListEvents(logger *slog.Logger, svc eventAdmin) http.Handler {
 			out.NextCursor = &next
 		}
 		encode(w, http.StatusOK, out)
+		return nil
 	})
 }
 
 func handleGetEvent(logger *slog.Logger, svc eventAdmin) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
 		ev, err := svc.Get(r.Context(), mux.Vars(r)["svix_id"])
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		encode(w, http.StatusOK, ev)
+		return nil
 	})
 }
 
 func handleReplayEvent(logger *slog.Logger, svc eventAdmin) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
 		res, err := svc.Replay(r.Context(), mux.Vars(r)["svix_id"])
 		// An event that is still not a Clerk event replays as "failed": that
 		// is the replay's answer, not the request's failure.
 		if err != nil && !errors.Is(err, webhooks.ErrNotClerkEvent) {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		logger.InfoContext(r.Context(), "webhook replay", "request_id", requestID(r.Context()),
 			"svix_id", res.SvixID, "event_type", res.Type, "outcome", string(res.Outcome))
 		encode(w, http.StatusOK, map[string]string{"svix_id": res.SvixID, "outcome": string(res.Outcome)})
+		return nil
 	})
 }
 
@@ -140,20 +139,19 @@ type replayRequest struct {
 }
 
 func handleReplayEvents(logger *slog.Logger, svc eventAdmin) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
 		var req replayRequest
 		if err := decode(w, r, userBodyLimit, &req); err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		f := webhooks.Filter{Outcome: req.Outcome, Type: req.Type, Since: req.Since, Until: req.Until}
 		sum, err := svc.ReplayMatching(r.Context(), f, req.DryRun, nil)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		logger.InfoContext(r.Context(), "webhook bulk replay", "request_id", requestID(r.Context()),
 			"matched", sum.Matched, "dry_run", sum.DryRun, "outcomes", sum.Outcomes)
 		encode(w, http.StatusOK, map[string]any{"matched": sum.Matched, "dry_run": sum.DryRun, "outcomes": sum.Outcomes})
+		return nil
 	})
 }

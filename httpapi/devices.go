@@ -102,18 +102,16 @@ func (req *deviceRequest) newDevice() (tracking.NewDevice, error) {
 }
 
 func handleListDevices(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
 		owner, ok, err := sessionOwner(r.Context(), us)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		out := []deviceJSON{}
 		if ok {
 			list, err := ds.ListDevices(r.Context(), owner)
 			if err != nil {
-				writeError(w, r, logger, err)
-				return
+				return err
 			}
 			for _, d := range list {
 				out = append(out, toDeviceJSON(d))
@@ -122,39 +120,35 @@ func handleListDevices(logger *slog.Logger, us userGetter, ds deviceStore) http.
 		encode(w, http.StatusOK, struct {
 			Devices []deviceJSON `json:"devices"`
 		}{out})
+		return nil
 	})
 }
 
 func handleCreateDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
 		var req deviceRequest
 		if err := decode(w, r, userBodyLimit, &req); err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		in, err := req.newDevice()
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		owner, ok, err := sessionOwner(r.Context(), us)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		if !ok {
-			writeError(w, r, logger, errs.New(errs.Conflict,
-				"user is not synced yet: call POST /api/auth/sync first"))
-			return
+			return errs.New(errs.Conflict, "user is not synced yet: call POST /api/auth/sync first")
 		}
 		d, token, err := ds.CreateDevice(r.Context(), owner, in)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", "/api/devices/"+strconv.FormatInt(d.ID, 10))
 		w.Header().Set("Cache-Control", "no-store") // it carries the token
 		encode(w, http.StatusCreated, deviceWithToken{toDeviceJSON(d), token})
+		return nil
 	})
 }
 
@@ -162,16 +156,34 @@ func handleCreateDevice(logger *slog.Logger, us userGetter, ds deviceStore) http
 // once the owner and the id are known, and an error of either is written
 // as the API's error.
 func deviceHandler(logger *slog.Logger, us userGetter, do func(w http.ResponseWriter, r *http.Request, owner, id int64) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		owner, id, err := deviceOwner(r, us, "id")
-		if err == nil {
-			err = do(w, r, owner, id)
-		}
+	return deviceInputHandler(logger, us, "id", noInput,
+		func(w http.ResponseWriter, r *http.Request, owner, id int64, _ struct{}) error {
+			return do(w, r, owner, id)
+		})
+}
+
+// deviceInputHandler is deviceHandler for a route that reads its request
+// first, the device id from the path's idVar: an error of read (400, 413)
+// comes before the user's (410) and the device's (404), the order of
+// docs/api.md.
+func deviceInputHandler[In any](logger *slog.Logger, us userGetter, idVar string,
+	read func(w http.ResponseWriter, r *http.Request) (In, error),
+	do func(w http.ResponseWriter, r *http.Request, owner, id int64, in In) error) http.Handler {
+	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
+		in, err := read(w, r)
 		if err != nil {
-			writeError(w, r, logger, err)
+			return err
 		}
+		owner, id, err := deviceOwner(r, us, idVar)
+		if err != nil {
+			return err
+		}
+		return do(w, r, owner, id, in)
 	})
 }
+
+// noInput is the read of a route that reads nothing before the device.
+func noInput(http.ResponseWriter, *http.Request) (struct{}, error) { return struct{}{}, nil }
 
 func handleGetDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
 	return deviceHandler(logger, us, func(w http.ResponseWriter, r *http.Request, owner, id int64) error {
@@ -184,33 +196,30 @@ func handleGetDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Ha
 	})
 }
 
+// handlePatchDevice renames the device.
 func handlePatchDevice(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req deviceRequest
-		if err := decode(w, r, userBodyLimit, &req); err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		name, err := req.name()
-		if err == nil {
-			name, err = tracking.NormalizeDeviceName(name)
-		}
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		owner, id, err := deviceOwner(r, us, "id")
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
+	return deviceInputHandler(logger, us, "id", readDeviceName, func(w http.ResponseWriter, r *http.Request, owner, id int64, name string) error {
 		d, err := ds.RenameDevice(r.Context(), owner, id, name)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		encode(w, http.StatusOK, toDeviceJSON(d))
+		return nil
 	})
+}
+
+// readDeviceName reads the body of PATCH /api/devices/{id}: the new name,
+// normalized and checked.
+func readDeviceName(w http.ResponseWriter, r *http.Request) (string, error) {
+	var req deviceRequest
+	if err := decode(w, r, userBodyLimit, &req); err != nil {
+		return "", err
+	}
+	name, err := req.name()
+	if err != nil {
+		return "", err
+	}
+	return tracking.NormalizeDeviceName(name)
 }
 
 func handleRotateToken(logger *slog.Logger, us userGetter, ds deviceStore) http.Handler {

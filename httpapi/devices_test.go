@@ -114,6 +114,21 @@ func TestDeviceRoutes(t *testing.T) {
 	})
 }
 
+// userRoute is a request of a user route, with a valid body.
+type userRoute struct{ method, path, body string }
+
+// deviceRoutes are the user routes of the device id.
+func deviceRoutes(id string) []userRoute {
+	return []userRoute{
+		{http.MethodGet, "/api/devices/" + id, ""},
+		{http.MethodPatch, "/api/devices/" + id, `{"name":"mine now"}`},
+		{http.MethodPost, "/api/devices/" + id + "/token", ""},
+		{http.MethodDelete, "/api/devices/" + id, ""},
+		{http.MethodGet, "/api/locations/" + id + "/latest", ""},
+		{http.MethodGet, "/api/locations/" + id + "/route", ""},
+	}
+}
+
 // TestAnotherUsersDeviceIs404: on every user route, another user's device
 // answers byte for byte as an absent id and as a malformed one.
 func TestAnotherUsersDeviceIs404(t *testing.T) {
@@ -133,15 +148,8 @@ func TestAnotherUsersDeviceIs404(t *testing.T) {
 			"too large":      "99999999999999999999",
 		}
 		for name, id := range ids {
-			for _, rt := range []struct{ method, path, body string }{
-				{http.MethodGet, "/api/devices/" + id, ""},
-				{http.MethodPatch, "/api/devices/" + id, `{"name":"mine now"}`},
-				{http.MethodPost, "/api/devices/" + id + "/token", ""},
-				{http.MethodDelete, "/api/devices/" + id, ""},
-				{http.MethodGet, "/api/locations/" + id + "/latest", ""},
-				{http.MethodGet, "/api/locations/" + id + "/route", ""},
-				{http.MethodGet, "/api/locations/" + id + "/route?format=geojson&limit=5", ""},
-			} {
+			for _, rt := range append(deviceRoutes(id),
+				userRoute{http.MethodGet, "/api/locations/" + id + "/route?format=geojson&limit=5", ""}) {
 				res := s.do(t, rt.method, rt.path, bob, rt.body)
 				if res.status != http.StatusNotFound || string(res.body) != want {
 					t.Errorf("%s: %s %s = %d %q, want 404 %q", name, rt.method, rt.path, res.status, res.body, want)
@@ -178,21 +186,17 @@ func TestUserStates(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := fmt.Sprint(d.ID)
-		for _, rt := range []struct{ method, path, body string }{
+		for _, rt := range append([]userRoute{
 			{http.MethodGet, "/api/devices", ""},
 			{http.MethodPost, "/api/devices", `{"name":"x"}`},
-			{http.MethodGet, "/api/devices/" + id, ""},
-			{http.MethodPatch, "/api/devices/" + id, `{"name":"x"}`},
-			{http.MethodPost, "/api/devices/" + id + "/token", ""},
-			{http.MethodDelete, "/api/devices/" + id, ""},
-			{http.MethodGet, "/api/locations/" + id + "/latest", ""},
-			{http.MethodGet, "/api/locations/" + id + "/route", ""},
-		} {
+		}, deviceRoutes(id)...) {
 			res := s.do(t, rt.method, rt.path, ann, rt.body)
 			if res.status != http.StatusGone || string(res.body) != `{"error":"user has been deleted"}`+"\n" {
 				t.Errorf("deleted user: %s %s = %d %s, want 410", rt.method, rt.path, res.status, res.body)
 			}
 		}
+		// The body before the user: 400 for a deleted user's bad body.
+		s.do(t, http.MethodPatch, "/api/devices/"+id, ann, `{"name":""}`).want(t, http.StatusBadRequest)
 		// The deletion took the device and its token.
 		s.do(t, http.MethodPost, "/api/ingest/locations", token, `{"locations":[`+point(time.Now(), 0)+`]}`).
 			want(t, http.StatusUnauthorized)
@@ -232,7 +236,10 @@ func TestCreateDeviceErrors(t *testing.T) {
 		s.do(t, http.MethodPost, "/api/devices", ann, `{"name":"`+strings.Repeat("x", 70<<10)+`"}`).
 			want(t, http.StatusRequestEntityTooLarge)
 		d, _ := s.createDevice(t, ann, "x")
-		s.do(t, http.MethodPatch, fmt.Sprintf("/api/devices/%d", d.ID), ann, `{"hardware_id":"x"}`).want(t, http.StatusBadRequest)
+		// The body before the device: 400 on a malformed id too.
+		for _, id := range []string{fmt.Sprint(d.ID), "abc"} {
+			s.do(t, http.MethodPatch, "/api/devices/"+id, ann, `{"hardware_id":"x"}`).want(t, http.StatusBadRequest)
+		}
 
 		s.do(t, http.MethodPost, "/api/devices", ann, `{"name":"a","hardware_id":"353861053849681"}`).want(t, http.StatusCreated)
 		res := s.do(t, http.MethodPost, "/api/devices", ann, `{"name":"b","hardware_id":"353861053849681"}`).want(t, http.StatusConflict)

@@ -56,3 +56,13 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	}
 	encode(w, status, map[string]string{"error": msg})
 }
+
+// apiHandler serves fn and writes the error it returns as the API's
+// error; fn returns an error only while it has written nothing.
+func apiHandler(logger *slog.Logger, fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, logger, err)
+		}
+	})
+}

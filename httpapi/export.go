@@ -43,20 +43,14 @@ const (
 // Memory does not grow with the range: each point is written as it is
 // read, and a failure after the start cuts the connection, as the route's.
 func handleExport(logger *slog.Logger, us userGetter, sr spanReader) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		from, to, err := parseSpanQuery(r.URL.Query())
+	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
 		var format exportFormat
-		if err == nil {
-			format, err = parseExportFormat(r.URL.Query().Get("format"))
-		}
+		sp, owner, err := planSpan(r, us, sr, func(q url.Values) (err error) {
+			format, err = parseExportFormat(q.Get("format"))
+			return err
+		})
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		sp, owner, err := planSpan(r, us, sr, from, to)
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 
 		x := &exportStream{w: w, r: r, sp: sp, format: format, rc: http.NewResponseController(w)}
@@ -67,11 +61,10 @@ func handleExport(logger *slog.Logger, us userGetter, sr spanReader) http.Handle
 				logger.DebugContext(r.Context(), "export not delivered",
 					"request_id", requestID(r.Context()), "device_id", sp.DeviceID, "err", err)
 			}
-			return
+			return nil
 		}
 		if x.out == nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		// The status is sent: only a cut connection can tell the client.
 		logger.WarnContext(r.Context(), "export stream aborted",
@@ -80,10 +73,19 @@ func handleExport(logger *slog.Logger, us userGetter, sr spanReader) http.Handle
 	})
 }
 
-// planSpan resolves the span of the path's device and the signed-in owner,
-// in the contract's order: a bad range (400) before the user (410) before
-// the device (404).
-func planSpan(r *http.Request, us userGetter, sr spanReader, from, to *time.Time) (tracking.Span, int64, error) {
+// planSpan reads the query's from and to, then the route's own parameters
+// (params; nil: none), and resolves the span of the path's device and the
+// signed-in owner, in the contract's order: a bad parameter (400) before
+// the user (410) before the device (404).
+func planSpan(r *http.Request, us userGetter, sr spanReader, params func(url.Values) error) (tracking.Span, int64, error) {
+	q := r.URL.Query()
+	from, to, err := parseSpanQuery(q)
+	if err == nil && params != nil {
+		err = params(q)
+	}
+	if err != nil {
+		return tracking.Span{}, 0, err
+	}
 	// A malformed id plans as device 0; it answers 404 below.
 	id, idErr := pathDeviceID(r, "deviceId")
 	sp, err := sr.PlanSpan(id, from, to)

@@ -68,6 +68,23 @@ func (f exportFixture) get(t *testing.T, format string, header ...string) respon
 	return f.s.do(t, http.MethodGet, fmt.Sprintf("/api/locations/%d/export?%s", f.deviceID, q.Encode()), f.session, "", header...)
 }
 
+// download gets the export in format (file extension ext) and checks the
+// headers of a file to download: 200, the content type, and the file name
+// of the device and the range.
+func (f exportFixture) download(t *testing.T, format, ext, contentType string) response {
+	t.Helper()
+	res := f.get(t, format).want(t, http.StatusOK)
+	if ct := res.header.Get("Content-Type"); ct != contentType {
+		t.Errorf("Content-Type %q, want %q", ct, contentType)
+	}
+	wantName := fmt.Sprintf(`attachment; filename="device-%d_%s_%s.%s"`, f.deviceID,
+		f.from.Format("20060102T150405Z"), f.to.Format("20060102T150405Z"), ext)
+	if cd := res.header.Get("Content-Disposition"); cd != wantName {
+		t.Errorf("Content-Disposition %q, want %q", cd, wantName)
+	}
+	return res
+}
+
 // gpxDoc is the part of GPX 1.1 an export writes.
 type gpxDoc struct {
 	XMLName  xml.Name `xml:"http://www.topografix.com/GPX/1/1 gpx"`
@@ -191,15 +208,7 @@ func TestExportGPX(t *testing.T) {
 	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		f := newExportFixture(t, s)
 		for _, format := range []string{"gpx", ""} { // GPX is the default
-			res := f.get(t, format).want(t, http.StatusOK)
-			if ct := res.header.Get("Content-Type"); ct != "application/gpx+xml" {
-				t.Errorf("Content-Type %q", ct)
-			}
-			wantName := fmt.Sprintf(`attachment; filename="device-%d_%s_%s.gpx"`, f.deviceID,
-				f.from.Format("20060102T150405Z"), f.to.Format("20060102T150405Z"))
-			if cd := res.header.Get("Content-Disposition"); cd != wantName {
-				t.Errorf("Content-Disposition %q, want %q", cd, wantName)
-			}
+			res := f.download(t, format, "gpx", "application/gpx+xml")
 			checkGPX(t, res.body)
 			var doc gpxDoc
 			if err := xml.Unmarshal(res.body, &doc); err != nil {
@@ -241,13 +250,7 @@ func TestExportGPX(t *testing.T) {
 func TestExportCSV(t *testing.T) {
 	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		f := newExportFixture(t, s)
-		res := f.get(t, "csv").want(t, http.StatusOK)
-		if ct := res.header.Get("Content-Type"); ct != "text/csv; charset=utf-8; header=present" {
-			t.Errorf("Content-Type %q", ct)
-		}
-		if cd := res.header.Get("Content-Disposition"); !strings.HasSuffix(cd, `.csv"`) {
-			t.Errorf("Content-Disposition %q", cd)
-		}
+		res := f.download(t, "csv", "csv", "text/csv; charset=utf-8; header=present")
 		if !bytes.HasSuffix(res.body, []byte("\r\n")) || bytes.Count(res.body, []byte("\r\n")) != len(f.points)+1 {
 			t.Errorf("want CRLF line ends, one per record: %q", res.body)
 		}
@@ -332,10 +335,7 @@ func TestExportCSV(t *testing.T) {
 func TestExportGeoJSON(t *testing.T) {
 	eachTrackingServer(t, func(t *testing.T, s *trackingServer) {
 		f := newExportFixture(t, s)
-		res := f.get(t, "geojson").want(t, http.StatusOK)
-		if ct := res.header.Get("Content-Type"); ct != "application/geo+json" {
-			t.Errorf("Content-Type %q", ct)
-		}
+		res := f.download(t, "geojson", "geojson", "application/geo+json")
 		var fc struct {
 			Type     string `json:"type"`
 			Features []struct {
@@ -411,48 +411,27 @@ func TestSummaryHTTP(t *testing.T) {
 			return s.do(t, http.MethodGet, fmt.Sprintf("/api/locations/%d/summary?%s", d.ID, q.Encode()), ann, "")
 		}
 		res := get(base, base.Add(time.Hour)).want(t, http.StatusOK)
-		var raw map[string]json.RawMessage
-		res.json(t, &raw)
-		keys := slices.Sorted(func(yield func(string) bool) {
-			for k := range raw {
-				if !yield(k) {
-					return
-				}
-			}
-		})
-		wantKeys := []string{"bbox", "device_id", "distance_m", "first_recorded_at", "from", "last_recorded_at", "max_speed_mps", "points", "to"}
-		if diff := cmp.Diff(wantKeys, keys); diff != "" {
-			t.Errorf("keys (-want +got):\n%s", diff)
+		// Exactly the contract's keys; times in the API's fixed-width form.
+		ms := func(at time.Time) string { return at.UTC().Format("2006-01-02T15:04:05.000Z") }
+		want := map[string]any{
+			"device_id": float64(d.ID), "from": ms(base), "to": ms(base.Add(time.Hour)), "points": 4.0,
+			"first_recorded_at": ms(base), "last_recorded_at": ms(base.Add(3 * time.Minute)),
+			"max_speed_mps": 20.25, "bbox": []any{1e-9, 0.0, 1.0, 1.0},
 		}
-		var sum struct {
-			DeviceID        int64      `json:"device_id"`
-			From            time.Time  `json:"from"`
-			To              time.Time  `json:"to"`
-			Points          int        `json:"points"`
-			DistanceM       float64    `json:"distance_m"`
-			FirstRecordedAt *time.Time `json:"first_recorded_at"`
-			LastRecordedAt  *time.Time `json:"last_recorded_at"`
-			MaxSpeedMPS     *float64   `json:"max_speed_mps"`
-			BBox            []float64  `json:"bbox"`
+		var got map[string]any
+		res.json(t, &got)
+		distance, ok := got["distance_m"].(float64) // checked apart: it is a sum of floating-point terms
+		delete(got, "distance_m")
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("summary (-want +got):\n%s", diff)
 		}
-		res.json(t, &sum)
 		const r = 6371008.8
-		wantDistance := 3 * r * math.Pi / 180
-		switch {
-		case sum.DeviceID != d.ID || sum.Points != 4 || !sum.From.Equal(base):
-			t.Errorf("summary %+v", sum)
-		case math.Abs(sum.DistanceM-wantDistance) > 1e-3:
-			t.Errorf("distance %.6f m, want %.6f", sum.DistanceM, wantDistance)
-		case sum.FirstRecordedAt == nil || !sum.FirstRecordedAt.Equal(base) || sum.LastRecordedAt == nil || !sum.LastRecordedAt.Equal(base.Add(3*time.Minute)):
-			t.Errorf("first %v, last %v", sum.FirstRecordedAt, sum.LastRecordedAt)
-		case sum.MaxSpeedMPS == nil || *sum.MaxSpeedMPS != 20.25:
-			t.Errorf("max speed %v, want 20.25", sum.MaxSpeedMPS)
-		case !slices.Equal(sum.BBox, []float64{1e-9, 0, 1, 1}):
-			t.Errorf("bbox %v, want [1e-9 0 1 1]", sum.BBox)
+		if wantDistance := 3 * r * math.Pi / 180; !ok || math.Abs(distance-wantDistance) > 1e-3 {
+			t.Errorf("distance %.6f m, want %.6f", distance, wantDistance)
 		}
 
 		empty := get(base.Add(-2*time.Hour), base.Add(-time.Hour)).want(t, http.StatusOK)
-		raw = nil
+		var raw map[string]json.RawMessage
 		empty.json(t, &raw)
 		for k, want := range map[string]string{"points": "0", "distance_m": "0", "first_recorded_at": "null",
 			"last_recorded_at": "null", "max_speed_mps": "null", "bbox": "null"} {
@@ -514,9 +493,16 @@ func TestExportAndSummaryErrors(t *testing.T) {
 				t.Errorf("%s by a user without a row: %d %q", route, res.status, res.body)
 			}
 		}
-		if res := s.do(t, http.MethodGet, "/api/locations/"+id+"/export?format=kml", ann, ""); res.status != http.StatusBadRequest ||
-			string(res.body) != `{"error":"format: must be gpx, csv or geojson"}`+"\n" {
-			t.Errorf("format=kml: %d %q", res.status, res.body)
+		// The format is checked after the range, and before the device.
+		const badFormat = `{"error":"format: must be gpx, csv or geojson"}` + "\n"
+		for _, tc := range []struct{ path, want string }{
+			{"/api/locations/" + id + "/export?format=kml", badFormat},
+			{"/api/locations/999999/export?format=kml", badFormat},
+			{"/api/locations/" + id + "/export?format=kml&from=yesterday", `{"error":"from: must be an RFC 3339 time`},
+		} {
+			if res := s.do(t, http.MethodGet, tc.path, ann, ""); res.status != http.StatusBadRequest || !strings.HasPrefix(string(res.body), tc.want) {
+				t.Errorf("%s: %d %q, want 400 %q", tc.path, res.status, res.body, tc.want)
+			}
 		}
 
 		// A deleted user: 410, before the device.

@@ -20,25 +20,18 @@ type locationsDeleter interface {
 // answers how many went. The checks run in the documented order: the
 // parameters (400), the user (410), the device (404).
 func handleDeleteLocations(logger *slog.Logger, us userGetter, ld locationsDeleter) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rng, err := parseDeleteRange(r.URL.Query())
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		owner, id, err := deviceOwner(r, us, "deviceId")
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
+	read := func(_ http.ResponseWriter, r *http.Request) (tracking.DeleteRange, error) {
+		return parseDeleteRange(r.URL.Query())
+	}
+	return deviceInputHandler(logger, us, "deviceId", read, func(w http.ResponseWriter, r *http.Request, owner, id int64, rng tracking.DeleteRange) error {
 		res, err := ld.DeleteLocations(r.Context(), owner, id, rng)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		encode(w, http.StatusOK, struct {
 			Deleted int64 `json:"deleted"`
 		}{res.Deleted})
+		return nil
 	})
 }
 

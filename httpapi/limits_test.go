@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,9 +12,9 @@ import (
 )
 
 // limitedServer serves the API with a rate limit of burst requests.
-func limitedServer(t *testing.T, key *testkit.Key, burst int, origins ...string) *testkit.Server {
+func limitedServer(t *testing.T, key *testkit.Key, burst int, origins ...string) *testServer {
 	t.Helper()
-	return testkit.Start(t, sqliteDB(t), map[string]string{
+	return startServer(t, sqliteDB(t), map[string]string{
 		"CLERK_JWT_KEY":        key.PublicPEM(t),
 		"RATE_LIMIT_RPS":       "0.001",
 		"RATE_LIMIT_BURST":     strconv.Itoa(burst),
@@ -23,18 +22,10 @@ func limitedServer(t *testing.T, key *testkit.Key, burst int, origins ...string)
 	})
 }
 
-func doSync(t *testing.T, url, token, sub string) *http.Response {
+// syncAs syncs the user sub with token.
+func (s *testServer) syncAs(t *testing.T, token, sub string) response {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url+"/api/auth/sync",
-		strings.NewReader(`{"clerk_user_id":"`+sub+`","email":"`+sub+`@example.com"}`))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp
+	return s.sync(t, token, syncBody(sub, sub+"@example.com", ""))
 }
 
 func TestRateLimitPerUser(t *testing.T) {
@@ -43,24 +34,24 @@ func TestRateLimitPerUser(t *testing.T) {
 	alice, bob := key.Sign(t, testkit.SessionClaims("user_alice")), key.Sign(t, testkit.SessionClaims("user_bob"))
 
 	for i := range 3 {
-		if resp := doSync(t, srv.URL, alice, "user_alice"); resp.StatusCode != http.StatusOK {
-			t.Fatalf("request %d: %d, want 200", i, resp.StatusCode)
+		if resp := srv.syncAs(t, alice, "user_alice"); resp.status != http.StatusOK {
+			t.Fatalf("request %d: %d, want 200", i, resp.status)
 		}
 	}
-	resp := doSync(t, srv.URL, alice, "user_alice")
-	if resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("4th request: %d, want 429", resp.StatusCode)
+	resp := srv.syncAs(t, alice, "user_alice")
+	if resp.status != http.StatusTooManyRequests {
+		t.Fatalf("4th request: %d, want 429", resp.status)
 	}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 {
-		t.Errorf("Retry-After = %q, want whole seconds ≥ 1", resp.Header.Get("Retry-After"))
+	if s, err := strconv.Atoi(resp.header.Get("Retry-After")); err != nil || s < 1 {
+		t.Errorf("Retry-After = %q, want whole seconds ≥ 1", resp.header.Get("Retry-After"))
 	}
 	// Another user has a bucket of their own.
-	if resp := doSync(t, srv.URL, bob, "user_bob"); resp.StatusCode != http.StatusOK {
-		t.Errorf("another user: %d, want 200", resp.StatusCode)
+	if resp := srv.syncAs(t, bob, "user_bob"); resp.status != http.StatusOK {
+		t.Errorf("another user: %d, want 200", resp.status)
 	}
 	// An invalid token is still a 401, not a 429: authentication comes first.
-	if resp := doSync(t, srv.URL, "garbage", "user_alice"); resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("bad token while limited: %d, want 401", resp.StatusCode)
+	if resp := srv.syncAs(t, "garbage", "user_alice"); resp.status != http.StatusUnauthorized {
+		t.Errorf("bad token while limited: %d, want 401", resp.status)
 	}
 }
 
@@ -73,20 +64,15 @@ func TestRateLimitPerDeviceToken(t *testing.T) {
 	tokenA, tokenB := "trk_"+strings.Repeat("A", 26), "trk_"+strings.Repeat("B", 26)
 	send := func(method, path, bearer string) int {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(`{"locations":[]}`))
+		req := httpRequest(t, method, srv.URL+path, `{"locations":[]}`)
 		if bearer != "" {
 			req.Header.Set("Authorization", "Bearer "+bearer)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+		resp := srv.send(t, req)
+		if resp.status == http.StatusTooManyRequests && resp.header.Get("Retry-After") == "" {
 			t.Error("429 without Retry-After")
 		}
-		return resp.StatusCode
+		return resp.status
 	}
 	got := []int{
 		send(http.MethodPost, "/api/ingest/locations", tokenA),
@@ -105,13 +91,7 @@ func TestRateLimitPerIPOnPublicRoutes(t *testing.T) {
 	srv := limitedServer(t, testkit.NewKey(t, "ins_ip"), 2)
 	status := func(path string) int {
 		t.Helper()
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		return srv.get(t, path).status
 	}
 	var codes []int
 	for range 3 {
@@ -133,45 +113,32 @@ func TestRateLimitOff(t *testing.T) {
 	}
 }
 
+// TestCORS: a preflight from an allowed origin is answered; another
+// origin, or a server without CORS_ALLOWED_ORIGINS, gets no CORS headers.
 func TestCORS(t *testing.T) {
 	key := testkit.NewKey(t, "ins_cors")
 	srv := limitedServer(t, key, 100, "https://app.example.com")
-
-	req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/api/auth/sync", nil)
-	req.Header.Set("Origin", "https://app.example.com")
-	req.Header.Set("Access-Control-Request-Method", "POST")
-	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
-		t.Errorf("preflight: %d, allow-origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
-	}
-
-	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/healthz", nil)
-	req.Header.Set("Origin", "https://evil.example.com")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
-		t.Errorf("disallowed origin got Access-Control-Allow-Origin %q", got)
-	}
-
-	// No origins configured: no CORS headers at all.
 	plain := limitedServer(t, key, 100)
-	req, _ = http.NewRequest(http.MethodGet, plain.URL+"/healthz", nil)
-	req.Header.Set("Origin", "https://app.example.com")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
-		t.Errorf("CORS unset but Access-Control-Allow-Origin = %q", got)
+	for _, tc := range []struct {
+		name                 string
+		srv                  *testServer
+		method, path, origin string
+		wantAllow            string
+	}{
+		{"preflight", srv, http.MethodOptions, "/api/auth/sync", "https://app.example.com", "https://app.example.com"},
+		{"disallowed origin", srv, http.MethodGet, "/healthz", "https://evil.example.com", ""},
+		{"CORS unset", plain, http.MethodGet, "/healthz", "https://app.example.com", ""},
+	} {
+		req := tc.srv.newRequest(t, tc.method, tc.path, "")
+		req.Header.Set("Origin", tc.origin)
+		if tc.method == http.MethodOptions {
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		}
+		res := tc.srv.send(t, req)
+		if got := res.header.Get("Access-Control-Allow-Origin"); res.status >= 300 || got != tc.wantAllow {
+			t.Errorf("%s: %d, Access-Control-Allow-Origin %q, want %q", tc.name, res.status, got, tc.wantAllow)
+		}
 	}
 }
 
@@ -180,21 +147,15 @@ func TestMetrics(t *testing.T) {
 	srv := limitedServer(t, key, 100)
 	metrics := srv.App.Metrics
 	token := key.Sign(t, testkit.SessionClaims("user_m"))
-	doSync(t, srv.URL, token, "user_m")
-	doSync(t, srv.URL, token, "user_m")
+	srv.syncAs(t, token, "user_m")
+	srv.syncAs(t, token, "user_m")
 	metrics.ObserveWebhook("user.created", "applied")
 	metrics.ObservePruned("locations", 1000)
 	metrics.ObservePruned("locations", 234)
-	http.Get(srv.URL + "/api/nothing-here/secret-path-123")
-	http.Get(srv.URL + "/api/devices/secret-path-456") // a template's variable, no raw path either
+	srv.get(t, "/api/nothing-here/secret-path-123")
+	srv.get(t, "/api/devices/secret-path-456") // a template's variable, no raw path either
 
-	resp, err := http.Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	text := string(body)
+	text := string(srv.get(t, "/metrics").body)
 	for _, want := range []string{
 		`http_requests_total{method="POST",route="/api/auth/sync",status="200"} 2`,
 		`http_request_duration_seconds_count{method="POST",route="/api/auth/sync",status="200"} 2`,
@@ -217,14 +178,8 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestMetricsDatabasePool(t *testing.T) {
-	srv := testkit.Start(t, sqliteDB(t), nil)
-	resp, err := http.Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), `go_sql_open_connections{db_name="usersync"}`) {
+	srv := startServer(t, sqliteDB(t), nil)
+	if !strings.Contains(string(srv.get(t, "/metrics").body), `go_sql_open_connections{db_name="usersync"}`) {
 		t.Errorf("/metrics lacks the database pool figures")
 	}
 }

@@ -202,14 +202,7 @@ type oaCall struct {
 func (c *oaChecker) do(t *testing.T, srv *testkit.Server, call oaCall) response {
 	t.Helper()
 	newRequest := func() *http.Request {
-		var body io.Reader
-		if call.body != "" {
-			body = strings.NewReader(call.body)
-		}
-		req, err := http.NewRequest(call.method, srv.URL+call.path, body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := httpRequest(t, call.method, srv.URL+call.path, call.body)
 		if call.body != "" {
 			ct := call.contentType
 			if ct == "" {
@@ -248,46 +241,38 @@ func (c *oaChecker) do(t *testing.T, srv *testkit.Server, call oaCall) response 
 		}
 	}
 
-	res, err := srv.Client().Do(newRequest())
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s: read body: %v", name, err)
-	}
-	if res.StatusCode != call.want {
-		t.Errorf("%s: status %d, want %d; body %s", name, res.StatusCode, call.want, body)
+	res := sendWith(t, srv.Client(), newRequest())
+	if res.status != call.want {
+		t.Errorf("%s: status %d, want %d; body %s", name, res.status, call.want, res.body)
 	}
 
 	// ValidateResponse skips some statuses (304): the status must be
 	// documented all the same.
-	if route.Operation.Responses.Status(res.StatusCode) == nil {
-		t.Errorf("%s: status %d is not in openapi.yaml", name, res.StatusCode)
+	if route.Operation.Responses.Status(res.status) == nil {
+		t.Errorf("%s: status %d is not in openapi.yaml", name, res.status)
 	}
 	out := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: in,
-		Status:                 res.StatusCode,
-		Header:                 res.Header,
-		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Status:                 res.status,
+		Header:                 res.header,
+		Body:                   io.NopCloser(bytes.NewReader(res.body)),
 		Options: &openapi3filter.Options{
 			IncludeResponseStatus: true,
 			AuthenticationFunc:    openapi3filter.NoopAuthenticationFunc,
 		},
 	}
 	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
-		t.Errorf("%s: the %d response does not match openapi.yaml: %v\nbody %s", name, res.StatusCode, err, body)
+		t.Errorf("%s: the %d response does not match openapi.yaml: %v\nbody %s", name, res.status, err, res.body)
 	}
 
-	if strings.Contains(res.Header.Get("Content-Type"), "json") && res.Header.Get("Content-Encoding") == "" {
-		oaWantFixedWidthTimes(t, name, body)
+	if strings.Contains(res.header.Get("Content-Type"), "json") && res.header.Get("Content-Encoding") == "" {
+		oaWantFixedWidthTimes(t, name, res.body)
 	}
 
 	c.mu.Lock()
-	c.seen[fmt.Sprintf("%s %s %d", route.Method, route.Path, res.StatusCode)] = true
+	c.seen[fmt.Sprintf("%s %s %d", route.Method, route.Path, res.status)] = true
 	c.mu.Unlock()
-	return response{status: res.StatusCode, header: res.Header, body: body}
+	return res
 }
 
 // oaFixedWidthTime is the one form of a time in JSON (package jsontime).

@@ -1,271 +1,24 @@
 package httpapi_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"maps"
 	"net/http"
+	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/uptrace/bun"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/usersync/usersync/migrations"
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
-	"github.com/usersync/usersync/users"
 )
-
-// lockedBuffer is an io.Writer that a test may read while the server writes.
-type lockedBuffer = testkit.LockedBuffer
-
-// testServer is the real service, assembled as serve assembles it, over a
-// real, migrated database.
-type testServer struct {
-	*testkit.Server
-	db    *bun.DB
-	users *users.Service
-	logs  *lockedBuffer // the JSON log at debug level
-}
-
-// startServer serves the service on db with the settings env (nil: no
-// Clerk key configured). The server's log is shown when the test fails.
-func startServer(t *testing.T, db *bun.DB, env map[string]string) *testServer {
-	t.Helper()
-	srv := testkit.Start(t, db, env)
-	return &testServer{Server: srv, db: db, users: srv.App.Users, logs: srv.Logs}
-}
-
-// eachKeyedServer runs fn in parallel on each database against a server
-// whose sessions are signed by key, a key of the test's.
-func eachKeyedServer(t *testing.T, fn func(t *testing.T, srv *testServer, key *testkit.Key)) {
-	t.Helper()
-	key := testkit.NewKey(t, "ins_test")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		fn(t, startServer(t, db, jwtKeyEnv(t, key)), key)
-	})
-}
-
-// sqliteDB is a fresh SQLite database for tests in which the database
-// plays no part of what is tested (token checks, headers).
-func sqliteDB(t *testing.T) *bun.DB {
-	t.Helper()
-	return dbtest.Open(t, dbtest.SQLiteURL(t))
-}
-
-// jwtKeyEnv has tokens verified networklessly against key (CLERK_JWT_KEY),
-// with the authorized parties given (CLERK_AUTHORIZED_PARTIES).
-func jwtKeyEnv(t *testing.T, key *testkit.Key, parties ...string) map[string]string {
-	t.Helper()
-	return map[string]string{"CLERK_JWT_KEY": key.PublicPEM(t), "CLERK_AUTHORIZED_PARTIES": strings.Join(parties, ",")}
-}
-
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (s *testServer) newRequest(t *testing.T, method, path, body string) *http.Request {
-	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, s.URL+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return req
-}
-
-func (s *testServer) send(t *testing.T, req *http.Request) response {
-	t.Helper()
-	res, err := s.Client().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", req.Method, req.URL.Path, err)
-	}
-	return response{status: res.StatusCode, header: res.Header, body: body}
-}
-
-func (s *testServer) get(t *testing.T, path string) response {
-	t.Helper()
-	return s.send(t, s.newRequest(t, http.MethodGet, path, ""))
-}
-
-// sync posts body to /api/auth/sync with "Authorization: Bearer token",
-// or without an Authorization header when token is empty.
-func (s *testServer) sync(t *testing.T, token, body string) response {
-	t.Helper()
-	req := s.newRequest(t, http.MethodPost, "/api/auth/sync", body)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	return s.send(t, req)
-}
-
-// wantNoUser fails unless nothing at all is stored for clerkUserID.
-func (s *testServer) wantNoUser(t *testing.T, clerkUserID string) {
-	t.Helper()
-	var n int
-	err := s.db.NewSelect().Model((*users.User)(nil)).Where("clerk_user_id = ?", clerkUserID).
-		ColumnExpr("count(*)").Scan(context.Background(), &n)
-	if err != nil {
-		t.Fatalf("count users: %v", err)
-	}
-	if n != 0 {
-		t.Errorf("%d rows stored for %s, want none", n, clerkUserID)
-	}
-}
-
-// wantJSONResponse checks what every response carries: the JSON content
-// type and a request id.
-func wantJSONResponse(t *testing.T, res response) {
-	t.Helper()
-	if got, want := res.header.Get("Content-Type"), "application/json; charset=utf-8"; got != want {
-		t.Errorf("Content-Type = %q, want %q", got, want)
-	}
-	if res.header.Get("X-Request-Id") == "" {
-		t.Error("no X-Request-Id header")
-	}
-}
-
-// errorBody decodes an error response, which must have exactly one key.
-func errorBody(t *testing.T, res response) string {
-	t.Helper()
-	var body map[string]any
-	if err := json.Unmarshal(res.body, &body); err != nil {
-		t.Fatalf("error body %q is not a JSON object: %v", res.body, err)
-	}
-	msg, ok := body["error"].(string)
-	if len(body) != 1 || !ok || msg == "" {
-		t.Fatalf("error body = %s, want exactly one non-empty string key \"error\"", res.body)
-	}
-	return msg
-}
-
-// wantError checks an error response's status and exact message.
-func wantError(t *testing.T, res response, status int, msg string) {
-	t.Helper()
-	if res.status != status {
-		t.Errorf("status = %d, want %d; body %s", res.status, status, res.body)
-	}
-	wantJSONResponse(t, res)
-	if got := errorBody(t, res); got != msg {
-		t.Errorf("error = %q, want %q", got, msg)
-	}
-}
-
-// wantErrorContaining is wantError for messages the docs fix only in part.
-func wantErrorContaining(t *testing.T, res response, status int, part string) {
-	t.Helper()
-	if res.status != status {
-		t.Errorf("status = %d, want %d; body %s", res.status, status, res.body)
-	}
-	wantJSONResponse(t, res)
-	if got := errorBody(t, res); !strings.Contains(got, part) {
-		t.Errorf("error = %q, want it to contain %q", got, part)
-	}
-}
-
-// wantBody checks a non-error response's status and exact JSON body.
-func wantBody(t *testing.T, res response, status int, want map[string]any) {
-	t.Helper()
-	if res.status != status {
-		t.Errorf("status = %d, want %d; body %s", res.status, status, res.body)
-	}
-	wantJSONResponse(t, res)
-	wantJSONObject(t, res, want)
-}
-
-// wantJSONObject checks that the body is exactly the JSON object want.
-func wantJSONObject(t *testing.T, res response, want map[string]any) {
-	t.Helper()
-	var got map[string]any
-	if err := json.Unmarshal(res.body, &got); err != nil {
-		t.Fatalf("body %q is not a JSON object: %v", res.body, err)
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("body mismatch (-want +got):\n%s", diff)
-	}
-}
-
-// apiUser is a user as the API returns it.
-type apiUser struct {
-	ID          int64
-	ClerkUserID string
-	Email       *string
-	Name        *string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-}
-
-var utcTimestamp = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$`)
-
-// wantUser checks a 200 user response: exactly the documented keys, an
-// integer id, RFC 3339 UTC timestamps; it returns the user.
-func wantUser(t *testing.T, res response) apiUser {
-	t.Helper()
-	if res.status != http.StatusOK {
-		t.Fatalf("status = %d, want 200; body %s", res.status, res.body)
-	}
-	wantJSONResponse(t, res)
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(res.body, &raw); err != nil {
-		t.Fatalf("body %q is not a JSON object: %v", res.body, err)
-	}
-	keys := slices.Sorted(maps.Keys(raw))
-	wantKeys := []string{"clerk_user_id", "created_at", "email", "id", "name", "updated_at"}
-	if diff := cmp.Diff(wantKeys, keys); diff != "" {
-		t.Fatalf("user keys mismatch (-want +got):\n%s\nbody %s", diff, res.body)
-	}
-	var wire struct {
-		ID          int64   `json:"id"`
-		ClerkUserID string  `json:"clerk_user_id"`
-		Email       *string `json:"email"`
-		Name        *string `json:"name"`
-		CreatedAt   string  `json:"created_at"`
-		UpdatedAt   string  `json:"updated_at"`
-	}
-	if err := json.Unmarshal(res.body, &wire); err != nil {
-		t.Fatalf("user body %s: %v", res.body, err)
-	}
-	if wire.ID <= 0 {
-		t.Errorf("id = %d, want a positive integer", wire.ID)
-	}
-	u := apiUser{ID: wire.ID, ClerkUserID: wire.ClerkUserID, Email: wire.Email, Name: wire.Name}
-	for _, ts := range []struct {
-		name string
-		in   string
-		out  *time.Time
-	}{{"created_at", wire.CreatedAt, &u.CreatedAt}, {"updated_at", wire.UpdatedAt, &u.UpdatedAt}} {
-		if !utcTimestamp.MatchString(ts.in) {
-			t.Errorf("%s = %q, want RFC 3339 in UTC ending in Z", ts.name, ts.in)
-		}
-		tm, err := time.Parse(time.RFC3339Nano, ts.in)
-		if err != nil {
-			t.Errorf("%s = %q: %v", ts.name, ts.in, err)
-		}
-		if d := time.Since(tm); d < -time.Minute || d > time.Minute {
-			t.Errorf("%s = %s, want about now (this service's write time)", ts.name, ts.in)
-		}
-		*ts.out = tm
-	}
-	return u
-}
 
 func TestUnknownRoutesAndMethods(t *testing.T) {
 	t.Parallel()
@@ -290,4 +43,268 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 			wantError(t, res, tt.status, tt.msg)
 		})
 	}
+}
+
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	eachServer(t, nil, func(t *testing.T, srv *testServer) {
+		wantBody(t, srv.get(t, "/healthz"), http.StatusOK, map[string]any{"status": "ok"})
+		wantBody(t, srv.get(t, "/readyz"), http.StatusOK, map[string]any{"status": "ready"})
+
+		if err := srv.db.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		// SQLite may answer from its last check for up to a second.
+		deadline := time.Now().Add(5 * time.Second)
+		res := srv.get(t, "/readyz")
+		for res.status == http.StatusOK && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			res = srv.get(t, "/readyz")
+		}
+		wantError(t, res, http.StatusServiceUnavailable, "database is unavailable")
+		// Liveness does not depend on the database.
+		wantBody(t, srv.get(t, "/healthz"), http.StatusOK, map[string]any{"status": "ok"})
+	})
+}
+
+// TestReadyzSQLiteLeavesNothing: on SQLite the readiness check commits a
+// write (a ping cannot tell a file that no longer takes writes); it must
+// leave user_version as it was and, once checkpointed, the file unchanged.
+func TestReadyzSQLiteLeavesNothing(t *testing.T) {
+	t.Parallel()
+	databaseURL := dbtest.SQLiteURL(t)
+	db := dbtest.Open(t, databaseURL)
+	_, path, err := migrations.ParseURL(databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, "PRAGMA user_version = 42"); err != nil {
+		t.Fatal(err)
+	}
+	checkpointed := func() []byte {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	before := checkpointed()
+
+	srv := startServer(t, db, nil)
+	for range 50 {
+		wantBody(t, srv.get(t, "/readyz"), http.StatusOK, map[string]any{"status": "ready"})
+	}
+
+	if after := checkpointed(); !bytes.Equal(before, after) {
+		t.Errorf("50 readiness checks changed the database file (%d bytes, then %d)", len(before), len(after))
+	}
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != 42 {
+		t.Errorf("user_version = %d after the readiness checks, want 42 as before", version)
+	}
+}
+
+var generatedRequestID = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	key := testkit.NewKey(t, "ins_test")
+	srv := startServer(t, sqliteDB(t), jwtKeyEnv(t, key))
+	unconfigured := startServer(t, sqliteDB(t), nil)
+
+	// Each request answers with a different status: the id is on all of them.
+	requests := []struct {
+		name   string
+		srv    *testServer
+		method string
+		path   string
+		token  string
+		body   string
+		status int
+	}{
+		{"200 sync", srv, http.MethodPost, "/api/auth/sync", key.Sign(t, testkit.SessionClaims("user_rid")),
+			syncBody("user_rid", "rid@example.com", ""), http.StatusOK},
+		{"200 healthz", srv, http.MethodGet, "/healthz", "", "", http.StatusOK},
+		{"400 sync", srv, http.MethodPost, "/api/auth/sync", key.Sign(t, testkit.SessionClaims("user_rid")), `{`, http.StatusBadRequest},
+		{"401 sync", srv, http.MethodPost, "/api/auth/sync", "", syncBody("user_rid", "rid@example.com", ""), http.StatusUnauthorized},
+		{"403 sync", srv, http.MethodPost, "/api/auth/sync", key.Sign(t, testkit.SessionClaims("user_other")),
+			syncBody("user_rid", "rid@example.com", ""), http.StatusForbidden},
+		{"404", srv, http.MethodGet, "/nope", "", "", http.StatusNotFound},
+		{"405", srv, http.MethodGet, "/api/auth/sync", "", "", http.StatusMethodNotAllowed},
+		{"503 sync", unconfigured, http.MethodPost, "/api/auth/sync", "", syncBody("user_rid", "rid@example.com", ""),
+			http.StatusServiceUnavailable},
+	}
+	send := func(t *testing.T, i int, requestID string, set bool) response {
+		t.Helper()
+		r := requests[i]
+		req := r.srv.newRequest(t, r.method, r.path, r.body)
+		if r.token != "" {
+			req.Header.Set("Authorization", "Bearer "+r.token)
+		}
+		if set {
+			req.Header.Set("X-Request-Id", requestID)
+		}
+		res := r.srv.send(t, req)
+		if res.status != r.status {
+			t.Errorf("status = %d, want %d; body %s", res.status, r.status, res.body)
+		}
+		wantJSONResponse(t, res)
+		return res
+	}
+
+	for i, r := range requests {
+		t.Run(r.name, func(t *testing.T) {
+			t.Parallel()
+			for _, id := range []string{"abc", "req-123_ABC.xyz", "7", strings.Repeat("a", 128)} {
+				if got := send(t, i, id, true).header.Get("X-Request-Id"); got != id {
+					t.Errorf("valid X-Request-Id %q answered with %q, want it echoed", id, got)
+				}
+			}
+			for _, id := range []string{
+				strings.Repeat("a", 129), "bad id", "a/b", "id:1", "é", "<script>", "a\tb", "",
+			} {
+				got := send(t, i, id, true).header.Get("X-Request-Id")
+				if got == id || !generatedRequestID.MatchString(got) {
+					t.Errorf("invalid X-Request-Id %q answered with %q, want a new id", id, got)
+				}
+			}
+			first := send(t, i, "", false).header.Get("X-Request-Id")
+			second := send(t, i, "", false).header.Get("X-Request-Id")
+			if !generatedRequestID.MatchString(first) || !generatedRequestID.MatchString(second) || first == second {
+				t.Errorf("without X-Request-Id got %q then %q, want two new distinct ids", first, second)
+			}
+		})
+	}
+}
+
+// logLine is an access log line.
+type logLine struct {
+	Msg       string  `json:"msg"`
+	Level     string  `json:"level"`
+	RequestID string  `json:"request_id"`
+	Method    string  `json:"method"`
+	Route     string  `json:"route"`
+	Status    int     `json:"status"`
+	Bytes     int64   `json:"bytes"`
+	Duration  float64 `json:"duration_ms"`
+}
+
+// accessLog waits for the access log line of requestID; the server
+// writes it as the handler returns.
+func (s *testServer) accessLog(t *testing.T, requestID string) logLine {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sc := bufio.NewScanner(strings.NewReader(s.logs.String()))
+		for sc.Scan() {
+			var l logLine
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				t.Fatalf("log line %q is not JSON: %v", sc.Text(), err)
+			}
+			if l.Msg == "request" && l.RequestID == requestID {
+				return l
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no access log line for request %s in:\n%s", requestID, s.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	t.Parallel()
+	key := testkit.NewKey(t, "ins_test")
+	other := testkit.NewKey(t, "ins_test")
+	srv := startServer(t, sqliteDB(t), jwtKeyEnv(t, key, appOrigin))
+
+	good := key.Sign(t, testkit.SessionClaims("user_log").With("email", "log@example.com"))
+	tokens := []string{good}
+	sign := func(k *testkit.Key, c testkit.Claims) string {
+		tok := k.Sign(t, c)
+		tokens = append(tokens, tok)
+		return tok
+	}
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		token  string
+		body   string
+		want   logLine
+	}{
+		{"200", http.MethodPost, "/api/auth/sync", good, syncBody("user_log", "log@example.com", "Log"),
+			logLine{Method: "POST", Route: "/api/auth/sync", Status: 200}},
+		{"401 wrong key", http.MethodPost, "/api/auth/sync", sign(other, testkit.SessionClaims("user_log")),
+			syncBody("user_log", "log@example.com", ""), logLine{Method: "POST", Route: "/api/auth/sync", Status: 401}},
+		{"401 wrong issuer", http.MethodPost, "/api/auth/sync",
+			sign(key, testkit.SessionClaims("user_log").With("iss", "https://evil.example.com")),
+			syncBody("user_log", "log@example.com", ""), logLine{Method: "POST", Route: "/api/auth/sync", Status: 401}},
+		{"401 azp", http.MethodPost, "/api/auth/sync",
+			sign(key, testkit.SessionClaims("user_log").With("azp", "https://evil.example.com")),
+			syncBody("user_log", "log@example.com", ""), logLine{Method: "POST", Route: "/api/auth/sync", Status: 401}},
+		{"401 expired", http.MethodPost, "/api/auth/sync",
+			sign(key, testkit.SessionClaims("user_log").With("exp", time.Now().Add(-time.Minute))),
+			syncBody("user_log", "log@example.com", ""), logLine{Method: "POST", Route: "/api/auth/sync", Status: 401}},
+		{"403", http.MethodPost, "/api/auth/sync", sign(key, testkit.SessionClaims("user_other")),
+			syncBody("user_log", "log@example.com", ""), logLine{Method: "POST", Route: "/api/auth/sync", Status: 403}},
+		{"400", http.MethodPost, "/api/auth/sync", sign(key, testkit.SessionClaims("user_log")), `{"clerk_user_id":`,
+			logLine{Method: "POST", Route: "/api/auth/sync", Status: 400}},
+		{"404 with a token in the path", http.MethodGet, "/api/users/" + good, good, "",
+			logLine{Method: "GET", Route: "unmatched", Status: 404}},
+		{"healthz", http.MethodGet, "/healthz", "", "", logLine{Method: "GET", Route: "/healthz", Status: 200}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := srv.newRequest(t, tt.method, tt.path, tt.body)
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			res := srv.send(t, req)
+			got := srv.accessLog(t, res.header.Get("X-Request-Id"))
+			if got.Level != "INFO" || got.Bytes != int64(len(res.body)) || got.Duration < 0 {
+				t.Errorf("access log line = %+v, want level INFO, %d bytes", got, len(res.body))
+			}
+			want := tt.want
+			want.Msg, want.RequestID = "request", res.header.Get("X-Request-Id")
+			if diff := cmp.Diff(want, got, cmpIgnoreLogMeasures); diff != "" {
+				t.Errorf("access log line mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	logs := srv.logs.String()
+	for i, tok := range tokens {
+		header, payload, signature := splitToken(t, tok)
+		for _, part := range []string{tok, header + "." + payload, payload, signature} {
+			if strings.Contains(logs, part) {
+				t.Errorf("the log holds (part of) token %d: %q", i, part)
+			}
+		}
+	}
+	if strings.Contains(strings.ToLower(logs), "bearer") {
+		t.Errorf("the log mentions the Authorization header:\n%s", logs)
+	}
+	if strings.Contains(logs, "/api/users/") {
+		t.Errorf("the log holds a raw path:\n%s", logs)
+	}
+}
+
+var cmpIgnoreLogMeasures = cmpopts.IgnoreFields(logLine{}, "Level", "Bytes", "Duration")
+
+func splitToken(t *testing.T, tok string) (header, payload, signature string) {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q has %d parts", tok, len(parts))
+	}
+	return parts[0], parts[1], parts[2]
 }

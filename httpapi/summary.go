@@ -23,21 +23,14 @@ type summaryJSON struct {
 // handleSummary sums up a span of the device's points: count, distance,
 // first and last time, top speed, bounding box. Checks as the route's.
 func handleSummary(logger *slog.Logger, us userGetter, sr spanReader) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		from, to, err := parseSpanQuery(r.URL.Query())
+	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
+		sp, owner, err := planSpan(r, us, sr, nil)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		sp, owner, err := planSpan(r, us, sr, from, to)
-		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		s, err := sr.Summary(r.Context(), owner, sp)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		w.Header().Set("Cache-Control", "private, no-cache")
 		encode(w, http.StatusOK, summaryJSON{
@@ -46,5 +39,6 @@ func handleSummary(logger *slog.Logger, us userGetter, sr spanReader) http.Handl
 			FirstRecordedAt: jsontime.Ptr(s.FirstRecordedAt), LastRecordedAt: jsontime.Ptr(s.LastRecordedAt),
 			MaxSpeedMPS: s.MaxSpeedMPS, BBox: s.BBox,
 		})
+		return nil
 	})
 }

@@ -92,29 +92,24 @@ func validEmail(s string) bool {
 // requireEmail (CLERK_REQUIRE_EMAIL_CLAIM) a token without an email claim
 // is a 403: the stored email then always comes from Clerk.
 func handleSync(logger *slog.Logger, svc userUpserter, requireEmail bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return apiHandler(logger, func(w http.ResponseWriter, r *http.Request) error {
 		var req syncRequest
 		if err := decode(w, r, userBodyLimit, &req); err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		if err := req.validate(); err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		session := sessionFrom(r.Context())
 		if session.UserID != req.ClerkUserID.Value {
-			writeError(w, r, logger, errs.New(errs.Forbidden, "clerk_user_id does not match the session token"))
-			return
+			return errs.New(errs.Forbidden, "clerk_user_id does not match the session token")
 		}
 		if requireEmail && session.Email == "" {
-			writeError(w, r, logger, errs.New(errs.Forbidden,
-				`the session token has no email claim, which this server requires: add {"email": "{{user.primary_email_address}}"} to the session token in the Clerk dashboard`))
-			return
+			return errs.New(errs.Forbidden,
+				`the session token has no email claim, which this server requires: add {"email": "{{user.primary_email_address}}"} to the session token in the Clerk dashboard`)
 		}
 		if session.Email != "" && !strings.EqualFold(session.Email, req.Email.Value) {
-			writeError(w, r, logger, errs.New(errs.Forbidden, "email does not match the session token"))
-			return
+			return errs.New(errs.Forbidden, "email does not match the session token")
 		}
 
 		write := users.Write{
@@ -130,13 +125,12 @@ func handleSync(logger *slog.Logger, svc userUpserter, requireEmail bool) http.H
 		}
 		res, err := svc.Upsert(r.Context(), write)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		if res.Outcome == users.Gone {
-			writeError(w, r, logger, errs.UserDeleted)
-			return
+			return errs.UserDeleted
 		}
 		encode(w, http.StatusOK, toUserJSON(res.User))
+		return nil
 	})
 }

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,16 +9,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/uptrace/bun"
 
-	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 )
 
 const msgMissing = "Missing required fields: clerk_user_id and email are required"
-
-func ptr(s string) *string { return &s }
 
 // ignoreServerFields leaves out what the server chooses: the id and the write times.
 var ignoreServerFields = cmpopts.IgnoreFields(apiUser{}, "ID", "CreatedAt", "UpdatedAt")
@@ -71,7 +65,7 @@ func TestSyncWrites(t *testing.T) {
 			t.Parallel()
 			got := wantUser(t, srv.sync(t, tokenAt(t, "user_created", now),
 				syncBody("user_created", "ann@example.com", "Ann Lee")))
-			want := apiUser{ClerkUserID: "user_created", Email: ptr("ann@example.com"), Name: ptr("Ann Lee")}
+			want := apiUser{ClerkUserID: "user_created", Email: ptrTo("ann@example.com"), Name: ptrTo("Ann Lee")}
 			if diff := cmp.Diff(want, got, ignoreServerFields); diff != "" {
 				t.Errorf("user mismatch (-want +got):\n%s", diff)
 			}
@@ -98,7 +92,7 @@ func TestSyncWrites(t *testing.T) {
 			got := wantUser(t, srv.sync(t, tokenAt(t, "user_updated", iat.Add(10*time.Second)),
 				syncBody("user_updated", "bo2@example.com", "Bo Two")))
 			want := first
-			want.Email, want.Name = ptr("bo2@example.com"), ptr("Bo Two")
+			want.Email, want.Name = ptrTo("bo2@example.com"), ptrTo("Bo Two")
 			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(apiUser{}, "UpdatedAt")); diff != "" {
 				t.Errorf("updated user mismatch (-want +got):\n%s", diff)
 			}
@@ -144,7 +138,7 @@ func TestSyncWrites(t *testing.T) {
 			wantUser(t, srv.sync(t, tokenAt(t, "user_keep", iat), syncBody("user_keep", "di@example.com", "Di")))
 			got := wantUser(t, srv.sync(t, tokenAt(t, "user_keep", iat.Add(time.Second)),
 				syncBody("user_keep", "di2@example.com", "")))
-			want := apiUser{ClerkUserID: "user_keep", Email: ptr("di2@example.com"), Name: ptr("Di")}
+			want := apiUser{ClerkUserID: "user_keep", Email: ptrTo("di2@example.com"), Name: ptrTo("Di")}
 			if diff := cmp.Diff(want, got, ignoreServerFields); diff != "" {
 				t.Errorf("user mismatch (-want +got):\n%s", diff)
 			}
@@ -239,9 +233,7 @@ func TestSyncWrites(t *testing.T) {
 			}
 			wantError(t, srv.sync(t, tokenAt(t, "user_gone", now), syncBody("user_gone", "back@example.com", "Back")),
 				http.StatusGone, "user has been deleted")
-			if _, err := srv.users.Get(t.Context(), "user_gone"); !errors.Is(err, errs.UserDeleted) {
-				t.Errorf("after a sync, Get = %v, want ErrGone: a sync resurrected the user", err)
-			}
+			srv.wantDeleted(t, "user_gone") // the sync did not resurrect the user
 		})
 
 		t.Run("deleted before ever synced", func(t *testing.T) {
@@ -356,9 +348,7 @@ func TestSyncRejectsBodies(t *testing.T) {
 		}
 	}
 
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		srv := startServer(t, db, jwtKeyEnv(t, key))
+	eachServer(t, jwtKeyEnv(t, key), func(t *testing.T, srv *testServer) {
 		t.Run("400", func(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {

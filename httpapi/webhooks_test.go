@@ -3,17 +3,11 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,246 +15,16 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/uptrace/bun"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/usersync/usersync/errs"
-	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
 	"github.com/usersync/usersync/webhooks"
 )
 
-// The helpers of the webhook and admin tests are prefixed wh so that they
-// stay clear of the other test files of this package.
-
-// whConfig is how a whHarness is configured.
-type whConfig struct {
-	secrets    []string // CLERK_WEBHOOK_SIGNING_SECRET; none: the route answers 503
-	adminToken string   // ADMIN_TOKEN; "": the admin routes do not exist
-	sessionKey *testkit.Key
-}
-
-// whHarness is the real HTTP surface over a real, migrated database, with
-// the real users and webhooks services behind httpapi.NewServer.
-type whHarness struct {
-	srv    *httptest.Server
-	db     *bun.DB
-	users  *users.Service
-	events *webhooks.Service
-	cfg    whConfig
-	logs   *lockedBuffer
-}
-
-func whStart(t *testing.T, db *bun.DB, cfg whConfig) *whHarness {
-	t.Helper()
-	env := map[string]string{
-		// The secrets go through the same parsing as the environment's.
-		"CLERK_WEBHOOK_SIGNING_SECRET": strings.Join(cfg.secrets, ", "),
-		"ADMIN_TOKEN":                  cfg.adminToken,
-	}
-	if cfg.sessionKey != nil {
-		env["CLERK_JWT_KEY"] = cfg.sessionKey.PublicPEM(t)
-	}
-	srv := testkit.Start(t, db, env)
-	return &whHarness{srv: srv.Server, db: db, users: srv.App.Users, events: srv.App.Webhooks, cfg: cfg, logs: srv.Logs}
-}
-
-// whStartDefault is a harness with one signing secret and an admin token.
-func whStartDefault(t *testing.T, db *bun.DB) *whHarness {
-	t.Helper()
-	return whStart(t, db, whConfig{secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_")})
-}
-
-func whRandom(t *testing.T, prefix string) string {
-	t.Helper()
-	b := make([]byte, 32) // an admin token must have 32 characters at least
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return prefix + base64.RawURLEncoding.EncodeToString(b)
-}
-
-// whNewSecret is a fresh Svix endpoint secret.
-func whNewSecret(t *testing.T) string { return testkit.NewWebhookSecret(t) }
-
-// whSign is the v1 signature Svix sends for body, made by the svix library.
-func whSign(t *testing.T, secret, msgID string, ts time.Time, body []byte) string {
-	t.Helper()
-	return whHeaders(t, secret, msgID, ts, body).Get("svix-signature")
-}
-
-// whHeaders are the svix-* headers of body signed with secret at ts.
-func whHeaders(t *testing.T, secret, msgID string, ts time.Time, body []byte) http.Header {
-	t.Helper()
-	return testkit.SignedHeaders(t, secret, msgID, ts, body)
-}
-
-func (h *whHarness) do(t *testing.T, method, path string, header http.Header, body []byte) response {
-	t.Helper()
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, h.srv.URL+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	res, err := h.srv.Client().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return response{status: res.StatusCode, header: res.Header, body: b}
-}
-
-// post sends body to the webhook route with header as it is.
-func (h *whHarness) post(t *testing.T, header http.Header, body []byte) response {
-	t.Helper()
-	return h.do(t, http.MethodPost, "/api/webhooks/clerk", header, body)
-}
-
-// deliver sends body as Svix does: signed now with the first secret.
-func (h *whHarness) deliver(t *testing.T, msgID string, body []byte) response {
-	t.Helper()
-	return h.post(t, whHeaders(t, h.cfg.secrets[0], msgID, time.Now(), body), body)
-}
-
-// wantProcessed delivers body and checks the 200 answer of a processed event.
-func (h *whHarness) wantProcessed(t *testing.T, msgID string, body []byte, eventType string, outcome webhooks.Outcome) {
-	t.Helper()
-	whWantJSON(t, h.deliver(t, msgID, body), http.StatusOK,
-		map[string]any{"svix_id": msgID, "type": eventType, "outcome": string(outcome)})
-}
-
-// whWantJSON checks a response's status, content type and exact JSON body.
-func whWantJSON(t *testing.T, res response, status int, want map[string]any) {
-	t.Helper()
-	whWantStatus(t, res, status)
-	wantJSONObject(t, res, want)
-}
-
-// whWantError checks an error response: the status and a body of exactly
-// {"error": msg} with msg containing part.
-func whWantError(t *testing.T, res response, status int, part string) {
-	t.Helper()
-	whWantStatus(t, res, status)
-	if msg := errorBody(t, res); !strings.Contains(msg, part) {
-		t.Errorf("error = %q, want it to contain %q", msg, part)
-	}
-}
-
-// whWantStatus checks a response's status and JSON content type.
-func whWantStatus(t *testing.T, res response, status int) {
-	t.Helper()
-	if res.status != status {
-		t.Errorf("status = %d, want %d; body %s", res.status, status, res.body)
-	}
-	if got, want := res.header.Get("Content-Type"), "application/json; charset=utf-8"; got != want {
-		t.Errorf("Content-Type = %q, want %q", got, want)
-	}
-}
-
-// storedEvent returns the event log's record of msgID.
-func (h *whHarness) storedEvent(t *testing.T, msgID string) webhooks.StoredEvent {
-	t.Helper()
-	ev, err := h.events.Get(context.Background(), msgID)
-	if err != nil {
-		t.Fatalf("events.Get(%s): %v", msgID, err)
-	}
-	return ev
-}
-
-// wantNotRecorded fails if the event log has a record of msgID.
-func (h *whHarness) wantNotRecorded(t *testing.T, msgID string) {
-	t.Helper()
-	if ev, err := h.events.Get(context.Background(), msgID); !errors.Is(err, webhooks.ErrNotFound) {
-		t.Errorf("events.Get(%s) = %+v, %v; want ErrNotFound: nothing recorded", msgID, ev, err)
-	}
-}
-
-// countRows counts the rows of table.
-func (h *whHarness) countRows(t *testing.T, table string) int {
-	t.Helper()
-	n, err := h.db.NewSelect().TableExpr(table).Count(context.Background())
-	if err != nil {
-		t.Fatalf("count %s: %v", table, err)
-	}
-	return int(n)
-}
-
-// whStoredUser is what the database says about a user.
-type whStoredUser struct {
-	Email, Name *string
-	Deleted     bool
-}
-
-func (h *whHarness) user(t *testing.T, clerkUserID string) whStoredUser {
-	t.Helper()
-	var u users.User
-	err := h.db.NewSelect().Model(&u).Where("clerk_user_id = ?", clerkUserID).Scan(context.Background())
-	if err != nil {
-		t.Fatalf("select user %s: %v", clerkUserID, err)
-	}
-	return whStoredUser{Email: u.Email, Name: u.Name, Deleted: u.Deleted()}
-}
-
-func (h *whHarness) wantUser(t *testing.T, clerkUserID string, want whStoredUser) {
-	t.Helper()
-	if diff := cmp.Diff(want, h.user(t, clerkUserID)); diff != "" {
-		t.Errorf("stored user %s mismatch (-want +got):\n%s", clerkUserID, diff)
-	}
-}
-
-func whPtr(s string) *string { return &s }
-
-// whFixture is a recorded Clerk webhook body of the webhooks package.
-func whFixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "webhooks", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// whUserEvent is a user.created or user.updated body as Clerk sends it;
-// an empty email gives a user without email addresses.
-func whUserEvent(t *testing.T, eventType, id, email, firstName, lastName string, updatedAt time.Time) []byte {
-	return testkit.UserEvent(eventType, id, email, firstName, lastName, updatedAt)
-}
-
-// whDeletedEvent is a user.deleted body with envelope timestamp at.
-func whDeletedEvent(t *testing.T, id string, at time.Time) []byte {
-	return testkit.DeletedEvent(id, at)
-}
-
-func whEnvelope(t *testing.T, eventType string, data map[string]any, at time.Time) []byte {
-	t.Helper()
-	return testkit.Envelope(t, eventType, data, at)
-}
-
-// sync posts to /api/auth/sync as the app does.
-func (h *whHarness) sync(t *testing.T, clerkUserID, email string, iat time.Time) response {
-	t.Helper()
-	header := http.Header{}
-	header.Set("Content-Type", "application/json")
-	header.Set("Authorization", "Bearer "+h.cfg.sessionKey.TokenAt(t, clerkUserID, iat))
-	body := fmt.Sprintf(`{"clerk_user_id":%q,"email":%q}`, clerkUserID, email)
-	return h.do(t, http.MethodPost, "/api/auth/sync", header, []byte(body))
-}
-
 func TestWebhookFixtures(t *testing.T) {
 	t.Parallel()
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		h := whStartDefault(t, db)
+	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
 
 		tests := []struct {
 			file    string
@@ -270,13 +34,13 @@ func TestWebhookFixtures(t *testing.T) {
 			want    whStoredUser
 		}{
 			{"user_created_phone_only.json", "user.created", "user_2hR3aPh0nE0nLyUs3rXyZ9WvQtB", webhooks.OutcomeApplied,
-				whStoredUser{Name: whPtr("Kwame Mensah")}},
+				whStoredUser{Name: ptrTo("Kwame Mensah")}},
 			{"user_created_null_names.json", "user.created", "user_2hS0NoNameUs3rQv6Mj2Hk9Rt4", webhooks.OutcomeApplied,
-				whStoredUser{Email: whPtr("no-name@example.net")}},
+				whStoredUser{Email: ptrTo("no-name@example.net")}},
 			{"user_created_first_name_only.json", "user.created", "user_2hT1Ch3rUsRk7Bd3Yf5Gm1Pw8Q", webhooks.OutcomeApplied,
-				whStoredUser{Email: whPtr("cher@example.com"), Name: whPtr("Cher")}},
+				whStoredUser{Email: ptrTo("cher@example.com"), Name: ptrTo("Cher")}},
 			{"user_updated_unknown_fields.json", "user.updated", "user_2hX4Fu7uR3Us3rRk2Bd9Yf5Gm7", webhooks.OutcomeApplied,
-				whStoredUser{Email: whPtr("ines@example.com"), Name: whPtr("Inès de Castro")}},
+				whStoredUser{Email: ptrTo("ines@example.com"), Name: ptrTo("Inès de Castro")}},
 			{"session_created.json", "session.created", "", webhooks.OutcomeIgnored, whStoredUser{}},
 		}
 		for i, tt := range tests {
@@ -308,16 +72,14 @@ func TestWebhookFixtures(t *testing.T) {
 			const id = "user_2hQx7Nf3kVb1ZpQ8sLmTq4Wd0Ey"
 			h.wantProcessed(t, "msg_life_1", whFixture(t, "user_created.json"), "user.created", webhooks.OutcomeApplied)
 			// The primary address is the second of the list.
-			h.wantUser(t, id, whStoredUser{Email: whPtr("marguerite@example.com"), Name: whPtr("Marguerite Duras")})
+			h.wantUser(t, id, whStoredUser{Email: ptrTo("marguerite@example.com"), Name: ptrTo("Marguerite Duras")})
 
 			h.wantProcessed(t, "msg_life_2", whFixture(t, "user_updated.json"), "user.updated", webhooks.OutcomeApplied)
-			h.wantUser(t, id, whStoredUser{Email: whPtr("m.duras@example.org"), Name: whPtr("Marguerite Donnadieu")})
+			h.wantUser(t, id, whStoredUser{Email: ptrTo("m.duras@example.org"), Name: ptrTo("Marguerite Donnadieu")})
 
 			h.wantProcessed(t, "msg_life_3", whFixture(t, "user_deleted.json"), "user.deleted", webhooks.OutcomeApplied)
 			h.wantUser(t, id, whStoredUser{Deleted: true})
-			if _, err := h.users.Get(context.Background(), id); !errors.Is(err, errs.UserDeleted) {
-				t.Errorf("users.Get after user.deleted: %v, want ErrGone", err)
-			}
+			h.wantDeleted(t, id)
 			// A second delete changes nothing.
 			h.wantProcessed(t, "msg_life_4", whDeletedEvent(t, id, time.UnixMilli(1717600000000).Add(time.Hour)),
 				"user.deleted", webhooks.OutcomeUnchanged)
@@ -327,9 +89,7 @@ func TestWebhookFixtures(t *testing.T) {
 
 func TestWebhookDuplicateDelivery(t *testing.T) {
 	t.Parallel()
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		h := whStartDefault(t, db)
+	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
 		body := whUserEvent(t, "user.created", "user_dup", "dup@example.com", "Dup", "Licate", time.Now().Add(-time.Hour))
 
 		h.wantProcessed(t, "msg_dup", body, "user.created", webhooks.OutcomeApplied)
@@ -365,15 +125,13 @@ func TestWebhookDuplicateDelivery(t *testing.T) {
 		if n := h.countRows(t, "users"); n != 1 {
 			t.Errorf("%d users, want 1", n)
 		}
-		h.wantUser(t, "user_dup", whStoredUser{Email: whPtr("dup@example.com"), Name: whPtr("Dup Licate")})
+		h.wantUser(t, "user_dup", whStoredUser{Email: ptrTo("dup@example.com"), Name: ptrTo("Dup Licate")})
 	})
 }
 
 func TestWebhookOutOfOrder(t *testing.T) {
 	t.Parallel()
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		h := whStartDefault(t, db)
+	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
 		v1 := time.Now().Add(-2 * time.Hour)
 		v2 := v1.Add(time.Minute)
 		// The newer update arrives first.
@@ -381,7 +139,7 @@ func TestWebhookOutOfOrder(t *testing.T) {
 			"user.updated", webhooks.OutcomeApplied)
 		h.wantProcessed(t, "msg_ooo_1", whUserEvent(t, "user.created", "user_ooo", "old@example.com", "Old", "", v1),
 			"user.created", webhooks.OutcomeStale)
-		h.wantUser(t, "user_ooo", whStoredUser{Email: whPtr("new@example.com"), Name: whPtr("New")})
+		h.wantUser(t, "user_ooo", whStoredUser{Email: ptrTo("new@example.com"), Name: ptrTo("New")})
 		if got := h.storedEvent(t, "msg_ooo_1").Outcome; got != webhooks.OutcomeStale {
 			t.Errorf("recorded outcome = %s, want stale", got)
 		}
@@ -391,9 +149,7 @@ func TestWebhookOutOfOrder(t *testing.T) {
 func TestWebhookDeleteThenLateUpdate(t *testing.T) {
 	t.Parallel()
 	key := testkit.NewKey(t, "ins_wh")
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		h := whStart(t, db, whConfig{secrets: []string{whNewSecret(t)}, sessionKey: key})
+	eachWebhookServer(t, whConfig{secrets: []string{whNewSecret(t)}, sessionKey: key}, func(t *testing.T, h *whHarness) {
 		v1 := time.Now().Add(-3 * time.Hour)
 		deletedAt := v1.Add(time.Hour)
 
@@ -414,21 +170,19 @@ func TestWebhookDeleteThenLateUpdate(t *testing.T) {
 
 func TestWebhookRedeliveryIsProcessedAgain(t *testing.T) {
 	t.Parallel()
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		h := whStartDefault(t, db)
+	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
 		body := whUserEvent(t, "user.created", "user_again", "again@example.com", "Again", "", time.Now().Add(-time.Hour))
 		h.wantProcessed(t, "msg_again", body, "user.created", webhooks.OutcomeApplied)
 
 		// The row is lost (say, a restore from an older backup): the
 		// redelivery must go through the upsert again, not be skipped as
 		// already seen.
-		if _, err := db.NewDelete().Model((*users.User)(nil)).Where("clerk_user_id = ?", "user_again").
+		if _, err := h.db.NewDelete().Model((*users.User)(nil)).Where("clerk_user_id = ?", "user_again").
 			Exec(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		h.wantProcessed(t, "msg_again", body, "user.created", webhooks.OutcomeApplied)
-		h.wantUser(t, "user_again", whStoredUser{Email: whPtr("again@example.com"), Name: whPtr("Again")})
+		h.wantUser(t, "user_again", whStoredUser{Email: ptrTo("again@example.com"), Name: ptrTo("Again")})
 		if ev := h.storedEvent(t, "msg_again"); ev.Attempts != 2 || ev.Outcome != webhooks.OutcomeApplied {
 			t.Errorf("record: attempts %d outcome %s, want 2 applied", ev.Attempts, ev.Outcome)
 		}
@@ -438,7 +192,7 @@ func TestWebhookRedeliveryIsProcessedAgain(t *testing.T) {
 func TestWebhookSecretRotation(t *testing.T) {
 	t.Parallel()
 	oldSecret, newSecret, otherSecret := whNewSecret(t), whNewSecret(t), whNewSecret(t)
-	h := whStart(t, dbtest.Open(t, dbtest.SQLiteURL(t)), whConfig{secrets: []string{oldSecret, newSecret}})
+	h := whStart(t, sqliteDB(t), whConfig{secrets: []string{oldSecret, newSecret}})
 	version := time.Now().Add(-time.Hour)
 
 	tests := []struct {
@@ -469,14 +223,14 @@ func TestWebhookSecretRotation(t *testing.T) {
 				return
 			}
 			whWantJSON(t, res, http.StatusOK, map[string]any{"svix_id": msgID, "type": "user.created", "outcome": "applied"})
-			h.wantUser(t, userID, whStoredUser{Email: whPtr(fmt.Sprintf("rot%d@example.com", i)), Name: whPtr("Rot")})
+			h.wantUser(t, userID, whStoredUser{Email: ptrTo(fmt.Sprintf("rot%d@example.com", i)), Name: ptrTo("Rot")})
 		})
 	}
 }
 
 func TestWebhookAlternateHeaders(t *testing.T) {
 	t.Parallel()
-	h := whStartDefault(t, dbtest.Open(t, dbtest.SQLiteURL(t)))
+	h := whStart(t, sqliteDB(t), whDefault(t))
 	body := whUserEvent(t, "user.created", "user_alt", "alt@example.com", "Alt", "", time.Now().Add(-time.Hour))
 	now := time.Now()
 	header := http.Header{}
@@ -490,12 +244,12 @@ func TestWebhookAlternateHeaders(t *testing.T) {
 	if ev := h.storedEvent(t, "msg_alt"); ev.Outcome != webhooks.OutcomeApplied {
 		t.Errorf("recorded outcome = %s, want applied", ev.Outcome)
 	}
-	h.wantUser(t, "user_alt", whStoredUser{Email: whPtr("alt@example.com"), Name: whPtr("Alt")})
+	h.wantUser(t, "user_alt", whStoredUser{Email: ptrTo("alt@example.com"), Name: ptrTo("Alt")})
 }
 
 func TestWebhookRejectsSignatures(t *testing.T) {
 	t.Parallel()
-	h := whStartDefault(t, dbtest.Open(t, dbtest.SQLiteURL(t)))
+	h := whStart(t, sqliteDB(t), whDefault(t))
 	secret := h.cfg.secrets[0]
 	body := whUserEvent(t, "user.created", "user_forged", "forged@example.com", "Forged", "", time.Now().Add(-time.Hour))
 	const msgID = "msg_forged"
@@ -574,9 +328,7 @@ func TestWebhookRejectsSignatures(t *testing.T) {
 
 func TestWebhookNotAClerkEvent(t *testing.T) {
 	t.Parallel()
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		h := whStartDefault(t, db)
+	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
 		updatedAt := time.Now().Add(-time.Hour).UnixMilli()
 
 		tests := []struct {
@@ -628,7 +380,7 @@ func TestWebhookNotAClerkEvent(t *testing.T) {
 
 func TestWebhookBodyLimit(t *testing.T) {
 	t.Parallel()
-	h := whStartDefault(t, dbtest.Open(t, dbtest.SQLiteURL(t)))
+	h := whStart(t, sqliteDB(t), whDefault(t))
 	// 256 KiB: Clerk user objects with metadata can exceed 64 KiB, and a
 	// 413 would make Svix retry until it gives up on the endpoint.
 	const limit = 256 << 10
@@ -665,7 +417,7 @@ func TestWebhookBodyLimit(t *testing.T) {
 
 func TestWebhookNotConfigured(t *testing.T) {
 	t.Parallel()
-	h := whStart(t, dbtest.Open(t, dbtest.SQLiteURL(t)), whConfig{})
+	h := whStart(t, sqliteDB(t), whConfig{})
 	body := whUserEvent(t, "user.created", "user_503", "x@example.com", "X", "", time.Now().Add(-time.Hour))
 	res := h.post(t, whHeaders(t, whNewSecret(t), "msg_503", time.Now(), body), body)
 	whWantError(t, res, http.StatusServiceUnavailable, "is not configured")
@@ -675,14 +427,12 @@ func TestWebhookNotConfigured(t *testing.T) {
 
 func TestWebhookDatabaseFailure(t *testing.T) {
 	t.Parallel()
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		h := whStartDefault(t, db)
+	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
 		ctx := context.Background()
 		body := whUserEvent(t, "user.created", "user_dbfail", "dbfail@example.com", "Db", "", time.Now().Add(-time.Hour))
 
 		// The upsert fails after the event's transaction has begun.
-		if _, err := db.ExecContext(ctx, "ALTER TABLE users RENAME TO users_away"); err != nil {
+		if _, err := h.db.ExecContext(ctx, "ALTER TABLE users RENAME TO users_away"); err != nil {
 			t.Fatal(err)
 		}
 		res := h.deliver(t, "msg_dbfail", body)
@@ -690,7 +440,7 @@ func TestWebhookDatabaseFailure(t *testing.T) {
 		if msg := strings.ToLower(string(res.body)); strings.Contains(msg, "users_away") || strings.Contains(msg, "sql") {
 			t.Errorf("the 500 body leaks the cause: %s", res.body)
 		}
-		if _, err := db.ExecContext(ctx, "ALTER TABLE users_away RENAME TO users"); err != nil {
+		if _, err := h.db.ExecContext(ctx, "ALTER TABLE users_away RENAME TO users"); err != nil {
 			t.Fatal(err)
 		}
 		if n := h.countRows(t, "webhook_events"); n != 0 {
@@ -710,10 +460,8 @@ func TestWebhookDatabaseFailure(t *testing.T) {
 
 func TestWebhookDatabaseClosed(t *testing.T) {
 	t.Parallel()
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		t.Parallel()
-		h := whStartDefault(t, db)
-		if err := db.Close(); err != nil {
+	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
+		if err := h.db.Close(); err != nil {
 			t.Fatal(err)
 		}
 		body := whUserEvent(t, "user.created", "user_closed", "closed@example.com", "C", "", time.Now().Add(-time.Hour))
@@ -723,7 +471,7 @@ func TestWebhookDatabaseClosed(t *testing.T) {
 
 func TestWebhookIsPublic(t *testing.T) {
 	t.Parallel()
-	h := whStart(t, dbtest.Open(t, dbtest.SQLiteURL(t)), whConfig{
+	h := whStart(t, sqliteDB(t), whConfig{
 		secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_"), sessionKey: testkit.NewKey(t, "ins_wh"),
 	})
 	version := time.Now().Add(-time.Hour)
@@ -741,16 +489,596 @@ func TestWebhookIsPublic(t *testing.T) {
 	}
 }
 
+// The admin routes over the same event log: list, get and replay. Their
+// helpers are prefixed adm.
+
 // admEventKeys are the keys of an event in the admin API, in order.
 var admEventKeys = []string{"attempts", "clerk_user_id", "error", "first_received_at", "last_applied_at",
 	"last_received_at", "outcome", "svix_id", "type"}
 
-// whKeys returns the sorted keys of a JSON object.
-func whKeys(t *testing.T, raw json.RawMessage) []string {
+// admEvent is an event as the admin API shows it.
+type admEvent struct {
+	SvixID          string          `json:"svix_id"`
+	Type            string          `json:"type"`
+	ClerkUserID     *string         `json:"clerk_user_id"`
+	Outcome         string          `json:"outcome"`
+	Error           *string         `json:"error"`
+	Attempts        int             `json:"attempts"`
+	FirstReceivedAt time.Time       `json:"first_received_at"`
+	LastReceivedAt  time.Time       `json:"last_received_at"`
+	LastAppliedAt   *time.Time      `json:"last_applied_at"`
+	Payload         json.RawMessage `json:"payload,omitempty"`
+}
+
+func admAuth(token string) http.Header {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+token)
+	return h
+}
+
+// admin sends an authorized admin request.
+func (h *whHarness) admin(t *testing.T, method, path string, body []byte) response {
 	t.Helper()
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("%s is not a JSON object: %v", raw, err)
+	header := admAuth(h.cfg.adminToken)
+	if body != nil {
+		header.Set("Content-Type", "application/json")
 	}
-	return slices.Sorted(maps.Keys(m))
+	return h.do(t, method, path, header, body)
+}
+
+// admDecodeEvent checks an event object's keys (wantKeys) and timestamp
+// formats, and decodes it.
+func admDecodeEvent(t *testing.T, raw json.RawMessage, wantKeys []string) admEvent {
+	t.Helper()
+	if diff := cmp.Diff(wantKeys, jsonKeys(t, raw)); diff != "" {
+		t.Fatalf("event keys mismatch (-want +got):\n%s\nevent %s", diff, raw)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"first_received_at", "last_received_at", "last_applied_at"} {
+		var v *string // null or a timestamp
+		if err := json.Unmarshal(fields[k], &v); err != nil || v != nil && !utcTimestamp.MatchString(*v) {
+			t.Errorf("%s = %s, want RFC 3339 in UTC ending in Z", k, fields[k])
+		}
+	}
+	var ev admEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatalf("event %s: %v", raw, err)
+	}
+	return ev
+}
+
+// list GETs one page of the event list; query is the raw query string.
+func (h *whHarness) list(t *testing.T, query string) (events []admEvent, nextCursor *string) {
+	t.Helper()
+	res := h.admin(t, http.MethodGet, "/api/admin/webhook-events?"+query, nil)
+	if res.status != http.StatusOK {
+		t.Fatalf("list ?%s = %d %s", query, res.status, res.body)
+	}
+	if diff := cmp.Diff([]string{"events", "next_cursor"}, jsonKeys(t, res.body)); diff != "" {
+		t.Fatalf("list body keys mismatch (-want +got):\n%s", diff)
+	}
+	var page struct {
+		Events     []json.RawMessage `json:"events"`
+		NextCursor *string           `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(res.body, &page); err != nil {
+		t.Fatal(err)
+	}
+	if page.Events == nil {
+		t.Fatalf("events = null, want an array: %s", res.body)
+	}
+	events = []admEvent{}
+	for _, raw := range page.Events {
+		// No payload in the list.
+		events = append(events, admDecodeEvent(t, raw, admEventKeys))
+	}
+	return events, page.NextCursor
+}
+
+// getEvent GETs one event, which must exist.
+func (h *whHarness) getEvent(t *testing.T, svixID string) admEvent {
+	t.Helper()
+	res := h.admin(t, http.MethodGet, "/api/admin/webhook-events/"+svixID, nil)
+	if res.status != http.StatusOK {
+		t.Fatalf("GET event %s = %d %s", svixID, res.status, res.body)
+	}
+	return admDecodeEvent(t, res.body, slices.Sorted(slices.Values(append([]string{"payload"}, admEventKeys...))))
+}
+
+func admIDs(events []admEvent) []string {
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.SvixID
+	}
+	return ids
+}
+
+// admSeeded is one event of admSeed's log.
+type admSeeded struct {
+	id      string
+	at      time.Duration // received at t0 + at
+	typ     string
+	user    *string
+	outcome string
+}
+
+// admT0 is when the seeded log begins.
+var admT0 = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+
+// admSeed delivers eight events through the service, received at known
+// times (three of them at the same instant), and returns them oldest first.
+func admSeed(t *testing.T, h *whHarness) []admSeeded {
+	t.Helper()
+	v0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	seeds := []struct {
+		admSeeded
+		body []byte
+	}{
+		{admSeeded{"evt_01", 0, "user.created", ptrTo("user_a"), "applied"},
+			whUserEvent(t, "user.created", "user_a", "a1@example.com", "Ann", "", v0)},
+		{admSeeded{"evt_02", time.Minute, "user.updated", ptrTo("user_a"), "applied"},
+			whUserEvent(t, "user.updated", "user_a", "a2@example.com", "Ann", "", v0.Add(time.Hour))},
+		{admSeeded{"evt_03", 2 * time.Minute, "user.updated", ptrTo("user_a"), "stale"},
+			whUserEvent(t, "user.updated", "user_a", "a3@example.com", "Ann", "", v0.Add(30*time.Minute))},
+		{admSeeded{"evt_04", 3 * time.Minute, "session.created", nil, "ignored"},
+			whEnvelope(t, "session.created", map[string]any{"id": "sess_1", "object": "session", "user_id": "user_a"}, v0)},
+		{admSeeded{"evt_05", 4 * time.Minute, "user.updated", nil, "failed"},
+			[]byte(`{"type":"user.updated","data":{"first_name":"Nobody"}}`)},
+		{admSeeded{"evt_06", 5 * time.Minute, "user.created", ptrTo("user_b"), "applied"},
+			whUserEvent(t, "user.created", "user_b", "b@example.com", "Bo", "", v0)},
+		{admSeeded{"evt_07", 5 * time.Minute, "user.updated", ptrTo("user_b"), "unchanged"},
+			whUserEvent(t, "user.updated", "user_b", "b@example.com", "Bo", "", v0.Add(time.Hour))},
+		{admSeeded{"evt_08", 5 * time.Minute, "user.deleted", ptrTo("user_c"), "applied"},
+			whDeletedEvent(t, "user_c", v0)},
+	}
+	out := make([]admSeeded, len(seeds))
+	for i, s := range seeds {
+		res, err := h.events.Deliver(context.Background(), s.id, s.body, admT0.Add(s.at))
+		if err != nil && !(s.outcome == "failed" && errors.Is(err, webhooks.ErrNotClerkEvent)) {
+			t.Fatalf("Deliver(%s): %v", s.id, err)
+		}
+		if string(res.Outcome) != s.outcome {
+			t.Fatalf("Deliver(%s) = %s, want %s", s.id, res.Outcome, s.outcome)
+		}
+		out[i] = s.admSeeded
+	}
+	return out
+}
+
+// admNewestFirst is the list order of admSeed's events.
+var admNewestFirst = []string{"evt_08", "evt_07", "evt_06", "evt_05", "evt_04", "evt_03", "evt_02", "evt_01"}
+
+// admRoutes are the admin routes, with a request each would accept.
+var admRoutes = []struct {
+	method, path string
+	body         []byte
+}{
+	{http.MethodGet, "/api/admin/webhook-events", nil},
+	{http.MethodGet, "/api/admin/webhook-events/evt_01", nil},
+	{http.MethodPost, "/api/admin/webhook-events/evt_01/replay", nil},
+	{http.MethodPost, "/api/admin/webhook-events/replay", []byte(`{}`)},
+}
+
+func TestAdminDisabledWithoutToken(t *testing.T) {
+	t.Parallel()
+	h := whStart(t, sqliteDB(t), whConfig{secrets: []string{whNewSecret(t)}})
+	admSeed(t, h)
+	for _, r := range admRoutes {
+		// An empty bearer must not match the empty token.
+		for _, auth := range []string{"", "Bearer ", "Bearer anything"} {
+			t.Run(fmt.Sprintf("%s %s %q", r.method, r.path, auth), func(t *testing.T) {
+				header := http.Header{}
+				if auth != "" {
+					header.Set("Authorization", auth)
+				}
+				whWantError(t, h.do(t, r.method, r.path, header, r.body), http.StatusNotFound, "not found")
+			})
+		}
+	}
+	if ev := h.storedEvent(t, "evt_01"); ev.LastAppliedAt == nil || ev.Outcome != webhooks.OutcomeApplied {
+		t.Errorf("evt_01 = %+v after refused replays", ev)
+	}
+}
+
+func TestAdminUnauthorized(t *testing.T) {
+	t.Parallel()
+	h := whStart(t, sqliteDB(t), whDefault(t))
+	admSeed(t, h)
+	before := h.storedEvent(t, "evt_01")
+	token := h.cfg.adminToken
+	for _, r := range admRoutes {
+		for _, auth := range []string{"", "Bearer", "Bearer ", "Bearer wrong", "Bearer " + token + "x",
+			"Bearer " + token[:len(token)-1], "Basic " + token, token} {
+			t.Run(fmt.Sprintf("%s %s %q", r.method, r.path, strings.ReplaceAll(auth, token, "TOKEN")), func(t *testing.T) {
+				header := http.Header{}
+				if auth != "" {
+					header.Set("Authorization", auth)
+				}
+				res := h.do(t, r.method, r.path, header, r.body)
+				whWantError(t, res, http.StatusUnauthorized, "invalid admin token")
+				if got := res.header.Get("WWW-Authenticate"); got != "Bearer" {
+					t.Errorf("WWW-Authenticate = %q, want Bearer", got)
+				}
+			})
+		}
+	}
+	if after := h.storedEvent(t, "evt_01"); !after.LastAppliedAt.Equal(*before.LastAppliedAt) {
+		t.Errorf("an unauthorized replay went through: last_applied_at %v -> %v", before.LastAppliedAt, after.LastAppliedAt)
+	}
+	// The scheme is case-insensitive.
+	header := http.Header{}
+	header.Set("Authorization", "bearer "+token)
+	if res := h.do(t, http.MethodGet, "/api/admin/webhook-events", header, nil); res.status != http.StatusOK {
+		t.Errorf("lower-case bearer scheme: %d %s, want 200", res.status, res.body)
+	}
+}
+
+func TestAdminList(t *testing.T) {
+	t.Parallel()
+	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
+		seeds := admSeed(t, h)
+
+		t.Run("everything newest first", func(t *testing.T) {
+			t.Parallel()
+			got, next := h.list(t, "")
+			if next != nil {
+				t.Errorf("next_cursor = %q, want null on the only page", *next)
+			}
+			var want []admEvent
+			for _, s := range slices.Backward(seeds) {
+				want = append(want, admEvent{
+					SvixID: s.id, Type: s.typ, ClerkUserID: s.user, Outcome: s.outcome, Attempts: 1,
+					FirstReceivedAt: admT0.Add(s.at), LastReceivedAt: admT0.Add(s.at),
+				})
+			}
+			// Three events share a time: the svix id orders them.
+			if diff := cmp.Diff(admNewestFirst, admIDs(got)); diff != "" {
+				t.Errorf("order mismatch (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(admEvent{}, "Error", "LastAppliedAt")); diff != "" {
+				t.Errorf("events mismatch (-want +got):\n%s", diff)
+			}
+			for _, e := range got {
+				failed := e.Outcome == "failed"
+				if failed != (e.Error != nil) {
+					t.Errorf("%s: outcome %s with error %v", e.SvixID, e.Outcome, e.Error)
+				}
+				if failed != (e.LastAppliedAt == nil) {
+					t.Errorf("%s: outcome %s with last_applied_at %v", e.SvixID, e.Outcome, e.LastAppliedAt)
+				}
+			}
+		})
+
+		at := func(d time.Duration) string { return admT0.Add(d).Format(time.RFC3339Nano) }
+		tests := []struct {
+			name  string
+			query url.Values
+			want  []string
+		}{
+			{"outcome", url.Values{"outcome": {"applied"}}, []string{"evt_08", "evt_06", "evt_02", "evt_01"}},
+			{"failed", url.Values{"outcome": {"failed"}}, []string{"evt_05"}},
+			{"type", url.Values{"type": {"user.updated"}}, []string{"evt_07", "evt_05", "evt_03", "evt_02"}},
+			{"outcome and type", url.Values{"outcome": {"applied"}, "type": {"user.created"}}, []string{"evt_06", "evt_01"}},
+			{"unknown type", url.Values{"type": {"user.nothing"}}, []string{}},
+			{"since is inclusive", url.Values{"since": {at(2 * time.Minute)}},
+				[]string{"evt_08", "evt_07", "evt_06", "evt_05", "evt_04", "evt_03"}},
+			{"until is exclusive", url.Values{"until": {at(2 * time.Minute)}}, []string{"evt_02", "evt_01"}},
+			{"since and until", url.Values{"since": {at(time.Minute)}, "until": {at(4 * time.Minute)}},
+				[]string{"evt_04", "evt_03", "evt_02"}},
+			{"since with an offset", url.Values{"since": {"2026-11-20T10:04:00+01:00"}}, []string{"evt_08", "evt_07", "evt_06", "evt_05"}},
+			{"since a fraction after", url.Values{"since": {at(4*time.Minute + time.Millisecond)}}, []string{"evt_08", "evt_07", "evt_06"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				got, next := h.list(t, tt.query.Encode())
+				if diff := cmp.Diff(tt.want, admIDs(got)); diff != "" {
+					t.Errorf("?%s mismatch (-want +got):\n%s", tt.query.Encode(), diff)
+				}
+				if next != nil {
+					t.Errorf("next_cursor = %q, want null", *next)
+				}
+			})
+		}
+
+		t.Run("paging", func(t *testing.T) {
+			t.Parallel()
+			for _, tt := range []struct {
+				query url.Values
+				want  []string
+			}{
+				{url.Values{"limit": {"1"}}, admNewestFirst},
+				{url.Values{"limit": {"2"}}, admNewestFirst},
+				{url.Values{"limit": {"3"}}, admNewestFirst},
+				{url.Values{"limit": {"7"}}, admNewestFirst},
+				{url.Values{"limit": {"8"}}, admNewestFirst},
+				{url.Values{"limit": {"500"}}, admNewestFirst},
+				{url.Values{"limit": {"1"}, "outcome": {"applied"}}, []string{"evt_08", "evt_06", "evt_02", "evt_01"}},
+				{url.Values{"limit": {"2"}, "since": {at(time.Minute)}}, admNewestFirst[:7]},
+			} {
+				limit := 0
+				fmt.Sscan(tt.query.Get("limit"), &limit)
+				var got []string
+				q := tt.query
+				for pages := 0; ; pages++ {
+					if pages > len(tt.want) {
+						t.Fatalf("?%s: more pages than events", tt.query.Encode())
+					}
+					events, next := h.list(t, q.Encode())
+					got = append(got, admIDs(events)...)
+					if next == nil {
+						if len(events) > limit {
+							t.Errorf("?%s: last page has %d events, more than the limit", tt.query.Encode(), len(events))
+						}
+						break
+					}
+					if len(events) != limit {
+						t.Errorf("?%s: a page with a next cursor has %d events, want %d", tt.query.Encode(), len(events), limit)
+					}
+					q = url.Values{"cursor": {*next}}
+					for k, v := range tt.query {
+						q[k] = v
+					}
+				}
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("?%s: pages cover (-want +got):\n%s", tt.query.Encode(), diff)
+				}
+			}
+		})
+
+		t.Run("bad parameters", func(t *testing.T) {
+			t.Parallel()
+			_, cursor := h.list(t, "limit=3")
+			if cursor == nil {
+				t.Fatal("no next cursor after 3 of 8 events")
+			}
+			for _, tt := range []struct {
+				query url.Values
+				want  string
+			}{
+				{url.Values{"limit": {"0"}}, "limit"},
+				{url.Values{"limit": {"-1"}}, "limit"},
+				{url.Values{"limit": {"ten"}}, "limit"},
+				{url.Values{"limit": {"2.5"}}, "limit"},
+				{url.Values{"limit": {"501"}}, "limit"},
+				{url.Values{"since": {"yesterday"}}, "since"},
+				{url.Values{"since": {"2026-11-20"}}, "since"},
+				{url.Values{"until": {"2026-13-01T00:00:00Z"}}, "until"},
+				{url.Values{"since": {at(time.Minute)}, "until": {at(time.Minute)}}, "until must be after since"},
+				{url.Values{"cursor": {"garbage"}}, "cursor"},
+				{url.Values{"cursor": {(*cursor)[:len(*cursor)-2]}}, "cursor"},
+				{url.Values{"cursor": {*cursor + "AA"}}, "cursor"},
+				{url.Values{"outcome": {"bogus"}}, "outcome"},
+				{url.Values{"outcome": {"Applied"}}, "outcome"},
+			} {
+				res := h.admin(t, http.MethodGet, "/api/admin/webhook-events?"+tt.query.Encode(), nil)
+				whWantError(t, res, http.StatusBadRequest, tt.want)
+			}
+		})
+	})
+}
+
+func TestAdminGetEvent(t *testing.T) {
+	t.Parallel()
+	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
+		for _, tt := range []struct {
+			file, id, typ, user string
+		}{
+			// Unknown fields, huge and exponent numbers, a non-ASCII name:
+			// the payload is the delivered JSON, not a re-encoding of it.
+			{"user_updated_unknown_fields.json", "msg_get_1", "user.updated", "user_2hX4Fu7uR3Us3rRk2Bd9Yf5Gm7"},
+			{"user_created.json", "msg_get_2", "user.created", "user_2hQx7Nf3kVb1ZpQ8sLmTq4Wd0Ey"},
+		} {
+			t.Run(tt.file, func(t *testing.T) {
+				raw := whFixture(t, tt.file)
+				before := time.Now()
+				h.wantProcessed(t, tt.id, raw, tt.typ, webhooks.OutcomeApplied)
+				got := h.getEvent(t, tt.id)
+				var want, gotPayload bytes.Buffer
+				if err := json.Compact(&want, raw); err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Compact(&gotPayload, got.Payload); err != nil {
+					t.Fatalf("payload %s: %v", got.Payload, err)
+				}
+				if diff := cmp.Diff(want.String(), gotPayload.String()); diff != "" {
+					t.Errorf("payload is not the delivered JSON (-delivered +got):\n%s", diff)
+				}
+				if got.SvixID != tt.id || got.ClerkUserID == nil || *got.ClerkUserID != tt.user ||
+					got.Type != tt.typ || got.Outcome != "applied" || got.Attempts != 1 || got.Error != nil {
+					t.Errorf("event = %+v", got)
+				}
+				if got.FirstReceivedAt.Before(before.Add(-time.Second)) || got.LastAppliedAt == nil {
+					t.Errorf("first_received_at %v, last_applied_at %v; want about now", got.FirstReceivedAt, got.LastAppliedAt)
+				}
+			})
+		}
+
+		t.Run("a body that is not JSON", func(t *testing.T) {
+			whWantError(t, h.deliver(t, "msg_get_text", []byte("plain text")), http.StatusUnprocessableEntity, "not a JSON object")
+			got := h.getEvent(t, "msg_get_text")
+			if string(got.Payload) != `"plain text"` || got.Outcome != "failed" || got.Error == nil {
+				t.Errorf("event = %+v, payload %s; want the body as a JSON string, failed", got, got.Payload)
+			}
+		})
+
+		t.Run("unknown id", func(t *testing.T) {
+			whWantError(t, h.admin(t, http.MethodGet, "/api/admin/webhook-events/msg_nope", nil),
+				http.StatusNotFound, "webhook event not found")
+		})
+	})
+}
+
+func TestAdminReplayOne(t *testing.T) {
+	t.Parallel()
+	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
+		ctx := context.Background()
+		body := whUserEvent(t, "user.created", "user_replay", "replay@example.com", "Re", "Play", time.Now().Add(-time.Hour))
+		h.wantProcessed(t, "msg_replay", body, "user.created", webhooks.OutcomeApplied)
+		replay := func(t *testing.T, id string) response {
+			t.Helper()
+			return h.admin(t, http.MethodPost, "/api/admin/webhook-events/"+id+"/replay", nil)
+		}
+
+		before := h.getEvent(t, "msg_replay")
+		whWantJSON(t, replay(t, "msg_replay"), http.StatusOK, map[string]any{"svix_id": "msg_replay", "outcome": "unchanged"})
+		after := h.getEvent(t, "msg_replay")
+		if after.Attempts != 1 {
+			t.Errorf("attempts = %d after a replay, want 1: a replay is not a delivery", after.Attempts)
+		}
+		if !after.FirstReceivedAt.Equal(before.FirstReceivedAt) || !after.LastReceivedAt.Equal(before.LastReceivedAt) {
+			t.Errorf("received times moved: %v..%v -> %v..%v", before.FirstReceivedAt, before.LastReceivedAt,
+				after.FirstReceivedAt, after.LastReceivedAt)
+		}
+		if after.LastAppliedAt == nil || !after.LastAppliedAt.After(*before.LastAppliedAt) {
+			t.Errorf("last_applied_at = %v, want after %v", after.LastAppliedAt, before.LastAppliedAt)
+		}
+		if after.Outcome != "unchanged" {
+			t.Errorf("outcome = %s, want unchanged", after.Outcome)
+		}
+
+		// The replay goes through the upsert: a lost row comes back.
+		if _, err := h.db.NewDelete().Model((*users.User)(nil)).Where("clerk_user_id = ?", "user_replay").Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		whWantJSON(t, replay(t, "msg_replay"), http.StatusOK, map[string]any{"svix_id": "msg_replay", "outcome": "applied"})
+		h.wantUser(t, "user_replay", whStoredUser{Email: ptrTo("replay@example.com"), Name: ptrTo("Re Play")})
+
+		// An event that is not a Clerk event replays as failed.
+		whWantError(t, h.deliver(t, "msg_replay_bad", []byte(`{"type":"user.updated","data":{}}`)), http.StatusUnprocessableEntity, "data.id")
+		whWantJSON(t, replay(t, "msg_replay_bad"), http.StatusOK, map[string]any{"svix_id": "msg_replay_bad", "outcome": "failed"})
+		if ev := h.getEvent(t, "msg_replay_bad"); ev.Outcome != "failed" || ev.Attempts != 1 || ev.Error == nil {
+			t.Errorf("failed event after replay = %+v", ev)
+		}
+
+		whWantError(t, replay(t, "msg_unknown"), http.StatusNotFound, "webhook event not found")
+		whWantError(t, h.admin(t, http.MethodGet, "/api/admin/webhook-events/msg_replay/replay", nil),
+			http.StatusMethodNotAllowed, "method not allowed")
+	})
+}
+
+func TestAdminReplayKeepsNewerSync(t *testing.T) {
+	t.Parallel()
+	key := testkit.NewKey(t, "ins_wh")
+	eachWebhookServer(t, whConfig{secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_"), sessionKey: key}, func(t *testing.T, h *whHarness) {
+		body := whUserEvent(t, "user.created", "user_synced", "hook@example.com", "Hook", "", time.Now().Add(-time.Hour))
+		h.wantProcessed(t, "msg_synced", body, "user.created", webhooks.OutcomeApplied)
+
+		// The app syncs newer data (its token's iat is the version).
+		if res := h.sync(t, "user_synced", "app@example.com", time.Now()); res.status != http.StatusOK {
+			t.Fatalf("sync = %d %s", res.status, res.body)
+		}
+		want := whStoredUser{Email: ptrTo("app@example.com"), Name: ptrTo("Hook")}
+		h.wantUser(t, "user_synced", want)
+
+		whWantJSON(t, h.admin(t, http.MethodPost, "/api/admin/webhook-events/msg_synced/replay", nil), http.StatusOK,
+			map[string]any{"svix_id": "msg_synced", "outcome": "stale"})
+		h.wantUser(t, "user_synced", want)
+		whWantJSON(t, h.admin(t, http.MethodPost, "/api/admin/webhook-events/replay", []byte(`{}`)), http.StatusOK,
+			map[string]any{"matched": 1.0, "dry_run": false, "outcomes": map[string]any{"stale": 1.0}})
+		h.wantUser(t, "user_synced", want)
+	})
+}
+
+func TestAdminBulkReplay(t *testing.T) {
+	t.Parallel()
+	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
+		admSeed(t, h)
+		at := func(d time.Duration) string { return admT0.Add(d).Format(time.RFC3339Nano) }
+		bulk := func(t *testing.T, body string) response {
+			t.Helper()
+			return h.admin(t, http.MethodPost, "/api/admin/webhook-events/replay", []byte(body))
+		}
+		applied := func() map[string]time.Time {
+			out := map[string]time.Time{}
+			events, _ := h.list(t, "")
+			for _, e := range events {
+				if e.Attempts != 1 {
+					t.Errorf("%s: attempts = %d, want 1 whatever the replays", e.SvixID, e.Attempts)
+				}
+				if e.LastAppliedAt != nil {
+					out[e.SvixID] = *e.LastAppliedAt
+				}
+			}
+			return out
+		}
+		// wantAdvanced checks which events a replay went through.
+		wantAdvanced := func(t *testing.T, before, after map[string]time.Time, want ...string) {
+			t.Helper()
+			var got []string
+			for id, a := range after {
+				if !a.Equal(before[id]) {
+					got = append(got, id)
+				}
+			}
+			slices.Sort(got)
+			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("events replayed (last_applied_at advanced) mismatch (-want +got):\n%s", diff)
+			}
+		}
+
+		steps := []struct {
+			name     string
+			body     string
+			want     map[string]any
+			advanced []string
+		}{
+			{"dry run", `{"outcome":"stale","dry_run":true}`,
+				map[string]any{"matched": 1.0, "dry_run": true, "outcomes": map[string]any{}}, nil},
+			{"by type", `{"type":"user.updated"}`,
+				map[string]any{"matched": 4.0, "dry_run": false, "outcomes": map[string]any{"unchanged": 2.0, "stale": 1.0, "failed": 1.0}},
+				[]string{"evt_02", "evt_03", "evt_07"}},
+			{"by time", fmt.Sprintf(`{"since":%q,"until":%q}`, at(5*time.Minute), at(6*time.Minute)),
+				map[string]any{"matched": 3.0, "dry_run": false, "outcomes": map[string]any{"stale": 1.0, "unchanged": 2.0}},
+				[]string{"evt_06", "evt_07", "evt_08"}},
+			{"by outcome", `{"outcome":"ignored"}`,
+				map[string]any{"matched": 1.0, "dry_run": false, "outcomes": map[string]any{"ignored": 1.0}},
+				[]string{"evt_04"}},
+			{"nothing matches", `{"type":"user.nothing"}`,
+				map[string]any{"matched": 0.0, "dry_run": false, "outcomes": map[string]any{}}, nil},
+			{"dry run of everything", `{"dry_run":true}`,
+				map[string]any{"matched": 8.0, "dry_run": true, "outcomes": map[string]any{}}, nil},
+			{"everything", `{}`,
+				map[string]any{"matched": 8.0, "dry_run": false, "outcomes": map[string]any{
+					"stale": 3.0, "unchanged": 3.0, "ignored": 1.0, "failed": 1.0}},
+				[]string{"evt_01", "evt_02", "evt_03", "evt_04", "evt_06", "evt_07", "evt_08"}},
+		}
+		for _, step := range steps {
+			t.Run(step.name, func(t *testing.T) {
+				before := applied()
+				whWantJSON(t, bulk(t, step.body), http.StatusOK, step.want)
+				wantAdvanced(t, before, applied(), step.advanced...)
+			})
+		}
+		// The seeded outcomes the replays reached are kept.
+		wantOutcomes := map[string]string{"evt_01": "stale", "evt_02": "unchanged", "evt_03": "stale", "evt_04": "ignored",
+			"evt_05": "failed", "evt_06": "stale", "evt_07": "unchanged", "evt_08": "unchanged"}
+		events, _ := h.list(t, "")
+		gotOutcomes := map[string]string{}
+		for _, e := range events {
+			gotOutcomes[e.SvixID] = e.Outcome
+		}
+		if diff := cmp.Diff(wantOutcomes, gotOutcomes); diff != "" {
+			t.Errorf("outcomes after the replays (-want +got):\n%s", diff)
+		}
+		h.wantUser(t, "user_a", whStoredUser{Email: ptrTo("a2@example.com"), Name: ptrTo("Ann")})
+		h.wantUser(t, "user_c", whStoredUser{Deleted: true})
+
+		t.Run("bad requests", func(t *testing.T) {
+			for _, tt := range []struct{ body, want string }{
+				{`{"outcome":"bogus"}`, "outcome"},
+				{`not json`, "not valid JSON"},
+				{`{"since":"yesterday"}`, ""},
+				{fmt.Sprintf(`{"since":%q,"until":%q}`, at(time.Minute), at(time.Minute)), "until must be after since"},
+				{`{"dry_run":"yes"}`, "dry_run"},
+			} {
+				before := applied()
+				whWantError(t, bulk(t, tt.body), http.StatusBadRequest, tt.want)
+				wantAdvanced(t, before, applied())
+			}
+		})
+	})
 }
