@@ -31,6 +31,14 @@ type pointJSON struct {
 	RecordedAt *string  `json:"recorded_at"`
 	Lat        *float64 `json:"lat"`
 	Lon        *float64 `json:"lon"`
+	readingsJSON[text]
+}
+
+// readingsJSON are a point's values beyond its time and place, under their
+// wire names, one list for both ways: a point as sent (S is text, which
+// tells a wrong type and bad UTF-8 apart) and a location as answered (S is
+// *string).
+type readingsJSON[S any] struct {
 	AccuracyM  *float64 `json:"accuracy_m"`
 	AltitudeM  *float64 `json:"altitude_m"`
 	SpeedMPS   *float64 `json:"speed_mps"`
@@ -39,24 +47,28 @@ type pointJSON struct {
 	Motion     *bool    `json:"motion"`
 	OdometerM  *float64 `json:"odometer_m"`
 	Charging   *bool    `json:"charging"`
-	Activity   text     `json:"activity"`
-	Event      text     `json:"event"`
-	Alarm      text     `json:"alarm"`
+	Activity   S        `json:"activity"`
+	Event      S        `json:"event"`
+	Alarm      S        `json:"alarm"`
 }
 
 // pointError turns the error of decoding one point into its rejection, a
 // *errs.FieldError. The rules on values are Normalize's, in the service.
 func pointError(err error) error {
 	var typeErr *json.UnmarshalTypeError
-	switch {
-	case !errors.As(err, &typeErr) || typeErr.Field == "":
+	if !errors.As(err, &typeErr) || typeErr.Field == "" {
 		return &errs.FieldError{Field: "point", Msg: "must be a JSON object"}
-	case typeErr.Field == "recorded_at":
-		return &errs.FieldError{Field: "recorded_at", Msg: "must be an RFC 3339 time string"}
-	case typeErr.Field == "motion" || typeErr.Field == "charging":
-		return &errs.FieldError{Field: typeErr.Field, Msg: "must be true or false"}
+	}
+	// A point is flat: the path json gives is the wire name, behind the
+	// embedded readingsJSON's Go name for the values it holds.
+	field := typeErr.Field[strings.LastIndexByte(typeErr.Field, '.')+1:]
+	switch field {
+	case "recorded_at":
+		return &errs.FieldError{Field: field, Msg: "must be an RFC 3339 time string"}
+	case "motion", "charging":
+		return &errs.FieldError{Field: field, Msg: "must be true or false"}
 	default:
-		return &errs.FieldError{Field: typeErr.Field, Msg: "must be a number"}
+		return &errs.FieldError{Field: field, Msg: "must be a number"}
 	}
 }
 

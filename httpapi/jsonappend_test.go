@@ -50,8 +50,10 @@ func TestAppendRoutePointMatchesMarshal(t *testing.T) {
 			return &trickyText[rng.IntN(len(trickyText))]
 		}
 		l := locationJSON{RecordedAt: jsontime.Of(times[rng.IntN(len(times))]), Lat: pick(), Lon: pick(),
-			AccuracyM: opt(), AltitudeM: opt(), SpeedMPS: opt(), CourseDeg: opt(), BatteryPct: opt(),
-			Motion: flag(), OdometerM: opt(), Charging: flag(), Activity: text(), Event: text(), Alarm: text()}
+			readingsJSON: readingsJSON[*string]{
+				AccuracyM: opt(), AltitudeM: opt(), SpeedMPS: opt(), CourseDeg: opt(), BatteryPct: opt(),
+				Motion: flag(), OdometerM: opt(), Charging: flag(), Activity: text(), Event: text(), Alarm: text(),
+			}}
 		matchMarshal(t, &l)
 		matchPosition(t, [2]float64{pick(), pick()})
 	}

@@ -31,17 +31,7 @@ type locationJSON struct {
 	ReceivedAt *jsontime.Time `json:"received_at,omitempty"`
 	Lat        float64        `json:"lat"`
 	Lon        float64        `json:"lon"`
-	AccuracyM  *float64       `json:"accuracy_m"`
-	AltitudeM  *float64       `json:"altitude_m"`
-	SpeedMPS   *float64       `json:"speed_mps"`
-	CourseDeg  *float64       `json:"course_deg"`
-	BatteryPct *float64       `json:"battery_pct"`
-	Motion     *bool          `json:"motion"`
-	OdometerM  *float64       `json:"odometer_m"`
-	Charging   *bool          `json:"charging"`
-	Activity   *string        `json:"activity"`
-	Event      *string        `json:"event"`
-	Alarm      *string        `json:"alarm"`
+	readingsJSON[*string]
 }
 
 // toLocationJSON returns nil for nil: JSON null, "no fix yet".
@@ -53,17 +43,10 @@ func toLocationJSON(l *tracking.Location) *locationJSON {
 		RecordedAt: jsontime.Of(l.RecordedAt),
 		Lat:        l.Lat,
 		Lon:        l.Lon,
-		AccuracyM:  l.AccuracyM,
-		AltitudeM:  l.AltitudeM,
-		SpeedMPS:   l.SpeedMPS,
-		CourseDeg:  l.CourseDeg,
-		BatteryPct: l.BatteryPct,
-		Motion:     l.Motion,
-		OdometerM:  l.OdometerM,
-		Charging:   l.Charging,
-		Activity:   l.Activity,
-		Event:      l.Event,
-		Alarm:      l.Alarm,
+		readingsJSON: readingsJSON[*string]{
+			AccuracyM: l.AccuracyM, AltitudeM: l.AltitudeM, SpeedMPS: l.SpeedMPS, CourseDeg: l.CourseDeg, BatteryPct: l.BatteryPct,
+			Motion: l.Motion, OdometerM: l.OdometerM, Charging: l.Charging, Activity: l.Activity, Event: l.Event, Alarm: l.Alarm,
+		},
 	}
 	if !l.ReceivedAt.IsZero() {
 		out.ReceivedAt = jsontime.Ptr(&l.ReceivedAt)
