@@ -479,25 +479,11 @@ func TestUnknownDeviceTokenTakesNoWriteLock(t *testing.T) {
 	}
 }
 
-// readRecorder is a request body that records how much of it was read.
-type readRecorder struct {
-	r    io.Reader
-	read int
-}
-
-func (b *readRecorder) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.read += n
-	return n, err
-}
-
-func (b *readRecorder) Close() error { return nil }
-
 // serveBody sends a request through the handler with a body that records
 // how much of it the server read.
-func (f *fcServer) serveBody(t *testing.T, method, path, token, body string) (*httptest.ResponseRecorder, *readRecorder) {
+func (f *fcServer) serveBody(t *testing.T, method, path, token, body string) (*httptest.ResponseRecorder, *httpapi.CountingBody) {
 	t.Helper()
-	rec := &readRecorder{r: strings.NewReader(body)}
+	rec := &httpapi.CountingBody{R: strings.NewReader(body)}
 	req := httptest.NewRequest(method, path, nil)
 	req.Body, req.ContentLength = rec, -1 // as a chunked upload: no length to refuse it by
 	if token != "" {
@@ -528,8 +514,8 @@ func TestIngestWorkBeforeAuthentication(t *testing.T) {
 		{"osmand, unknown Bearer token", http.MethodPost, "/api/ingest/osmand", randomDeviceToken(t)},
 	} {
 		w, body := f.serveBody(t, tc.method, tc.path, tc.token, empties)
-		if w.Code != http.StatusUnauthorized || body.read != 0 {
-			t.Errorf("%s: %d after reading %d bytes of the body, want 401 before reading any", tc.name, w.Code, body.read)
+		if w.Code != http.StatusUnauthorized || body.N != 0 {
+			t.Errorf("%s: %d after reading %d bytes of the body, want 401 before reading any", tc.name, w.Code, body.N)
 		}
 	}
 
@@ -537,8 +523,8 @@ func TestIngestWorkBeforeAuthentication(t *testing.T) {
 	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "locations: must hold 1 to 1000 points") {
 		t.Errorf("300,000 empty objects: %d %s, want 400 for the point cap", w.Code, w.Body)
 	}
-	if body.read > 64<<10 {
-		t.Errorf("read %d bytes of a %d-byte body to refuse it, want the cap enforced while decoding", body.read, len(empties))
+	if body.N > 64<<10 {
+		t.Errorf("read %d bytes of a %d-byte body to refuse it, want the cap enforced while decoding", body.N, len(empties))
 	}
 
 	// OsmAnd's JSON array: refused at its 1001st element too.

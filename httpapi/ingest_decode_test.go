@@ -114,17 +114,20 @@ func referenceDecodeBatch(body []byte) (batch, error) {
 	return b, nil
 }
 
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int
+// countingBody is a request body that counts the bytes read through it;
+// the external tests have it as CountingBody (export_test.go).
+type countingBody struct {
+	R io.Reader
+	N int
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += n
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N += n
 	return n, err
 }
+
+func (c *countingBody) Close() error { return nil }
 
 // TestDecodeBatchCapWhileDecoding: a 1 MiB body of 300,000 empty objects
 // is refused at its 1001st point, having read a few kilobytes of it and
@@ -134,14 +137,14 @@ func TestDecodeBatchCapWhileDecoding(t *testing.T) {
 	if len(body) < 850<<10 || len(body) > ingestBodyLimit {
 		t.Fatalf("body is %d bytes, want about 1 MiB", len(body))
 	}
-	in := &countingReader{r: bytes.NewReader(body)}
+	in := &countingBody{R: bytes.NewReader(body)}
 	_, err := decodeBatchFrom(in)
 	var e *errs.FieldError
 	if !errors.As(err, &e) || e.Field != "locations" {
 		t.Fatalf("err = %v, want the locations cap", err)
 	}
-	if in.n > 64<<10 {
-		t.Errorf("read %d bytes of the body before refusing it, want no more than the first points and a buffer", in.n)
+	if in.N > 64<<10 {
+		t.Errorf("read %d bytes of the body before refusing it, want no more than the first points and a buffer", in.N)
 	}
 	// Not parallel: no other test allocates meanwhile.
 	var before, after runtime.MemStats
