@@ -505,14 +505,17 @@ func TestExportAndSummaryErrors(t *testing.T) {
 			}
 		}
 
-		// A deleted user: 410, before the device.
+		// A deleted user: 410, before the device, whether the id is
+		// another user's, absent or malformed.
 		gone := s.user(t, "user_gone")
 		if _, err := s.users.Delete(t.Context(), "user_gone", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		for _, route := range []string{"export", "summary"} {
-			if res := s.do(t, http.MethodGet, "/api/locations/"+id+"/"+route, gone, ""); res.status != http.StatusGone {
-				t.Errorf("%s by a deleted user: %d %s, want 410", route, res.status, res.body)
+			for _, devID := range []string{id, "999999", "abc"} {
+				if res := s.do(t, http.MethodGet, "/api/locations/"+devID+"/"+route, gone, ""); res.status != http.StatusGone {
+					t.Errorf("%s of device %s by a deleted user: %d %s, want 410", route, devID, res.status, res.body)
+				}
 			}
 		}
 	})
