@@ -337,6 +337,8 @@ func TestParseOsmAndErrors(t *testing.T) {
 		{name: "array element not an object", body: `[{"lat": 1, "lon": 1}, 7]`, wantField: "[1]"},
 		{name: "array element bad lat", body: `[{"lat": 1, "lon": 1}, {"lat": "x", "lon": 1}]`, wantField: "[1].lat"},
 		{name: "array element missing lon", body: `[{"lat": 1}]`, wantField: "[0].lon"},
+		{name: "array element bad bearing", body: `[{"lat": 1, "lon": 1, "bearing": "north"}]`, wantField: "[0].bearing"},
+		{name: "array element bad batt", body: `[{"lat": 1, "lon": 1}, {"lat": 1, "lon": 1, "batt": "full"}]`, wantField: "[1].batt"},
 		{name: "json boolean lat", body: `{"lat": true, "lon": 1}`, wantField: "lat"},
 		{name: "json object id", body: `{"id": {}, "lat": 1, "lon": 1}`, wantField: "id"},
 		{name: "nested empty coords", body: nested(`{"timestamp": "2026-11-27T20:53:55Z", "coords": {}}`), wantField: "location.coords.latitude"},
