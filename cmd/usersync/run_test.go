@@ -194,6 +194,27 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 }
 
+// TestHelpListsFlags: a command's -h prints its flags and their defaults
+// after its synopsis, on stdout, and touches no database.
+func TestHelpListsFlags(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "sqlite:" + t.TempDir() + "/never/opened.db"}
+	for _, tc := range []struct {
+		args []string
+		want string // a flag's usage, which only the flag list prints
+	}{
+		{[]string{"prune", "-h"}, "report what would be removed, remove nothing"},
+		{[]string{"backfill", "-h"}, "report what would change, write nothing"},
+		{[]string{"healthcheck", "-h"}, "URL to check"},
+		{[]string{"events", "list", "-h"}, "at most this many events, newest first (default 50)"},
+		{[]string{"events", "replay", "-h"}, "list what would be replayed, change nothing"},
+	} {
+		out, _, err := runUsersync(t, env, tc.args...)
+		if err != nil || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: %v, printed %q; want exit 0 and %q", tc.args, err, out, tc.want)
+		}
+	}
+}
+
 // TestCommandsMigrateAFreshDatabase: zero setup holds for every command,
 // not only serve; MIGRATE_ON_START=false leaves the schema alone.
 func TestCommandsMigrateAFreshDatabase(t *testing.T) {
