@@ -111,6 +111,11 @@ func TestUpsertRules(t *testing.T) {
 		if str(tie.Email) != "c@example.com" {
 			t.Errorf("same-version write: email = %s", str(tie.Email))
 		}
+		// And so does a write that keeps the name (a sync body without "name").
+		keptTie := users.Write{ClerkUserID: "user_1", Email: ptr("d@example.com"), KeepName: true, Version: t0.Add(4 * time.Minute)}
+		if got := mustUpsert(t, s, keptTie, users.Updated); str(got.Email) != "d@example.com" {
+			t.Errorf("same-version write keeping the name: email = %s", str(got.Email))
+		}
 
 		// A new user with KeepName gets no name.
 		fresh := users.Write{ClerkUserID: "user_2", Email: ptr("x@example.com"), KeepName: true, Version: t0}
