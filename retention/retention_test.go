@@ -447,3 +447,40 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 		t.Error("the pass ran to the end: it did not stop when cancelled")
 	}
 }
+
+// TestPruneCutoffBetweenStoredUnits: a cutoff that falls inside a stored
+// unit (the millisecond of recorded_at, the microsecond of
+// last_received_at) still removes what was recorded or received before
+// it, in that very unit, and keeps the next unit.
+func TestPruneCutoffBetweenStoredUnits(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		const keep = 30 * day
+		m := time.Now().UTC().Add(-keep).Truncate(time.Millisecond)
+		cutoff := m.Add(500*time.Microsecond + 500*time.Nanosecond) // within ms m and within µs m+500µs
+		d, _ := device(t, db, "user_fraction")
+		seed(t, db, d, m, m.Add(time.Millisecond))
+		gone := seedEvents(t, db, m.Add(500*time.Microsecond))
+		kept := seedEvents(t, db, m.Add(501*time.Microsecond))
+
+		p, _ := newPruner(db, retention.Config{LocationRetention: keep, EventRetention: keep}, cutoff.Add(keep))
+		rep, err := p.Pass(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Locations.Cutoff.Equal(cutoff) || !rep.Events.Cutoff.Equal(cutoff) {
+			t.Fatalf("cutoffs %v and %v, want %v", rep.Locations.Cutoff, rep.Events.Cutoff, cutoff)
+		}
+		if diff := cmp.Diff([]int64{m.Add(time.Millisecond).UnixMilli()}, stored(t, db, d)); diff != "" {
+			t.Errorf("points left (-want +got):\n%s", diff)
+		}
+		var left []string
+		if err := db.NewRaw("SELECT svix_id FROM webhook_events ORDER BY svix_id").Scan(ctx, &left); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(kept, left); diff != "" {
+			t.Errorf("records left, %v expected gone (-want +got):\n%s", gone, diff)
+		}
+	})
+}
