@@ -180,7 +180,7 @@ func TestMigrateCommand(t *testing.T) {
 }
 
 func TestHelpExitsZero(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"-h"}, {"serve", "-h"}, {"migrate", "-h"}} {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"serve", "-h"}, {"migrate", "-h"}, {"events", "--help"}, {"dev", "-help"}} {
 		out, _, err := runUsersync(t, nil, args...)
 		if err != nil {
 			t.Errorf("%v: %v", args, err)
