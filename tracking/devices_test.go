@@ -317,6 +317,21 @@ func TestUserDeleteRemovesDevicesAndLocations(t *testing.T) {
 // TestRegisterPushToken: the token is stored (shown only as
 // PushRegistered), replaced by a later one, gone with a token rotation,
 // and is no report.
+// TestRegisterPushTokenFailure: a statement that fails is not taken for
+// one that changed no row: the failure is returned, not ErrInvalidToken
+// (which the tracker would be told is a bad device token).
+func TestRegisterPushTokenFailure(t *testing.T) {
+	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
+		_, d, _ := f.annsDevice(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := f.svc.RegisterPushToken(ctx, d.ID, "fcm:APA91b_first")
+		if !errors.Is(err, context.Canceled) || errors.Is(err, tracking.ErrInvalidToken) {
+			t.Errorf("RegisterPushToken with a cancelled context = %v, want context.Canceled", err)
+		}
+	})
+}
+
 func TestRegisterPushToken(t *testing.T) {
 	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
