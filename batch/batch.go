@@ -148,8 +148,8 @@ func (c *Committer[In, Out]) commit(group []*call[In, Out]) {
 
 // One applies in alone, as a group of its own, and returns its result:
 // what a committer does with each write of a group that failed, and what
-// a writer does that has no committer (one bound to a caller's
-// transaction).
+// a writer does that has no committer (users bound to a caller's
+// transaction with WithTx; a service built without a database).
 func One[In, Out any](ctx context.Context, apply Apply[In, Out], in In) (Out, error) {
 	out, errs, err := apply(ctx, []In{in})
 	if err != nil {

@@ -174,8 +174,11 @@ func TestMigrateCommand(t *testing.T) {
 				t.Errorf("migrate %s printed %q, want it to contain %q", step.action, out, step.want)
 			}
 		}
-		if _, _, err := runUsersync(t, env, "migrate", "sideways"); err == nil {
-			t.Error("migrate sideways: no error")
+		// One action, known: none, two, or an unknown one is an error.
+		for _, args := range [][]string{{"sideways"}, {}, {"up", "down"}} {
+			if _, _, err := runUsersync(t, env, append([]string{"migrate"}, args...)...); err == nil {
+				t.Errorf("migrate %q: no error", args)
+			}
 		}
 	})
 }
