@@ -47,7 +47,7 @@ const (
 func NewService(db *bun.DB) *Service {
 	s := &Service{db: db, clock: &clock{}}
 	workers := groupWorkers
-	if db != nil && db.Dialect().Name() != dialect.PG {
+	if db.Dialect().Name() != dialect.PG {
 		workers = 1 // SQLite writes one transaction at a time anyway
 	}
 	s.group = batch.New(s.applyGroup, workers, groupMax, groupTimeout)
