@@ -120,7 +120,7 @@ func NewSessionVerifier(cfg SessionConfig) (*SessionVerifier, error) {
 		jwksTTL:       cfg.JWKSTTL,
 		now:           cfg.Now,
 		keys:          map[string]*sdk.JSONWebKey{},
-		verified:      verifiedTokens{entries: map[[sha256.Size]byte]verifiedToken{}},
+		verified:      verifiedTokens{entries: map[[sha256.Size]byte]Session{}},
 	}
 	if v.maxLifetime <= 0 {
 		v.maxLifetime = DefaultMaxTokenLifetime
@@ -218,7 +218,7 @@ func (v *SessionVerifier) verify(ctx context.Context, token string) (Session, er
 	if c != nil {
 		s.Email = c.Email
 	}
-	v.verified.put(sum, s, s.ExpiresAt, now)
+	v.verified.put(sum, s, now)
 	return s, nil
 }
 
@@ -357,7 +357,7 @@ func (v *SessionVerifier) fetch(done chan struct{}) {
 const maxVerifiedTokens = 1 << 14
 
 // verifiedTokens remembers the session of each token that verified, by the
-// token's SHA-256, until the token expires. An app reuses one session token
+// token's SHA-256, until the token expires (Session.ExpiresAt). An app reuses one session token
 // for up to a minute (Clerk's getToken caches it) and the map screens poll
 // with it, so the RSA verification and go-jose's claim decoding, the
 // costliest part of a request, run once per token instead of once per
@@ -365,39 +365,34 @@ const maxVerifiedTokens = 1 << 14
 // later for a token that passed (nbf and iat pass more easily with time).
 type verifiedTokens struct {
 	mu      sync.Mutex
-	entries map[[sha256.Size]byte]verifiedToken
-}
-
-type verifiedToken struct {
-	session Session
-	expiry  time.Time
+	entries map[[sha256.Size]byte]Session
 }
 
 // expired applies the exp check of go-jose's ValidateWithLeeway.
-func (t verifiedToken) expired(now time.Time) bool { return now.Add(-Leeway).After(t.expiry) }
+func expired(s Session, now time.Time) bool { return now.Add(-Leeway).After(s.ExpiresAt) }
 
 func (c *verifiedTokens) get(sum [sha256.Size]byte, now time.Time) (Session, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, ok := c.entries[sum]
+	s, ok := c.entries[sum]
 	if !ok {
 		return Session{}, false
 	}
-	if t.expired(now) {
+	if expired(s, now) {
 		delete(c.entries, sum)
 		return Session{}, false
 	}
-	return t.session, true
+	return s, true
 }
 
-func (c *verifiedTokens) put(sum [sha256.Size]byte, s Session, expiry, now time.Time) {
+func (c *verifiedTokens) put(sum [sha256.Size]byte, s Session, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) >= maxVerifiedTokens {
 		// Drop the expired, then arbitrary ones (map order is random) down
 		// to 7/8: more live tokens than the bound cost hits, not memory.
-		for k, t := range c.entries {
-			if t.expired(now) {
+		for k, e := range c.entries {
+			if expired(e, now) {
 				delete(c.entries, k)
 			}
 		}
@@ -408,7 +403,7 @@ func (c *verifiedTokens) put(sum [sha256.Size]byte, s Session, expiry, now time.
 			delete(c.entries, k)
 		}
 	}
-	c.entries[sum] = verifiedToken{session: s, expiry: expiry}
+	c.entries[sum] = s
 }
 
 func (c *verifiedTokens) clear() {

@@ -28,7 +28,8 @@ type Status struct {
 	GroupID int64
 }
 
-func migrator(db *bun.DB) (*migrate.Migrator, error) {
+// discover returns the migrations of db's dialect.
+func discover(db *bun.DB) (*migrate.Migrations, error) {
 	sub, err := fs.Sub(files, string(DialectOf(db)))
 	if err != nil {
 		return nil, err
@@ -37,7 +38,12 @@ func migrator(db *bun.DB) (*migrate.Migrator, error) {
 	if err := ms.Discover(sub); err != nil {
 		return nil, err
 	}
-	return migrate.NewMigrator(db, ms, migrate.WithMarkAppliedOnSuccess(true)), nil
+	return ms, nil
+}
+
+// migrator applies ms to db, marking each migration applied once it succeeded.
+func migrator(db *bun.DB, ms *migrate.Migrations) *migrate.Migrator {
+	return migrate.NewMigrator(db, ms, migrate.WithMarkAppliedOnSuccess(true))
 }
 
 // Up applies every pending migration and returns the names it applied.
@@ -85,10 +91,11 @@ func List(ctx context.Context, db *bun.DB) ([]Status, error) {
 // the tables is inside the lock too: two concurrent CREATE TABLE IF NOT
 // EXISTS can still collide in PostgreSQL's catalog.
 func locked(ctx context.Context, db *bun.DB, fn func(*migrate.Migrator) error) error {
-	m, err := migrator(db)
+	ms, err := discover(db)
 	if err != nil {
 		return err
 	}
+	m := migrator(db, ms)
 	switch DialectOf(db) {
 	case SQLite:
 		// Processes sharing one SQLite file take turns through a lock file beside it.

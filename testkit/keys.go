@@ -80,15 +80,20 @@ type Claims map[string]any
 // SessionClaims are the claims of a fresh Clerk session token for sub:
 // issued now, valid from 10 s ago, for a minute, with a session id.
 func SessionClaims(sub string) Claims {
-	c := Claims(clerk.SessionClaims(sub, "", time.Now(), time.Minute))
-	c["iss"] = Issuer
-	return c
+	return sessionClaims(sub, time.Now(), time.Minute)
 }
 
 // SessionClaimsAt are the claims of a session token for sub issued at iat
 // and valid for 10 minutes.
 func SessionClaimsAt(sub string, iat time.Time) Claims {
-	return SessionClaims(sub).With("iat", iat).With("nbf", iat.Add(-10*time.Second)).With("exp", iat.Add(10*time.Minute))
+	return sessionClaims(sub, iat, 10*time.Minute)
+}
+
+// sessionClaims are clerk.SessionClaims, issued by Issuer.
+func sessionClaims(sub string, iat time.Time, ttl time.Duration) Claims {
+	c := Claims(clerk.SessionClaims(sub, "", iat, ttl))
+	c["iss"] = Issuer
+	return c
 }
 
 // With returns a copy of c with key set to v (a time.Time becomes Unix

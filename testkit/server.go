@@ -114,24 +114,6 @@ func (r Response) JSON(t testing.TB, v any) {
 	}
 }
 
-// ErrorMessage is the message of an {"error": "…"} body with a JSON
-// content type; anything else fails the test.
-func (r Response) ErrorMessage(t testing.TB) string {
-	t.Helper()
-	if ct := r.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
-		t.Errorf("Content-Type = %q, want application/json; charset=utf-8", ct)
-	}
-	var body map[string]any
-	if err := json.Unmarshal(r.Body, &body); err != nil {
-		t.Fatalf("error body %q is not JSON: %v", r.Body, err)
-	}
-	msg, ok := body["error"].(string)
-	if len(body) != 1 || !ok {
-		t.Fatalf(`error body = %s, want exactly {"error": "<message>"}`, r.Body)
-	}
-	return msg
-}
-
 // Logger is a debug-level JSON logger into buf, for tests that build a
 // piece of the service by hand.
 func Logger(buf io.Writer) *slog.Logger {

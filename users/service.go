@@ -47,7 +47,7 @@ const (
 func NewService(db *bun.DB) *Service {
 	s := &Service{db: db, clock: &clock{}}
 	workers := groupWorkers
-	if db != nil && db.Dialect().Name() != dialect.PG {
+	if db.Dialect().Name() != dialect.PG {
 		workers = 1 // SQLite writes one transaction at a time anyway
 	}
 	s.group = batch.New(s.applyGroup, workers, groupMax, groupTimeout)
@@ -195,7 +195,7 @@ func purgeOwnedData(ctx context.Context, tx bun.Tx, userID int64) error {
 // Get returns the live user with clerkUserID: ErrNotFound if there is
 // none, errs.UserDeleted if it was deleted.
 func (s *Service) Get(ctx context.Context, clerkUserID string) (User, error) {
-	u, err := s.get(ctx, clerkUserID)
+	u, err := s.getIn(ctx, s.db, clerkUserID)
 	if err != nil {
 		return User{}, err
 	}
@@ -203,10 +203,6 @@ func (s *Service) Get(ctx context.Context, clerkUserID string) (User, error) {
 		return User{}, errs.UserDeleted
 	}
 	return u, nil
-}
-
-func (s *Service) get(ctx context.Context, clerkUserID string) (User, error) {
-	return s.getIn(ctx, s.db, clerkUserID)
 }
 
 func (s *Service) getIn(ctx context.Context, db bun.IDB, clerkUserID string) (User, error) {

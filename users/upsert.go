@@ -162,16 +162,21 @@ func (s *Service) upsertRound(ctx context.Context, db bun.IDB, q queryer, ws []W
 			continue
 		}
 		u, ok := current[id]
-		switch {
-		case !ok:
+		if !ok {
 			return fmt.Errorf("upsert user %s: neither written nor found", id)
-		case u.Deleted():
-			results[i] = Result{User: u, Outcome: Gone}
-		default:
-			results[i] = Result{User: u, Outcome: Stale}
 		}
+		results[i] = staleOrGone(u)
 	}
 	return nil
+}
+
+// staleOrGone is the result of a write the upsert's WHERE refused, with the
+// row as it stands: a tombstone (Gone) or newer (Stale).
+func staleOrGone(current User) Result {
+	if current.Deleted() {
+		return Result{User: current, Outcome: Gone}
+	}
+	return Result{User: current, Outcome: Stale}
 }
 
 // The prepared statements of the upsert on PostgreSQL: one row per element
@@ -262,15 +267,11 @@ func (s *Service) upsertOne(ctx context.Context, db bun.IDB, w Write) (Result, e
 	case err == nil:
 		return Result{User: row, Outcome: writeOutcome(row, now)}, nil
 	case errors.Is(err, sql.ErrNoRows):
-		// The WHERE refused the update: the row is newer or a tombstone.
 		current, err := s.getIn(ctx, db, w.ClerkUserID)
 		if err != nil {
 			return Result{}, err
 		}
-		if current.Deleted() {
-			return Result{User: current, Outcome: Gone}, nil
-		}
-		return Result{User: current, Outcome: Stale}, nil
+		return staleOrGone(current), nil
 	default:
 		return Result{}, fmt.Errorf("upsert user: %w", err)
 	}

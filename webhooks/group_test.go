@@ -29,7 +29,7 @@ func deliverGroup(t *testing.T, db *bun.DB, s *webhooks.Service, calls ...*deliv
 		fns[i] = func() { c.res, c.err = s.Deliver(context.Background(), c.svixID, c.body, t0) }
 	}
 	fill := func(i int) {
-		body := userEvent(t, "user.created", fmt.Sprint("user_fill_", i), "fill@example.com", "Fill", t0.UnixMilli())
+		body := userEvent("user.created", fmt.Sprint("user_fill_", i), "fill@example.com", "Fill", t0.UnixMilli())
 		if _, err := s.Deliver(context.Background(), fmt.Sprint("msg_fill_", i), body, t0); err != nil {
 			t.Errorf("fill delivery: %v", err)
 		}
@@ -44,12 +44,12 @@ func deliverGroup(t *testing.T, db *bun.DB, s *webhooks.Service, calls ...*deliv
 func TestDeliverGroup(t *testing.T) {
 	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		v := t0.UnixMilli()
-		newer := &deliveryCall{svixID: "msg_newer", body: userEvent(t, "user.updated", "user_a", "a2@example.com", "Newer", v+2000)}
-		older := &deliveryCall{svixID: "msg_older", body: userEvent(t, "user.created", "user_a", "a1@example.com", "Older", v+1000)}
-		first := &deliveryCall{svixID: "msg_twice", body: userEvent(t, "user.created", "user_b", "b@example.com", "B", v)}
+		newer := &deliveryCall{svixID: "msg_newer", body: userEvent("user.updated", "user_a", "a2@example.com", "Newer", v+2000)}
+		older := &deliveryCall{svixID: "msg_older", body: userEvent("user.created", "user_a", "a1@example.com", "Older", v+1000)}
+		first := &deliveryCall{svixID: "msg_twice", body: userEvent("user.created", "user_b", "b@example.com", "B", v)}
 		again := &deliveryCall{svixID: "msg_twice", body: first.body}
 		broken := &deliveryCall{svixID: "msg_broken", body: []byte(`{"type": "user.updated", "data": 7}`)}
-		gone := &deliveryCall{svixID: "msg_gone", body: deletedEvent(t, "user_c", v)}
+		gone := &deliveryCall{svixID: "msg_gone", body: deletedEvent("user_c", v)}
 		deliverGroup(t, db, s, newer, older, first, again, broken, gone)
 
 		for _, c := range []struct {
@@ -91,9 +91,9 @@ func TestDeliverGroupIsolatesAFailingDelivery(t *testing.T) {
 	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		dbtest.Refuse(t, db, "webhook_events", "svix_id", "msg_bad")
 		v := t0.UnixMilli()
-		ok1 := &deliveryCall{svixID: "msg_1", body: userEvent(t, "user.created", "user_1", "1@example.com", "One", v)}
-		bad := &deliveryCall{svixID: "msg_bad", body: userEvent(t, "user.created", "user_bad", "bad@example.com", "Bad", v)}
-		ok2 := &deliveryCall{svixID: "msg_2", body: userEvent(t, "user.created", "user_2", "2@example.com", "Two", v)}
+		ok1 := &deliveryCall{svixID: "msg_1", body: userEvent("user.created", "user_1", "1@example.com", "One", v)}
+		bad := &deliveryCall{svixID: "msg_bad", body: userEvent("user.created", "user_bad", "bad@example.com", "Bad", v)}
+		ok2 := &deliveryCall{svixID: "msg_2", body: userEvent("user.created", "user_2", "2@example.com", "Two", v)}
 		deliverGroup(t, db, s, ok1, bad, ok2)
 		if bad.err == nil || errors.Is(bad.err, webhooks.ErrNotClerkEvent) {
 			t.Errorf("refused delivery: %v, want a database error", bad.err)
@@ -117,7 +117,7 @@ func TestDeliverCancellationNeverLies(t *testing.T) {
 	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		svixID := func(i int) string { return fmt.Sprintf("msg_%03d", i) }
 		dbtest.CancelAtRandom(t, 160, 4*time.Millisecond, func(ctx context.Context, i int) error {
-			body := userEvent(t, "user.created", fmt.Sprintf("user_%03d", i), "x@example.com", "X", t0.UnixMilli())
+			body := userEvent("user.created", fmt.Sprintf("user_%03d", i), "x@example.com", "X", t0.UnixMilli())
 			_, err := s.Deliver(ctx, svixID(i), body, t0)
 			return err
 		}, func(i int) bool {

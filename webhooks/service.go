@@ -48,13 +48,11 @@ const (
 // through u.
 func NewService(db *bun.DB, u *users.Service) *Service {
 	s := &Service{db: db, users: u, now: time.Now}
-	if db != nil {
-		workers := groupWorkers
-		if db.Dialect().Name() != dialect.PG {
-			workers = 1 // SQLite writes one transaction at a time anyway
-		}
-		s.group = batch.New(s.deliverAll, workers, groupMax, groupTimeout)
+	workers := groupWorkers
+	if db.Dialect().Name() != dialect.PG {
+		workers = 1 // SQLite writes one transaction at a time anyway
 	}
+	s.group = batch.New(s.deliverAll, workers, groupMax, groupTimeout)
 	return s
 }
 
@@ -89,7 +87,7 @@ func (s *Service) Deliver(ctx context.Context, svixID string, body []byte, recei
 	}
 	d := delivery{svixID: svixID, body: body, receivedAt: toDBTime(receivedAt)}
 	d.ev, d.p = decode(body) // here, in parallel, rather than in the group's worker
-	p, err := s.commit(ctx, d)
+	p, err := s.group.Do(ctx, d)
 	if err != nil {
 		return Result{}, fmt.Errorf("deliver webhook event %s: %w", svixID, err)
 	}
@@ -106,15 +104,6 @@ type delivery struct {
 	receivedAt time.Time
 	ev         Event
 	p          processed // what decode made of it
-}
-
-// commit applies and records d with the deliveries waiting (package
-// batch), or alone when there is no committer.
-func (s *Service) commit(ctx context.Context, d delivery) (processed, error) {
-	if s.group == nil {
-		return batch.One(ctx, s.deliverAll, d)
-	}
-	return s.group.Do(ctx, d)
 }
 
 // deliverAll applies and records ds in one transaction (batch.Apply). An

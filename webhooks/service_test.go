@@ -39,11 +39,11 @@ func fixture(t *testing.T, name string) []byte {
 
 // userEvent is a minimal user.created/updated body. An empty email gives a
 // user without addresses; version is data.updated_at in Unix ms.
-func userEvent(t *testing.T, typ, id, email, firstName string, version int64) []byte {
+func userEvent(typ, id, email, firstName string, version int64) []byte {
 	return testkit.UserEvent(typ, id, email, firstName, "", time.UnixMilli(version))
 }
 
-func deletedEvent(t *testing.T, id string, timestamp int64) []byte {
+func deletedEvent(id string, timestamp int64) []byte {
 	return testkit.DeletedEvent(id, time.UnixMilli(timestamp))
 }
 
@@ -231,8 +231,8 @@ func TestDeliverDuplicate(t *testing.T) {
 func TestDeliverOutOfOrder(t *testing.T) {
 	eachService(t, func(t *testing.T, db *bun.DB, s *webhooks.Service) {
 		v1, v2 := t0.UnixMilli(), t0.Add(time.Second).UnixMilli()
-		deliver(t, s, "msg_v2", userEvent(t, webhooks.TypeUserUpdated, "user_o", "new@example.com", "New", v2), t0, webhooks.OutcomeApplied)
-		deliver(t, s, "msg_v1", userEvent(t, webhooks.TypeUserUpdated, "user_o", "old@example.com", "Old", v1), t0.Add(time.Second), webhooks.OutcomeStale)
+		deliver(t, s, "msg_v2", userEvent(webhooks.TypeUserUpdated, "user_o", "new@example.com", "New", v2), t0, webhooks.OutcomeApplied)
+		deliver(t, s, "msg_v1", userEvent(webhooks.TypeUserUpdated, "user_o", "old@example.com", "Old", v1), t0.Add(time.Second), webhooks.OutcomeStale)
 
 		u := userRow(t, db, "user_o")
 		if str(u.Email) != "new@example.com" || str(u.Name) != "New" || u.Version != v2 {
@@ -251,10 +251,10 @@ func TestDeliverDeleteThenLateUpdate(t *testing.T) {
 
 		// Older than the tombstone, then newer: both stale, nothing resurrects.
 		deliver(t, s, "msg_u", fixture(t, "user_updated.json"), t0.Add(2*time.Second), webhooks.OutcomeStale)
-		later := userEvent(t, webhooks.TypeUserUpdated, marguerite, "back@example.com", "Back", 1717600000000+60_000)
+		later := userEvent(webhooks.TypeUserUpdated, marguerite, "back@example.com", "Back", 1717600000000+60_000)
 		deliver(t, s, "msg_late", later, t0.Add(3*time.Second), webhooks.OutcomeStale)
 		// A second delete changes nothing.
-		deliver(t, s, "msg_d2", deletedEvent(t, marguerite, 1717600000000+120_000), t0.Add(4*time.Second), webhooks.OutcomeUnchanged)
+		deliver(t, s, "msg_d2", deletedEvent(marguerite, 1717600000000+120_000), t0.Add(4*time.Second), webhooks.OutcomeUnchanged)
 
 		u := userRow(t, db, marguerite)
 		if !u.Deleted() || u.Email != nil || u.Name != nil {
@@ -435,7 +435,7 @@ func TestList(t *testing.T) {
 				deliver(t, s, id, fixture(t, "session_created.json"), at, webhooks.OutcomeIgnored)
 				continue
 			}
-			body := userEvent(t, webhooks.TypeUserUpdated, fmt.Sprintf("user_%d", i), "a@example.com", "A", t0.UnixMilli())
+			body := userEvent(webhooks.TypeUserUpdated, fmt.Sprintf("user_%d", i), "a@example.com", "A", t0.UnixMilli())
 			deliver(t, s, id, body, at, webhooks.OutcomeApplied)
 		}
 
@@ -734,7 +734,7 @@ func TestConcurrentDeliveriesAndSyncConverge(t *testing.T) {
 		for id, newestWriter := range newest {
 			for v := range versions {
 				if v < last || newestWriter == "hook" {
-					body := userEvent(t, webhooks.TypeUserUpdated, id, email("hook", v), name("hook", v), version(v).UnixMilli())
+					body := userEvent(webhooks.TypeUserUpdated, id, email("hook", v), name("hook", v), version(v).UnixMilli())
 					svixID := fmt.Sprintf("msg_%s_%d", id, v)
 					deliverJob := func() error {
 						_, err := s.Deliver(ctx, svixID, body, t0)
