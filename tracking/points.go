@@ -99,6 +99,11 @@ func nullString(n sql.NullString) *string {
 // reading and is returned as is.
 func scanEach(ctx context.Context, q *bun.SelectQuery, op string, dest []any, fn func() error) error {
 	rows, err := q.Rows(ctx)
+	return eachRow(rows, err, op, dest, fn)
+}
+
+// eachRow is scanEach for rows and err as a query returned them.
+func eachRow(rows *sql.Rows, err error, op string, dest []any, fn func() error) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
