@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/tracking"
 )
 
 // devicePage is how many devices one read of a pass looks at.
@@ -42,10 +44,7 @@ type pass struct {
 // whole), then the rest device by device, oldest first, in batches; and
 // it clears the last location of devices whose newest fix has expired.
 func (p *pass) locations(ctx context.Context, r *LocationReport) error {
-	cutoff := r.Cutoff.UnixMilli()
-	if ceil := r.Cutoff.Truncate(time.Millisecond); ceil.Before(r.Cutoff) {
-		cutoff++ // recorded_at < Cutoff exactly when < the next whole ms
-	}
+	cutoff := tracking.CeilMillis(r.Cutoff) // recorded_at < Cutoff exactly when < cutoff
 	partitioned, err := isPartitioned(ctx, p.db)
 	if err != nil {
 		return err
