@@ -29,6 +29,15 @@ type Status struct {
 }
 
 func migrator(db *bun.DB) (*migrate.Migrator, error) {
+	ms, err := discover(db)
+	if err != nil {
+		return nil, err
+	}
+	return newMigrator(db, ms), nil
+}
+
+// discover returns the migrations of db's dialect.
+func discover(db *bun.DB) (*migrate.Migrations, error) {
 	sub, err := fs.Sub(files, string(DialectOf(db)))
 	if err != nil {
 		return nil, err
@@ -37,7 +46,12 @@ func migrator(db *bun.DB) (*migrate.Migrator, error) {
 	if err := ms.Discover(sub); err != nil {
 		return nil, err
 	}
-	return migrate.NewMigrator(db, ms, migrate.WithMarkAppliedOnSuccess(true)), nil
+	return ms, nil
+}
+
+// newMigrator is bun's migrator of ms on db, as Up and UpBefore apply them.
+func newMigrator(db *bun.DB, ms *migrate.Migrations) *migrate.Migrator {
+	return migrate.NewMigrator(db, ms, migrate.WithMarkAppliedOnSuccess(true))
 }
 
 // Up applies every pending migration and returns the names it applied.

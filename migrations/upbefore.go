@@ -3,7 +3,6 @@ package migrations
 import (
 	"context"
 	"fmt"
-	"io/fs"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/migrate"
@@ -13,12 +12,8 @@ import (
 // (an id such as "20261206000002"), so that a test or a benchmark can
 // have the schema as it was before that migration; Up applies the rest.
 func UpBefore(ctx context.Context, db *bun.DB, id string) error {
-	sub, err := fs.Sub(files, string(DialectOf(db)))
+	all, err := discover(db)
 	if err != nil {
-		return err
-	}
-	all := migrate.NewMigrations()
-	if err := all.Discover(sub); err != nil {
 		return err
 	}
 	older := migrate.NewMigrations()
@@ -30,7 +25,7 @@ func UpBefore(ctx context.Context, db *bun.DB, id string) error {
 	if len(older.Sorted()) == 0 {
 		return fmt.Errorf("no migration before %s", id)
 	}
-	m := migrate.NewMigrator(db, older, migrate.WithMarkAppliedOnSuccess(true))
+	m := newMigrator(db, older)
 	if err := m.Init(ctx); err != nil {
 		return err
 	}
