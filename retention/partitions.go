@@ -139,9 +139,17 @@ func months(from, to time.Time) []time.Time {
 // with the points the default partition holds for that month, then
 // attached. Replicas take turns through an advisory lock per schema.
 func ensureMonths(ctx context.Context, db *bun.DB, from, to time.Time) ([]string, error) {
+	// A cheap look first, outside any lock: usually every month is there.
+	existing, err := listPartitions(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 	var created []string
 	for _, m := range months(from, to) {
 		p := monthPartition(m)
+		if overlaps(existing, p) {
+			continue
+		}
 		done, err := createPartition(ctx, db, p)
 		if err != nil {
 			return created, fmt.Errorf("create partition %s: %w", p.Name, err)
@@ -154,18 +162,11 @@ func ensureMonths(ctx context.Context, db *bun.DB, from, to time.Time) ([]string
 }
 
 // createPartition creates and attaches p unless a partition overlaps its
-// range already; it tells whether it did.
+// range already (another replica may have created it since the caller
+// looked); it tells whether it did.
 func createPartition(ctx context.Context, db *bun.DB, p partition) (bool, error) {
-	// A cheap look first, outside any lock: usually every month is there.
-	existing, err := listPartitions(ctx, db)
-	if err != nil {
-		return false, err
-	}
-	if overlaps(existing, p) {
-		return false, nil
-	}
 	created := false
-	err = db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.ExecContext(ctx, "SET LOCAL lock_timeout = '"+lockTimeout+"'"); err != nil {
 			return err
 		}

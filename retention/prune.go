@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/usersync/usersync/tracking"
 )
 
 // devicePage is how many devices one read of a pass looks at.
@@ -30,8 +32,9 @@ type pass struct {
 	sqlite bool
 	start  time.Time
 	// keep are the ranges of recorded_at, [from, to), of partitions due to
-	// be dropped whose drop was deferred: their points wait for the drop
-	// rather than going one by one.
+	// be dropped whose drop was deferred (in a dry run, of every partition
+	// it would drop): their points wait for the drop rather than going, or
+	// being counted, one by one.
 	keep [][2]int64
 
 	lastProgress time.Time
@@ -42,15 +45,11 @@ type pass struct {
 // whole), then the rest device by device, oldest first, in batches; and
 // it clears the last location of devices whose newest fix has expired.
 func (p *pass) locations(ctx context.Context, r *LocationReport) error {
-	cutoff := r.Cutoff.UnixMilli()
-	if ceil := r.Cutoff.Truncate(time.Millisecond); ceil.Before(r.Cutoff) {
-		cutoff++ // recorded_at < Cutoff exactly when < the next whole ms
-	}
+	cutoff := tracking.CeilMillis(r.Cutoff) // recorded_at < Cutoff exactly when < cutoff
 	partitioned, err := isPartitioned(ctx, p.db)
 	if err != nil {
 		return err
 	}
-	var droppedPoints int64
 	if partitioned {
 		parts, err := listPartitions(ctx, p.db)
 		if err != nil {
@@ -68,7 +67,7 @@ func (p *pass) locations(ctx context.Context, r *LocationReport) error {
 					return err
 				}
 				r.Dropped = append(r.Dropped, DroppedPartition{Name: part.Name, Points: n})
-				droppedPoints += n
+				p.keep = append(p.keep, [2]int64{part.From, part.To}) // counted whole
 				continue
 			}
 			n, err := dropPartition(ctx, p.db, part.Name)
@@ -121,11 +120,6 @@ func (p *pass) locations(ctx context.Context, r *LocationReport) error {
 		}
 		after = last
 	}
-	if p.dryRun {
-		// Counted above with the partitions still there.
-		r.Deleted -= droppedPoints
-	}
-
 	n, err := p.clearExpiredFixes(ctx, cutoff)
 	r.LatestCleared = n
 	return err

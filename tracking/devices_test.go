@@ -314,9 +314,6 @@ func TestUserDeleteRemovesDevicesAndLocations(t *testing.T) {
 	})
 }
 
-// TestRegisterPushToken: the token is stored (shown only as
-// PushRegistered), replaced by a later one, gone with a token rotation,
-// and is no report.
 // TestRegisterPushTokenFailure: a statement that fails is not taken for
 // one that changed no row: the failure is returned, not ErrInvalidToken
 // (which the tracker would be told is a bad device token).
@@ -332,6 +329,9 @@ func TestRegisterPushTokenFailure(t *testing.T) {
 	})
 }
 
+// TestRegisterPushToken: the token is stored (shown only as
+// PushRegistered), replaced by a later one, gone with a token rotation,
+// and is no report.
 func TestRegisterPushToken(t *testing.T) {
 	eachFixture(t, tracking.Config{}, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
@@ -357,16 +357,18 @@ func TestRegisterPushToken(t *testing.T) {
 		if !registered(d.ID) || registered(other.ID) {
 			t.Error("want only the registering device push-registered")
 		}
-		var stored string
-		if err := f.db.NewSelect().Table("devices").Column("push_token").Where("id = ?", d.ID).Scan(ctx, &stored); err != nil {
-			t.Fatal(err)
+		storedIs := func(want string) {
+			t.Helper()
+			var stored string
+			if err := f.db.NewSelect().Table("devices").Column("push_token").Where("id = ?", d.ID).Scan(ctx, &stored); err != nil || stored != want {
+				t.Errorf("stored push token %q (%v), want %q", stored, err, want)
+			}
 		}
+		storedIs("fcm:APA91b_first")
 		if err := f.svc.RegisterPushToken(ctx, d.ID, "fcm:APA91b_second"); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.db.NewSelect().Table("devices").Column("push_token").Where("id = ?", d.ID).Scan(ctx, &stored); err != nil || stored != "fcm:APA91b_second" {
-			t.Errorf("stored push token %q (%v), want the second one", stored, err)
-		}
+		storedIs("fcm:APA91b_second")
 
 		for _, bad := range []string{"", "with space", "tab\there", "é", string(make([]byte, 1025))} {
 			var fe *errs.FieldError

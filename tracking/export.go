@@ -55,7 +55,7 @@ func (s *Service) spanQuery(sp Span, columns ...string) *bun.SelectQuery {
 		Model((*locationRow)(nil)).
 		Column(columns...).
 		Where("device_id = ?", sp.DeviceID).
-		Where("recorded_at >= ?", ceilMillis(sp.From)).
-		Where("recorded_at < ?", ceilMillis(sp.To)).
+		Where("recorded_at >= ?", CeilMillis(sp.From)).
+		Where("recorded_at < ?", CeilMillis(sp.To)).
 		Order("recorded_at")
 }

@@ -59,7 +59,7 @@ func (s *Service) DeleteLocations(ctx context.Context, ownerID, deviceID int64, 
 	if err := r.Check(); err != nil {
 		return LocationsDeleted{}, err
 	}
-	from, to := ceilMillis(*r.From), ceilMillis(*r.To)
+	from, to := CeilMillis(*r.From), CeilMillis(*r.To)
 	out := LocationsDeleted{DeviceID: deviceID}
 	err := txn.Run(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
 		q := tx.NewSelect().Model((*deviceRow)(nil)).Column("last_recorded_at").

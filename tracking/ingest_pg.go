@@ -22,23 +22,16 @@ func (s *Service) ingestRound(ctx context.Context, tx bun.Tx, ws []ingestWrite, 
 	// Locked in id order, so that concurrent groups never wait on each
 	// other in a cycle: ingests of one device take turns, and a device
 	// cannot be deleted halfway through.
-	rows, err := tx.Tx.QueryContext(ctx, lockDevicesSQL, pgx.QueryExecModeCacheStatement, ids)
-	if err != nil {
-		return nil, fmt.Errorf("lock devices: %w", err)
-	}
 	prev := make(map[int64]fixOf, len(round))
-	for rows.Next() {
-		var id int64
-		var f fixOf
-		if err := rows.Scan(&id, &f.userID, &f.fix); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("lock devices: %w", err)
-		}
+	var id int64
+	var f fixOf
+	rows, err := tx.Tx.QueryContext(ctx, lockDevicesSQL, pgx.QueryExecModeCacheStatement, ids)
+	err = eachRow(rows, err, "lock devices", []any{&id, &f.userID, &f.fix}, func() error {
 		prev[id] = f
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("lock devices: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	var pts pointArrays
@@ -54,24 +47,17 @@ func (s *Service) ingestRound(ctx context.Context, tx bun.Tx, ws []ingestWrite, 
 	// inserted[d]: the recorded_at of each point the insert stored for device d.
 	inserted := map[int64]map[int64]bool{}
 	if len(pts.device) > 0 {
+		var d, rec int64
 		rows, err := tx.Tx.QueryContext(ctx, insertPointsSQL, append([]any{pgx.QueryExecModeCacheStatement}, pts.args()...)...)
-		if err != nil {
-			return nil, fmt.Errorf("insert locations: %w", err)
-		}
-		for rows.Next() {
-			var d, rec int64
-			if err := rows.Scan(&d, &rec); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("insert locations: %w", err)
-			}
+		err = eachRow(rows, err, "insert locations", []any{&d, &rec}, func() error {
 			if inserted[d] == nil {
 				inserted[d] = map[int64]bool{}
 			}
 			inserted[d][rec] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("insert locations: %w", err)
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		for _, i := range round {
 			if errs[i] == nil {

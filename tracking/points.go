@@ -22,15 +22,15 @@ func pointColumns(withReceived bool) []string {
 }
 
 // pointScan is one row of pointColumns while it is scanned, reused from
-// row to row. The nullable columns go into sql.Null* values rather than
+// row to row. The nullable columns go into sql.Null values rather than
 // pointers: database/sql scans a **float64 by reflection, and a route page
 // has 10,000 rows, an export millions.
 type pointScan struct {
 	recorded, received int64
 	lat, lon           float64
-	num                [6]sql.NullFloat64 // accuracy, altitude, speed, course, battery, odometer
-	flag               [2]sql.NullBool    // motion, charging
-	text               [3]sql.NullString  // activity, event, alarm
+	num                [6]sql.Null[float64] // accuracy, altitude, speed, course, battery, odometer
+	flag               [2]sql.Null[bool]    // motion, charging
+	text               [3]sql.Null[string]  // activity, event, alarm
 	withReceived       bool
 	dest               []any // where a row goes, for scanEach
 }
@@ -53,18 +53,18 @@ func (p *pointScan) location() Location {
 		RecordedAt: time.UnixMilli(p.recorded).UTC(),
 		Lat:        p.lat,
 		Lon:        p.lon,
-		AccuracyM:  nullFloat(p.num[0]),
-		AltitudeM:  nullFloat(p.num[1]),
-		SpeedMPS:   nullFloat(p.num[2]),
-		CourseDeg:  nullFloat(p.num[3]),
-		BatteryPct: nullFloat(p.num[4]),
+		AccuracyM:  orNil(p.num[0]),
+		AltitudeM:  orNil(p.num[1]),
+		SpeedMPS:   orNil(p.num[2]),
+		CourseDeg:  orNil(p.num[3]),
+		BatteryPct: orNil(p.num[4]),
 		Attributes: Attributes{
-			Motion:    nullBool(p.flag[0]),
-			OdometerM: nullFloat(p.num[5]),
-			Charging:  nullBool(p.flag[1]),
-			Activity:  nullString(p.text[0]),
-			Event:     nullString(p.text[1]),
-			Alarm:     nullString(p.text[2]),
+			Motion:    orNil(p.flag[0]),
+			OdometerM: orNil(p.num[5]),
+			Charging:  orNil(p.flag[1]),
+			Activity:  orNil(p.text[0]),
+			Event:     orNil(p.text[1]),
+			Alarm:     orNil(p.text[2]),
 		},
 	}
 	if p.withReceived {
@@ -73,25 +73,12 @@ func (p *pointScan) location() Location {
 	return l
 }
 
-func nullFloat(n sql.NullFloat64) *float64 {
+// orNil is n's value, or nil when it is NULL.
+func orNil[T any](n sql.Null[T]) *T {
 	if !n.Valid {
 		return nil
 	}
-	return ptr(n.Float64)
-}
-
-func nullBool(n sql.NullBool) *bool {
-	if !n.Valid {
-		return nil
-	}
-	return ptr(n.Bool)
-}
-
-func nullString(n sql.NullString) *string {
-	if !n.Valid {
-		return nil
-	}
-	return ptr(n.String)
+	return ptr(n.V)
 }
 
 // scanEach runs q and scans its rows one by one into dest, calling fn after
@@ -99,6 +86,11 @@ func nullString(n sql.NullString) *string {
 // reading and is returned as is.
 func scanEach(ctx context.Context, q *bun.SelectQuery, op string, dest []any, fn func() error) error {
 	rows, err := q.Rows(ctx)
+	return eachRow(rows, err, op, dest, fn)
+}
+
+// eachRow is scanEach for rows and err as a query returned them.
+func eachRow(rows *sql.Rows, err error, op string, dest []any, fn func() error) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}

@@ -131,10 +131,10 @@ func fromMillis(ms *int64) *time.Time {
 	return &t
 }
 
-// ceilMillis is the first whole millisecond at or after t: a recorded_at
-// in ms is ≥ t exactly when it is ≥ ceilMillis(t), and < t exactly when it
-// is < ceilMillis(t).
-func ceilMillis(t time.Time) int64 {
+// CeilMillis is the first whole millisecond at or after t: a recorded_at
+// in ms is ≥ t exactly when it is ≥ CeilMillis(t), and < t exactly when it
+// is < CeilMillis(t). Routes, deletes and retention bound points with it.
+func CeilMillis(t time.Time) int64 {
 	ms := t.Truncate(time.Millisecond)
 	if ms.Equal(t) {
 		return ms.UnixMilli()

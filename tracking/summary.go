@@ -35,7 +35,7 @@ func (s *Service) Summary(ctx context.Context, ownerID int64, sp Span) (Summary,
 		m        summer
 		ms       int64
 		lat, lon float64
-		speed    sql.NullFloat64
+		speed    sql.Null[float64]
 	)
 	err := scanEach(ctx, s.spanQuery(sp, "recorded_at", "lat", "lon", "speed_mps"), "read summary", []any{&ms, &lat, &lon, &speed}, func() error {
 		m.add(ms, lat, lon, speed)
@@ -53,12 +53,12 @@ type summer struct {
 	distanceM       float64
 	firstMs, lastMs int64
 	last            [2]float64 // [lat, lon] of the last point
-	maxSpeed        sql.NullFloat64
+	maxSpeed        sql.Null[float64]
 	bbox            [4]float64
 }
 
 // add counts one point, the next in time order.
-func (m *summer) add(ms int64, lat, lon float64, speed sql.NullFloat64) {
+func (m *summer) add(ms int64, lat, lon float64, speed sql.Null[float64]) {
 	if m.points == 0 {
 		m.firstMs = ms
 		m.bbox = [4]float64{lon, lat, lon, lat}
@@ -70,13 +70,13 @@ func (m *summer) add(ms int64, lat, lon float64, speed sql.NullFloat64) {
 	m.points++
 	m.lastMs = ms
 	m.last = [2]float64{lat, lon}
-	if speed.Valid && (!m.maxSpeed.Valid || speed.Float64 > m.maxSpeed.Float64) {
+	if speed.Valid && (!m.maxSpeed.Valid || speed.V > m.maxSpeed.V) {
 		m.maxSpeed = speed
 	}
 }
 
 func (m *summer) summary(sp Span) Summary {
-	s := Summary{Span: sp, Points: m.points, DistanceM: m.distanceM, MaxSpeedMPS: nullFloat(m.maxSpeed)}
+	s := Summary{Span: sp, Points: m.points, DistanceM: m.distanceM, MaxSpeedMPS: orNil(m.maxSpeed)}
 	if m.points > 0 {
 		s.FirstRecordedAt = fromMillis(&m.firstMs)
 		s.LastRecordedAt = fromMillis(&m.lastMs)
