@@ -82,13 +82,6 @@ func (h *Hub) Unsubscribe(s *Sub) {
 	h.total--
 }
 
-// Open is the number of open subscriptions.
-func (h *Hub) Open() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.total
-}
-
 // Deliver hands each change to the streams of its user, in order; Resync
 // goes to every stream.
 func (h *Hub) Deliver(changes []Change) {
