@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/usersync/usersync/errs"
+	"github.com/usersync/usersync/jsontime"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -158,10 +159,6 @@ type exportStream struct {
 	scratch []byte
 }
 
-// exportTime is how CSV and GPX write times: RFC 3339 in UTC with
-// milliseconds always, so that the text sorts as the times do.
-const exportTime = "2006-01-02T15:04:05.000Z07:00"
-
 // csvHeader names the columns of a CSV export: the Location fields.
 var csvHeader = [...]string{"recorded_at", "received_at", "lat", "lon", "accuracy_m", "altitude_m", "speed_mps",
 	"course_deg", "battery_pct", "motion", "odometer_m", "charging", "activity", "event", "alarm"}
@@ -255,7 +252,7 @@ func (x *exportStream) gpxStart(d tracking.Device) error {
 	x.out.WriteString("<metadata><name>")
 	x.out.Write(name.Bytes())
 	x.out.WriteString("</name><time>")
-	x.out.WriteString(time.Now().UTC().Format(exportTime))
+	x.out.WriteString(jsontime.Format(time.Now()))
 	x.out.WriteString("</time></metadata>\n<trk><name>")
 	x.out.Write(name.Bytes())
 	_, err := x.out.WriteString("</name><trkseg>\n")
@@ -278,7 +275,7 @@ func (x *exportStream) gpxPoint(l tracking.Location) error {
 		b = append(b, "</ele>"...)
 	}
 	b = append(b, "<time>"...)
-	b = l.RecordedAt.UTC().AppendFormat(b, exportTime)
+	b = l.RecordedAt.UTC().AppendFormat(b, jsontime.Layout)
 	b = append(b, "</time></trkpt>\n"...)
 	x.scratch = b
 	_, err := x.out.Write(b)
@@ -310,9 +307,9 @@ func (x *exportStream) csvPoint(l tracking.Location) error {
 		}
 		end()
 	}
-	b = l.RecordedAt.UTC().AppendFormat(b, exportTime)
+	b = l.RecordedAt.UTC().AppendFormat(b, jsontime.Layout)
 	end()
-	b = l.ReceivedAt.UTC().AppendFormat(b, exportTime)
+	b = l.ReceivedAt.UTC().AppendFormat(b, jsontime.Layout)
 	end()
 	num(&l.Lat)
 	num(&l.Lon)
