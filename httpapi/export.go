@@ -103,24 +103,6 @@ func planSpan(r *http.Request, us userGetter, sr spanReader, params func(url.Val
 	return sp, owner, err
 }
 
-// parseSpanQuery reads from and to, RFC 3339, as the route does; empty
-// is absent.
-func parseSpanQuery(v url.Values) (from, to *time.Time, err error) {
-	for _, p := range []struct {
-		name string
-		dst  **time.Time
-	}{{"from", &from}, {"to", &to}} {
-		if s := v.Get(p.name); s != "" {
-			t, err := parseQueryTime(s)
-			if err != nil {
-				return nil, nil, &errs.FieldError{Field: p.name, Msg: "must be an RFC 3339 time such as 2026-11-27T20:53:55Z"}
-			}
-			*p.dst = &t
-		}
-	}
-	return from, to, nil
-}
-
 type exportFormat string
 
 const (
