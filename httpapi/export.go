@@ -87,19 +87,13 @@ func planSpan(r *http.Request, us userGetter, sr spanReader, params func(url.Val
 	if err != nil {
 		return tracking.Span{}, 0, err
 	}
-	// A malformed id plans as device 0; it answers 404 below.
-	id, idErr := pathDeviceID(r, "deviceId")
+	// A malformed id plans as device 0; deviceOwner answers 404 for it.
+	id, _ := pathDeviceID(r, "deviceId")
 	sp, err := sr.PlanSpan(id, from, to)
 	if err != nil {
 		return sp, 0, err
 	}
-	owner, ok, err := sessionOwner(r.Context(), us)
-	if err == nil && !ok {
-		err = tracking.ErrDeviceNotFound // no row, no devices
-	}
-	if err == nil {
-		err = idErr
-	}
+	owner, _, err := deviceOwner(r, us, "deviceId")
 	return sp, owner, err
 }
 

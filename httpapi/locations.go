@@ -129,20 +129,14 @@ func handleRoute(logger *slog.Logger, us userGetter, rr routeReader) http.Handle
 			return
 		}
 		// A malformed id plans as device 0, so that its cursor is still
-		// checked; it answers 404 below.
-		id, idErr := pathDeviceID(r, "deviceId")
+		// checked; deviceOwner answers 404 for it below.
+		id, _ := pathDeviceID(r, "deviceId")
 		plan, err := rr.PlanRoute(id, q)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
 		}
-		owner, ok, err := sessionOwner(r.Context(), us)
-		if err == nil && !ok {
-			err = tracking.ErrDeviceNotFound // no row, no devices
-		}
-		if err == nil {
-			err = idErr
-		}
+		owner, _, err := deviceOwner(r, us, "deviceId")
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
