@@ -88,8 +88,7 @@ func (h *Hub) Deliver(changes []Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, c := range changes {
-		c.memo = &memo{}
-		if c.Kind == Resync {
+		if c.Kind == Resync { // streams take a snapshot: nothing to share
 			for _, subs := range h.users {
 				for s := range subs {
 					send(s, c)
@@ -97,7 +96,12 @@ func (h *Hub) Deliver(changes []Change) {
 			}
 			continue
 		}
-		for s := range h.users[c.UserID] {
+		subs := h.users[c.UserID]
+		if len(subs) == 0 {
+			continue // the common case of a write: no stream of its user here
+		}
+		c.memo = &memo{}
+		for s := range subs {
 			send(s, c)
 		}
 	}
