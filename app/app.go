@@ -44,9 +44,8 @@ type App struct {
 	Pruner *retention.Pruner
 	// Hub fans committed changes out to this process's live streams; on
 	// PostgreSQL, Serve also listens for the other replicas'.
-	Hub     *live.Hub
-	origin  string
-	channel string // the live feed's NOTIFY channel; "" on SQLite
+	Hub  *live.Hub
+	feed *live.Feed // its Channel is "" on SQLite
 	// Deps are what Handler is built from (tests walk its routes).
 	Deps    httpapi.Deps
 	Handler http.Handler
@@ -119,21 +118,20 @@ func New(cfg Config, db *bun.DB, logger *slog.Logger) (*App, error) {
 
 	a := &App{Config: cfg, Logger: logger, DB: db, Metrics: httpapi.NewMetrics(db.DB)}
 	a.Hub = live.NewHub(cfg.StreamMaxPerUser, cfg.StreamMax)
-	feed, err := NewFeed(context.Background(), db, a.Hub)
+	a.feed, err = NewFeed(context.Background(), db, a.Hub)
 	if err != nil {
 		return nil, err
 	}
-	a.origin, a.channel = feed.Origin, feed.Channel
 	a.Users = users.NewService(db)
 	a.Users.Observer = a.Metrics.ObserveUpsert
-	a.Users.Feed = feed
+	a.Users.Feed = a.feed
 	a.Webhooks = webhooks.NewService(db, a.Users)
 	a.Webhooks.Observer = a.Metrics.ObserveWebhook
 	a.Tracking = tracking.NewService(db, tracking.Config{
 		OnlineWindow: cfg.OnlineWindow,
 		MaxRouteSpan: cfg.RouteMaxSpan,
 		Limits:       tracking.Limits{MaxAge: cfg.IngestMaxAge()},
-		Feed:         feed,
+		Feed:         a.feed,
 	})
 	a.Pruner = retention.New(db, cfg.Retention(), logger)
 	a.Pruner.Observer = a.Metrics.ObservePruned
@@ -219,12 +217,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		<-pruned // Run returns promptly once its context ends
 	}()
 
-	if a.channel != "" {
+	if a.feed.Channel != "" {
 		listenCtx, stopListening := context.WithCancel(ctx)
 		listened := make(chan struct{})
 		go func() {
 			defer close(listened)
-			l := &live.Listener{DatabaseURL: a.Config.DatabaseURL, Channel: a.channel, Hub: a.Hub, Origin: a.origin, Logger: a.Logger}
+			l := &live.Listener{DatabaseURL: a.Config.DatabaseURL, Channel: a.feed.Channel, Hub: a.Hub, Origin: a.feed.Origin, Logger: a.Logger}
 			l.Run(listenCtx)
 		}()
 		defer func() {

@@ -46,16 +46,9 @@ type call[In, Out any] struct {
 }
 
 // New returns a Committer that commits up to workers groups at once, each
-// of at most max writes, each bounded by timeout.
-func New[In, Out any](apply Apply[In, Out], workers, max int, timeout time.Duration) *Committer[In, Out] {
-	return &Committer[In, Out]{apply: apply, workers: max1(workers), max: max1(max), timeout: timeout}
-}
-
-func max1(n int) int {
-	if n < 1 {
-		return 1
-	}
-	return n
+// of at most groupMax writes, each bounded by timeout.
+func New[In, Out any](apply Apply[In, Out], workers, groupMax int, timeout time.Duration) *Committer[In, Out] {
+	return &Committer[In, Out]{apply: apply, workers: max(workers, 1), max: max(groupMax, 1), timeout: timeout}
 }
 
 // Do commits in with whatever else is waiting and returns its result.

@@ -139,7 +139,7 @@ func handleCreateDevice(logger *slog.Logger, us userGetter, ds deviceStore) http
 			return err
 		}
 		if !ok {
-			return errs.New(errs.Conflict, "user is not synced yet: call POST /api/auth/sync first")
+			return errNotSynced
 		}
 		d, token, err := ds.CreateDevice(r.Context(), owner, in)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/usersync/usersync/errs"
+	"github.com/usersync/usersync/jsontime"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -86,38 +87,14 @@ func planSpan(r *http.Request, us userGetter, sr spanReader, params func(url.Val
 	if err != nil {
 		return tracking.Span{}, 0, err
 	}
-	// A malformed id plans as device 0; it answers 404 below.
-	id, idErr := pathDeviceID(r, "deviceId")
+	// A malformed id plans as device 0; deviceOwner answers 404 for it.
+	id, _ := pathDeviceID(r, "deviceId")
 	sp, err := sr.PlanSpan(id, from, to)
 	if err != nil {
 		return sp, 0, err
 	}
-	owner, ok, err := sessionOwner(r.Context(), us)
-	if err == nil && !ok {
-		err = tracking.ErrDeviceNotFound // no row, no devices
-	}
-	if err == nil {
-		err = idErr
-	}
+	owner, _, err := deviceOwner(r, us, "deviceId")
 	return sp, owner, err
-}
-
-// parseSpanQuery reads from and to, RFC 3339, as the route does; empty
-// is absent.
-func parseSpanQuery(v url.Values) (from, to *time.Time, err error) {
-	for _, p := range []struct {
-		name string
-		dst  **time.Time
-	}{{"from", &from}, {"to", &to}} {
-		if s := v.Get(p.name); s != "" {
-			t, err := parseQueryTime(s)
-			if err != nil {
-				return nil, nil, &errs.FieldError{Field: p.name, Msg: "must be an RFC 3339 time such as 2026-11-27T20:53:55Z"}
-			}
-			*p.dst = &t
-		}
-	}
-	return from, to, nil
 }
 
 type exportFormat string
@@ -157,10 +134,6 @@ type exportStream struct {
 	rec     []string // a CSV record, reused
 	scratch []byte
 }
-
-// exportTime is how CSV and GPX write times: RFC 3339 in UTC with
-// milliseconds always, so that the text sorts as the times do.
-const exportTime = "2006-01-02T15:04:05.000Z07:00"
 
 // csvHeader names the columns of a CSV export: the Location fields.
 var csvHeader = [...]string{"recorded_at", "received_at", "lat", "lon", "accuracy_m", "altitude_m", "speed_mps",
@@ -255,7 +228,7 @@ func (x *exportStream) gpxStart(d tracking.Device) error {
 	x.out.WriteString("<metadata><name>")
 	x.out.Write(name.Bytes())
 	x.out.WriteString("</name><time>")
-	x.out.WriteString(time.Now().UTC().Format(exportTime))
+	x.out.WriteString(jsontime.Format(time.Now()))
 	x.out.WriteString("</time></metadata>\n<trk><name>")
 	x.out.Write(name.Bytes())
 	_, err := x.out.WriteString("</name><trkseg>\n")
@@ -278,7 +251,7 @@ func (x *exportStream) gpxPoint(l tracking.Location) error {
 		b = append(b, "</ele>"...)
 	}
 	b = append(b, "<time>"...)
-	b = l.RecordedAt.UTC().AppendFormat(b, exportTime)
+	b = l.RecordedAt.UTC().AppendFormat(b, jsontime.Layout)
 	b = append(b, "</time></trkpt>\n"...)
 	x.scratch = b
 	_, err := x.out.Write(b)
@@ -310,9 +283,9 @@ func (x *exportStream) csvPoint(l tracking.Location) error {
 		}
 		end()
 	}
-	b = l.RecordedAt.UTC().AppendFormat(b, exportTime)
+	b = l.RecordedAt.UTC().AppendFormat(b, jsontime.Layout)
 	end()
-	b = l.ReceivedAt.UTC().AppendFormat(b, exportTime)
+	b = l.ReceivedAt.UTC().AppendFormat(b, jsontime.Layout)
 	end()
 	num(&l.Lat)
 	num(&l.Lon)

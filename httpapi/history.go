@@ -5,9 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"time"
 
-	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/tracking"
 )
 
@@ -38,20 +36,10 @@ func handleDeleteLocations(logger *slog.Logger, us userGetter, ld locationsDelet
 // parseDeleteRange reads from and to and checks them: both required
 // (an empty value is absent), from before to.
 func parseDeleteRange(v url.Values) (tracking.DeleteRange, error) {
-	var rng tracking.DeleteRange
-	for _, p := range []struct {
-		name string
-		dst  **time.Time
-	}{{"from", &rng.From}, {"to", &rng.To}} {
-		s := v.Get(p.name)
-		if s == "" {
-			continue
-		}
-		t, err := parseQueryTime(s)
-		if err != nil {
-			return rng, errs.Field(p.name, "must be an RFC 3339 time such as 2026-11-27T20:53:55Z")
-		}
-		*p.dst = &t
+	from, to, err := parseSpanQuery(v)
+	if err != nil {
+		return tracking.DeleteRange{}, err
 	}
+	rng := tracking.DeleteRange{From: from, To: to}
 	return rng, rng.Check()
 }

@@ -52,7 +52,7 @@ func handleLiveStream(logger *slog.Logger, us userGetter, lr liveReader, cfg Liv
 		}
 		owner, ok, err := sessionOwner(ctx, us)
 		if err == nil && !ok {
-			err = errs.New(errs.Conflict, "user is not synced yet: call POST /api/auth/sync first")
+			err = errNotSynced
 		}
 		if err != nil {
 			writeError(w, r, logger, err)

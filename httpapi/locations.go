@@ -129,20 +129,14 @@ func handleRoute(logger *slog.Logger, us userGetter, rr routeReader) http.Handle
 			return
 		}
 		// A malformed id plans as device 0, so that its cursor is still
-		// checked; it answers 404 below.
-		id, idErr := pathDeviceID(r, "deviceId")
+		// checked; deviceOwner answers 404 for it below.
+		id, _ := pathDeviceID(r, "deviceId")
 		plan, err := rr.PlanRoute(id, q)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
 		}
-		owner, ok, err := sessionOwner(r.Context(), us)
-		if err == nil && !ok {
-			err = tracking.ErrDeviceNotFound // no row, no devices
-		}
-		if err == nil {
-			err = idErr
-		}
+		owner, _, err := deviceOwner(r, us, "deviceId")
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
@@ -172,17 +166,9 @@ func handleRoute(logger *slog.Logger, us userGetter, rr routeReader) http.Handle
 // absent, an unknown one ignored. It returns whether GeoJSON is asked for.
 func parseRouteQuery(v url.Values) (tracking.RouteQuery, bool, error) {
 	var q tracking.RouteQuery
-	for _, p := range []struct {
-		name string
-		dst  **time.Time
-	}{{"from", &q.From}, {"to", &q.To}} {
-		if s := v.Get(p.name); s != "" {
-			t, err := parseQueryTime(s)
-			if err != nil {
-				return q, false, &errs.FieldError{Field: p.name, Msg: "must be an RFC 3339 time such as 2026-11-27T20:53:55Z"}
-			}
-			*p.dst = &t
-		}
+	var err error
+	if q.From, q.To, err = parseSpanQuery(v); err != nil {
+		return q, false, err
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -206,6 +192,24 @@ func parseRouteQuery(v url.Values) (tracking.RouteQuery, bool, error) {
 		return q, true, nil
 	}
 	return q, false, &errs.FieldError{Field: "format", Msg: "must be json or geojson"}
+}
+
+// parseSpanQuery reads from and to, RFC 3339, for the route, the export,
+// the summary and the deletion of history; empty is absent.
+func parseSpanQuery(v url.Values) (from, to *time.Time, err error) {
+	for _, p := range []struct {
+		name string
+		dst  **time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if s := v.Get(p.name); s != "" {
+			t, err := parseQueryTime(s)
+			if err != nil {
+				return nil, nil, &errs.FieldError{Field: p.name, Msg: "must be an RFC 3339 time such as 2026-11-27T20:53:55Z"}
+			}
+			*p.dst = &t
+		}
+	}
+	return from, to, nil
 }
 
 // parseQueryTime reads RFC 3339. An unescaped "+01:00" in a query string

@@ -29,8 +29,9 @@ type Metrics struct {
 	streamDelay  prometheus.Histogram
 }
 
-// NewMetrics registers the HTTP, webhook, upsert, database pool, Go
-// runtime and process metrics. db may be nil (no pool figures).
+// NewMetrics registers the HTTP, webhook, upsert, retention, live stream,
+// database pool, Go runtime and process metrics. db may be nil (no pool
+// figures).
 func NewMetrics(db *sql.DB) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
@@ -55,28 +56,28 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Name: "pruned_total",
 			Help: "Rows removed by retention, by table (locations, webhook_events).",
 		}, []string{"table"}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "live_streams_open",
+			Help: "Open live location streams (GET /api/locations/stream) of this process.",
+		}),
+		streamEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "live_stream_events_total",
+			Help: "Events sent on live streams, by type.",
+		}, []string{"type"}),
+		streamDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "live_commit_to_send_seconds",
+			Help:    "Time from the commit of a change to its event being written to a live stream.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
 	}
-	// Both tables show from the start, at 0.
-	m.streams = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "live_streams_open",
-		Help: "Open live location streams (GET /api/locations/stream) of this process.",
-	})
-	m.streamEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "live_stream_events_total",
-		Help: "Events sent on live streams, by type.",
-	}, []string{"type"})
+	// Both tables and every event type show from the start, at 0.
+	m.pruned.WithLabelValues("locations")
+	m.pruned.WithLabelValues("webhook_events")
 	for _, t := range []string{"location", "device", "device_deleted", "reauthenticate"} {
 		m.streamEvents.WithLabelValues(t)
 	}
-	m.streamDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "live_commit_to_send_seconds",
-		Help:    "Time from the commit of a change to its event being written to a live stream.",
-		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-	})
-	m.registry.MustRegister(m.streams, m.streamEvents, m.streamDelay)
-	m.pruned.WithLabelValues("locations")
-	m.pruned.WithLabelValues("webhook_events")
 	m.registry.MustRegister(m.requests, m.duration, m.webhooks, m.upserts, m.pruned,
+		m.streams, m.streamEvents, m.streamDelay,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/usersync/usersync/errs"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
@@ -31,6 +32,10 @@ func sessionOwner(ctx context.Context, us userGetter) (id int64, ok bool, err er
 	}
 	return u.ID, true, nil
 }
+
+// errNotSynced answers a route that needs the user's row (creating a
+// device, the live stream) while the user has none yet.
+var errNotSynced = errs.New(errs.Conflict, "user is not synced yet: call POST /api/auth/sync first")
 
 // deviceOwner resolves the signed-in user and the device id of the path
 // parameter param. A user with no row owns no device, and a malformed id

@@ -82,21 +82,13 @@ func (h *Hub) Unsubscribe(s *Sub) {
 	h.total--
 }
 
-// Open is the number of open subscriptions.
-func (h *Hub) Open() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.total
-}
-
 // Deliver hands each change to the streams of its user, in order; Resync
 // goes to every stream.
 func (h *Hub) Deliver(changes []Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, c := range changes {
-		c.memo = &memo{}
-		if c.Kind == Resync {
+		if c.Kind == Resync { // streams take a snapshot: nothing to share
 			for _, subs := range h.users {
 				for s := range subs {
 					send(s, c)
@@ -104,7 +96,12 @@ func (h *Hub) Deliver(changes []Change) {
 			}
 			continue
 		}
-		for s := range h.users[c.UserID] {
+		subs := h.users[c.UserID]
+		if len(subs) == 0 {
+			continue // the common case of a write: no stream of its user here
+		}
+		c.memo = &memo{}
+		for s := range subs {
 			send(s, c)
 		}
 	}
