@@ -320,12 +320,10 @@ func wantUser(t *testing.T, res response) apiUser {
 	return u
 }
 
-// trackingServer is a testServer whose requests go out as written and
-// whose responses come back as sent: no transparent gzip.
+// trackingServer is a testServer whose sessions are signed by key.
 type trackingServer struct {
 	*testServer
-	key    *testkit.Key
-	client *http.Client
+	key *testkit.Key
 }
 
 // startTrackingServer serves the whole API on db, with sessions signed by
@@ -336,11 +334,7 @@ func startTrackingServer(t *testing.T, db *bun.DB, key *testkit.Key, env ...stri
 	for i := 0; i+1 < len(env); i += 2 {
 		settings[env[i]] = env[i+1]
 	}
-	return &trackingServer{
-		testServer: startServer(t, db, settings),
-		key:        key,
-		client:     &http.Client{Transport: &http.Transport{DisableCompression: true}},
-	}
+	return &trackingServer{testServer: startServer(t, db, settings), key: key}
 }
 
 // eachTrackingServer runs fn in parallel on each database against a
@@ -389,7 +383,7 @@ func (s *trackingServer) do(t *testing.T, method, path, token, body string, head
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	return sendWith(t, s.client, req)
+	return s.send(t, req)
 }
 
 // json decodes the body into v, failing the test when it cannot.
