@@ -98,13 +98,6 @@ func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 		track: a.Tracking, handler: a.Handler, clerk: clerk}
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
 // fcRequest is one request; header holds name, value pairs.
 type fcRequest struct {
 	method, path, body string
