@@ -63,7 +63,7 @@ func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 	t.Helper()
 	key := testkit.NewKey(t, "ins_facing")
 	if cfg.secret == "" {
-		cfg.secret = whNewSecret(t)
+		cfg.secret = testkit.NewWebhookSecret(t)
 	}
 	env := map[string]string{
 		"CLERK_WEBHOOK_SIGNING_SECRET": cfg.secret,
@@ -267,7 +267,7 @@ func TestFailedAuthenticationsShareTheIPBucket(t *testing.T) {
 	t.Parallel()
 	stranger := testkit.NewKey(t, "ins_facing")
 	point := `{"locations":[{"recorded_at":"` + rfc3339(time.Now().Add(-time.Minute)) + `","lat":1,"lon":2}]}`
-	webhookBody := string(whUserEvent(t, "user.updated", "user_wh", "wh@example.com", "W", "H", time.Now()))
+	webhookBody := string(testkit.UserEvent("user.updated", "user_wh", "wh@example.com", "W", "H", time.Now()))
 	kinds := map[string]func() fcRequest{
 		"session token": func() fcRequest {
 			return fcRequest{method: http.MethodPost, path: "/api/auth/sync", body: syncBody("user_x", "x@example.com", ""),
@@ -295,7 +295,7 @@ func TestFailedAuthenticationsShareTheIPBucket(t *testing.T) {
 				body: `{"device_id":"` + randomDeviceToken(t) + `","location":{"coords":{"latitude":1,"longitude":2}}}`}
 		},
 		"webhook signature": func() fcRequest {
-			h := whHeaders(t, whNewSecret(t), whRandom(t, "msg_"), time.Now(), []byte(webhookBody))
+			h := testkit.SignedHeaders(t, testkit.NewWebhookSecret(t), whRandom(t, "msg_"), time.Now(), []byte(webhookBody))
 			return fcRequest{method: http.MethodPost, path: "/api/webhooks/clerk", body: webhookBody, header: []string{
 				"svix-id", h.Get("svix-id"), "svix-timestamp", h.Get("svix-timestamp"), "svix-signature", h.Get("svix-signature")}}
 		},
@@ -644,8 +644,8 @@ func TestAbuse(t *testing.T) {
 		}
 		return "trk_" + string(b)
 	}
-	webhookBody := string(whUserEvent(t, "user.updated", "user_legit", "user_legit@example.com", "Legit", "", time.Now()))
-	forgedHeaders := whHeaders(t, whNewSecret(t), "msg_forged", time.Now(), []byte(webhookBody))
+	webhookBody := string(testkit.UserEvent("user.updated", "user_legit", "user_legit@example.com", "Legit", "", time.Now()))
+	forgedHeaders := testkit.SignedHeaders(t, testkit.NewWebhookSecret(t), "msg_forged", time.Now(), []byte(webhookBody))
 	point := `{"locations":[{"recorded_at":"` + rfc3339(time.Now().Add(-time.Minute)) + `","lat":1,"lon":2}]}`
 
 	var methodSeq atomic.Int64
@@ -747,7 +747,7 @@ func TestAbuse(t *testing.T) {
 	if res.status != http.StatusOK {
 		t.Errorf("sync during the flood: %d %s, want 200", res.status, res.body)
 	}
-	h := whHeaders(t, f.secret, "msg_during_flood", time.Now(), []byte(webhookBody))
+	h := testkit.SignedHeaders(t, f.secret, "msg_during_flood", time.Now(), []byte(webhookBody))
 	res = f.do(t, fcRequest{method: http.MethodPost, path: "/api/webhooks/clerk", body: webhookBody, header: []string{
 		"svix-id", h.Get("svix-id"), "svix-timestamp", h.Get("svix-timestamp"), "svix-signature", h.Get("svix-signature"),
 		"X-Forwarded-For", "203.0.113.1"}}) // even from an attacking address: signed deliveries are not limited

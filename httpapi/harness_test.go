@@ -507,7 +507,7 @@ func whStart(t *testing.T, db *bun.DB, cfg whConfig) *whHarness {
 // whDefault is the usual configuration: one signing secret and an admin token.
 func whDefault(t *testing.T) whConfig {
 	t.Helper()
-	return whConfig{secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_")}
+	return whConfig{secrets: []string{testkit.NewWebhookSecret(t)}, adminToken: whRandom(t, "adm_")}
 }
 
 // eachWebhookServer runs fn in parallel on each database against a
@@ -529,19 +529,10 @@ func whRandom(t *testing.T, prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
-// whNewSecret is a fresh Svix endpoint secret.
-func whNewSecret(t *testing.T) string { return testkit.NewWebhookSecret(t) }
-
 // whSign is the v1 signature Svix sends for body, made by the svix library.
 func whSign(t *testing.T, secret, msgID string, ts time.Time, body []byte) string {
 	t.Helper()
-	return whHeaders(t, secret, msgID, ts, body).Get("svix-signature")
-}
-
-// whHeaders are the svix-* headers of body signed with secret at ts.
-func whHeaders(t *testing.T, secret, msgID string, ts time.Time, body []byte) http.Header {
-	t.Helper()
-	return testkit.SignedHeaders(t, secret, msgID, ts, body)
+	return testkit.SignedHeaders(t, secret, msgID, ts, body).Get("svix-signature")
 }
 
 // do sends body with header as it is.
@@ -564,7 +555,7 @@ func (h *whHarness) post(t *testing.T, header http.Header, body []byte) response
 // deliver sends body as Svix does: signed now with the first secret.
 func (h *whHarness) deliver(t *testing.T, msgID string, body []byte) response {
 	t.Helper()
-	return h.post(t, whHeaders(t, h.cfg.secrets[0], msgID, time.Now(), body), body)
+	return h.post(t, testkit.SignedHeaders(t, h.cfg.secrets[0], msgID, time.Now(), body), body)
 }
 
 // wantProcessed delivers body and checks the 200 answer of a processed event.
@@ -633,22 +624,6 @@ func whFixture(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// whUserEvent is a user.created or user.updated body as Clerk sends it;
-// an empty email gives a user without email addresses.
-func whUserEvent(t *testing.T, eventType, id, email, firstName, lastName string, updatedAt time.Time) []byte {
-	return testkit.UserEvent(eventType, id, email, firstName, lastName, updatedAt)
-}
-
-// whDeletedEvent is a user.deleted body with envelope timestamp at.
-func whDeletedEvent(t *testing.T, id string, at time.Time) []byte {
-	return testkit.DeletedEvent(id, at)
-}
-
-func whEnvelope(t *testing.T, eventType string, data map[string]any, at time.Time) []byte {
-	t.Helper()
-	return testkit.Envelope(t, eventType, data, at)
 }
 
 // sync posts to /api/auth/sync as the app does.

@@ -81,7 +81,7 @@ func TestWebhookFixtures(t *testing.T) {
 			h.wantUser(t, id, whStoredUser{Deleted: true})
 			h.wantDeleted(t, id)
 			// A second delete changes nothing.
-			h.wantProcessed(t, "msg_life_4", whDeletedEvent(t, id, time.UnixMilli(1717600000000).Add(time.Hour)),
+			h.wantProcessed(t, "msg_life_4", testkit.DeletedEvent(id, time.UnixMilli(1717600000000).Add(time.Hour)),
 				"user.deleted", webhooks.OutcomeUnchanged)
 		})
 	})
@@ -90,7 +90,7 @@ func TestWebhookFixtures(t *testing.T) {
 func TestWebhookDuplicateDelivery(t *testing.T) {
 	t.Parallel()
 	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
-		body := whUserEvent(t, "user.created", "user_dup", "dup@example.com", "Dup", "Licate", time.Now().Add(-time.Hour))
+		body := testkit.UserEvent("user.created", "user_dup", "dup@example.com", "Dup", "Licate", time.Now().Add(-time.Hour))
 
 		h.wantProcessed(t, "msg_dup", body, "user.created", webhooks.OutcomeApplied)
 		first := h.storedEvent(t, "msg_dup")
@@ -135,9 +135,9 @@ func TestWebhookOutOfOrder(t *testing.T) {
 		v1 := time.Now().Add(-2 * time.Hour)
 		v2 := v1.Add(time.Minute)
 		// The newer update arrives first.
-		h.wantProcessed(t, "msg_ooo_2", whUserEvent(t, "user.updated", "user_ooo", "new@example.com", "New", "", v2),
+		h.wantProcessed(t, "msg_ooo_2", testkit.UserEvent("user.updated", "user_ooo", "new@example.com", "New", "", v2),
 			"user.updated", webhooks.OutcomeApplied)
-		h.wantProcessed(t, "msg_ooo_1", whUserEvent(t, "user.created", "user_ooo", "old@example.com", "Old", "", v1),
+		h.wantProcessed(t, "msg_ooo_1", testkit.UserEvent("user.created", "user_ooo", "old@example.com", "Old", "", v1),
 			"user.created", webhooks.OutcomeStale)
 		h.wantUser(t, "user_ooo", whStoredUser{Email: ptrTo("new@example.com"), Name: ptrTo("New")})
 		if got := h.storedEvent(t, "msg_ooo_1").Outcome; got != webhooks.OutcomeStale {
@@ -149,17 +149,17 @@ func TestWebhookOutOfOrder(t *testing.T) {
 func TestWebhookDeleteThenLateUpdate(t *testing.T) {
 	t.Parallel()
 	key := testkit.NewKey(t, "ins_wh")
-	eachWebhookServer(t, whConfig{secrets: []string{whNewSecret(t)}, sessionKey: key}, func(t *testing.T, h *whHarness) {
+	eachWebhookServer(t, whConfig{secrets: []string{testkit.NewWebhookSecret(t)}, sessionKey: key}, func(t *testing.T, h *whHarness) {
 		v1 := time.Now().Add(-3 * time.Hour)
 		deletedAt := v1.Add(time.Hour)
 
-		h.wantProcessed(t, "msg_late_1", whUserEvent(t, "user.created", "user_late", "late@example.com", "Late", "", v1),
+		h.wantProcessed(t, "msg_late_1", testkit.UserEvent("user.created", "user_late", "late@example.com", "Late", "", v1),
 			"user.created", webhooks.OutcomeApplied)
-		h.wantProcessed(t, "msg_late_2", whDeletedEvent(t, "user_late", deletedAt), "user.deleted", webhooks.OutcomeApplied)
+		h.wantProcessed(t, "msg_late_2", testkit.DeletedEvent("user_late", deletedAt), "user.deleted", webhooks.OutcomeApplied)
 		// Late deliveries, one of them even newer than the tombstone.
-		h.wantProcessed(t, "msg_late_3", whUserEvent(t, "user.updated", "user_late", "older@example.com", "Older", "", v1.Add(time.Minute)),
+		h.wantProcessed(t, "msg_late_3", testkit.UserEvent("user.updated", "user_late", "older@example.com", "Older", "", v1.Add(time.Minute)),
 			"user.updated", webhooks.OutcomeStale)
-		h.wantProcessed(t, "msg_late_4", whUserEvent(t, "user.updated", "user_late", "newer@example.com", "Newer", "", deletedAt.Add(time.Minute)),
+		h.wantProcessed(t, "msg_late_4", testkit.UserEvent("user.updated", "user_late", "newer@example.com", "Newer", "", deletedAt.Add(time.Minute)),
 			"user.updated", webhooks.OutcomeStale)
 		h.wantUser(t, "user_late", whStoredUser{Deleted: true})
 
@@ -171,7 +171,7 @@ func TestWebhookDeleteThenLateUpdate(t *testing.T) {
 func TestWebhookRedeliveryIsProcessedAgain(t *testing.T) {
 	t.Parallel()
 	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
-		body := whUserEvent(t, "user.created", "user_again", "again@example.com", "Again", "", time.Now().Add(-time.Hour))
+		body := testkit.UserEvent("user.created", "user_again", "again@example.com", "Again", "", time.Now().Add(-time.Hour))
 		h.wantProcessed(t, "msg_again", body, "user.created", webhooks.OutcomeApplied)
 
 		// The row is lost (say, a restore from an older backup): the
@@ -191,7 +191,7 @@ func TestWebhookRedeliveryIsProcessedAgain(t *testing.T) {
 
 func TestWebhookSecretRotation(t *testing.T) {
 	t.Parallel()
-	oldSecret, newSecret, otherSecret := whNewSecret(t), whNewSecret(t), whNewSecret(t)
+	oldSecret, newSecret, otherSecret := testkit.NewWebhookSecret(t), testkit.NewWebhookSecret(t), testkit.NewWebhookSecret(t)
 	h := whStart(t, sqliteDB(t), whConfig{secrets: []string{oldSecret, newSecret}})
 	version := time.Now().Add(-time.Hour)
 
@@ -212,9 +212,9 @@ func TestWebhookSecretRotation(t *testing.T) {
 			t.Parallel()
 			msgID := fmt.Sprintf("msg_rot_%d", i)
 			userID := fmt.Sprintf("user_rot_%d", i)
-			body := whUserEvent(t, "user.created", userID, fmt.Sprintf("rot%d@example.com", i), "Rot", "", version)
+			body := testkit.UserEvent("user.created", userID, fmt.Sprintf("rot%d@example.com", i), "Rot", "", version)
 			now := time.Now()
-			header := whHeaders(t, oldSecret, msgID, now, body)
+			header := testkit.SignedHeaders(t, oldSecret, msgID, now, body)
 			header.Set("svix-signature", tt.signature(msgID, now, body))
 			res := h.post(t, header, body)
 			if !tt.wantOK {
@@ -231,7 +231,7 @@ func TestWebhookSecretRotation(t *testing.T) {
 func TestWebhookAlternateHeaders(t *testing.T) {
 	t.Parallel()
 	h := whStart(t, sqliteDB(t), whDefault(t))
-	body := whUserEvent(t, "user.created", "user_alt", "alt@example.com", "Alt", "", time.Now().Add(-time.Hour))
+	body := testkit.UserEvent("user.created", "user_alt", "alt@example.com", "Alt", "", time.Now().Add(-time.Hour))
 	now := time.Now()
 	header := http.Header{}
 	header.Set("Content-Type", "application/json")
@@ -251,7 +251,7 @@ func TestWebhookRejectsSignatures(t *testing.T) {
 	t.Parallel()
 	h := whStart(t, sqliteDB(t), whDefault(t))
 	secret := h.cfg.secrets[0]
-	body := whUserEvent(t, "user.created", "user_forged", "forged@example.com", "Forged", "", time.Now().Add(-time.Hour))
+	body := testkit.UserEvent("user.created", "user_forged", "forged@example.com", "Forged", "", time.Now().Add(-time.Hour))
 	const msgID = "msg_forged"
 
 	tests := []struct {
@@ -262,12 +262,12 @@ func TestWebhookRejectsSignatures(t *testing.T) {
 	}{
 		{"no headers", func() http.Header { return http.Header{} }, body, "missing required headers"},
 		{"no signature", func() http.Header {
-			h := whHeaders(t, secret, msgID, time.Now(), body)
+			h := testkit.SignedHeaders(t, secret, msgID, time.Now(), body)
 			h.Del("svix-signature")
 			return h
 		}, body, "svix-signature"},
 		{"no id", func() http.Header {
-			h := whHeaders(t, secret, msgID, time.Now(), body)
+			h := testkit.SignedHeaders(t, secret, msgID, time.Now(), body)
 			h.Del("svix-id")
 			return h
 		}, body, "svix-id"},
@@ -278,36 +278,36 @@ func TestWebhookRejectsSignatures(t *testing.T) {
 			return h
 		}, body, "webhook-timestamp"},
 		{"timestamp not a number", func() http.Header {
-			h := whHeaders(t, secret, msgID, time.Now(), body)
+			h := testkit.SignedHeaders(t, secret, msgID, time.Now(), body)
 			h.Set("svix-timestamp", "yesterday")
 			return h
 		}, body, "timestamp"},
 		{"signed with another secret", func() http.Header {
-			return whHeaders(t, whNewSecret(t), msgID, time.Now(), body)
+			return testkit.SignedHeaders(t, testkit.NewWebhookSecret(t), msgID, time.Now(), body)
 		}, body, "no matching signature"},
 		{"body changed after signing", func() http.Header {
-			return whHeaders(t, secret, msgID, time.Now(), body)
+			return testkit.SignedHeaders(t, secret, msgID, time.Now(), body)
 		}, bytes.Replace(body, []byte("forged@example.com"), []byte("victim@example.com"), 1), "no matching signature"},
 		{"signature of another message id", func() http.Header {
-			h := whHeaders(t, secret, "msg_other", time.Now(), body)
+			h := testkit.SignedHeaders(t, secret, "msg_other", time.Now(), body)
 			h.Set("svix-id", msgID)
 			return h
 		}, body, "no matching signature"},
 		{"signature of another timestamp", func() http.Header {
-			h := whHeaders(t, secret, msgID, time.Now().Add(-time.Minute), body)
+			h := testkit.SignedHeaders(t, secret, msgID, time.Now().Add(-time.Minute), body)
 			h.Set("svix-timestamp", strconv.FormatInt(time.Now().Unix(), 10))
 			return h
 		}, body, "no matching signature"},
 		{"not a v1 signature", func() http.Header {
-			h := whHeaders(t, secret, msgID, time.Now(), body)
+			h := testkit.SignedHeaders(t, secret, msgID, time.Now(), body)
 			h.Set("svix-signature", strings.Replace(h.Get("svix-signature"), "v1,", "v2,", 1))
 			return h
 		}, body, "no matching signature"},
 		{"timestamp 6 minutes old", func() http.Header {
-			return whHeaders(t, secret, msgID, time.Now().Add(-6*time.Minute), body)
+			return testkit.SignedHeaders(t, secret, msgID, time.Now().Add(-6*time.Minute), body)
 		}, body, "5 minute tolerance"},
 		{"timestamp 6 minutes ahead", func() http.Header {
-			return whHeaders(t, secret, msgID, time.Now().Add(6*time.Minute), body)
+			return testkit.SignedHeaders(t, secret, msgID, time.Now().Add(6*time.Minute), body)
 		}, body, "5 minute tolerance"},
 	}
 	for _, tt := range tests {
@@ -389,7 +389,7 @@ func TestWebhookBodyLimit(t *testing.T) {
 	padded := func(t *testing.T, id string, size int) []byte {
 		t.Helper()
 		var data map[string]any
-		base := whUserEvent(t, "user.created", id, id+"@example.com", "Big", "", time.Now().Add(-time.Hour))
+		base := testkit.UserEvent("user.created", id, id+"@example.com", "Big", "", time.Now().Add(-time.Hour))
 		if err := json.Unmarshal(base, &data); err != nil {
 			t.Fatal(err)
 		}
@@ -418,8 +418,8 @@ func TestWebhookBodyLimit(t *testing.T) {
 func TestWebhookNotConfigured(t *testing.T) {
 	t.Parallel()
 	h := whStart(t, sqliteDB(t), whConfig{})
-	body := whUserEvent(t, "user.created", "user_503", "x@example.com", "X", "", time.Now().Add(-time.Hour))
-	res := h.post(t, whHeaders(t, whNewSecret(t), "msg_503", time.Now(), body), body)
+	body := testkit.UserEvent("user.created", "user_503", "x@example.com", "X", "", time.Now().Add(-time.Hour))
+	res := h.post(t, testkit.SignedHeaders(t, testkit.NewWebhookSecret(t), "msg_503", time.Now(), body), body)
 	wantErrorContaining(t, res, http.StatusServiceUnavailable, "is not configured")
 	wantErrorContaining(t, h.post(t, http.Header{}, body), http.StatusServiceUnavailable, "CLERK_WEBHOOK_SIGNING_SECRET")
 	h.wantNotRecorded(t, "msg_503")
@@ -429,7 +429,7 @@ func TestWebhookDatabaseFailure(t *testing.T) {
 	t.Parallel()
 	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
 		ctx := context.Background()
-		body := whUserEvent(t, "user.created", "user_dbfail", "dbfail@example.com", "Db", "", time.Now().Add(-time.Hour))
+		body := testkit.UserEvent("user.created", "user_dbfail", "dbfail@example.com", "Db", "", time.Now().Add(-time.Hour))
 
 		// The upsert fails after the event's transaction has begun.
 		if _, err := h.db.ExecContext(ctx, "ALTER TABLE users RENAME TO users_away"); err != nil {
@@ -464,7 +464,7 @@ func TestWebhookDatabaseClosed(t *testing.T) {
 		if err := h.db.Close(); err != nil {
 			t.Fatal(err)
 		}
-		body := whUserEvent(t, "user.created", "user_closed", "closed@example.com", "C", "", time.Now().Add(-time.Hour))
+		body := testkit.UserEvent("user.created", "user_closed", "closed@example.com", "C", "", time.Now().Add(-time.Hour))
 		wantErrorContaining(t, h.deliver(t, "msg_closed", body), http.StatusInternalServerError, "Database error occurred")
 	})
 }
@@ -472,14 +472,14 @@ func TestWebhookDatabaseClosed(t *testing.T) {
 func TestWebhookIsPublic(t *testing.T) {
 	t.Parallel()
 	h := whStart(t, sqliteDB(t), whConfig{
-		secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_"), sessionKey: testkit.NewKey(t, "ins_wh"),
+		secrets: []string{testkit.NewWebhookSecret(t)}, adminToken: whRandom(t, "adm_"), sessionKey: testkit.NewKey(t, "ins_wh"),
 	})
 	version := time.Now().Add(-time.Hour)
 	for i, auth := range []string{"", "Bearer not-a-session-token", "Bearer " + h.cfg.adminToken} {
 		t.Run(fmt.Sprintf("authorization %q", strings.SplitN(auth, " ", 2)[0]), func(t *testing.T) {
 			msgID := fmt.Sprintf("msg_public_%d", i)
-			body := whUserEvent(t, "user.created", fmt.Sprintf("user_public_%d", i), "p@example.com", "P", "", version)
-			header := whHeaders(t, h.cfg.secrets[0], msgID, time.Now(), body)
+			body := testkit.UserEvent("user.created", fmt.Sprintf("user_public_%d", i), "p@example.com", "P", "", version)
+			header := testkit.SignedHeaders(t, h.cfg.secrets[0], msgID, time.Now(), body)
 			if auth != "" {
 				header.Set("Authorization", auth)
 			}
@@ -618,21 +618,21 @@ func admSeed(t *testing.T, h *whHarness) []admSeeded {
 		body []byte
 	}{
 		{admSeeded{"evt_01", 0, "user.created", ptrTo("user_a"), "applied"},
-			whUserEvent(t, "user.created", "user_a", "a1@example.com", "Ann", "", v0)},
+			testkit.UserEvent("user.created", "user_a", "a1@example.com", "Ann", "", v0)},
 		{admSeeded{"evt_02", time.Minute, "user.updated", ptrTo("user_a"), "applied"},
-			whUserEvent(t, "user.updated", "user_a", "a2@example.com", "Ann", "", v0.Add(time.Hour))},
+			testkit.UserEvent("user.updated", "user_a", "a2@example.com", "Ann", "", v0.Add(time.Hour))},
 		{admSeeded{"evt_03", 2 * time.Minute, "user.updated", ptrTo("user_a"), "stale"},
-			whUserEvent(t, "user.updated", "user_a", "a3@example.com", "Ann", "", v0.Add(30*time.Minute))},
+			testkit.UserEvent("user.updated", "user_a", "a3@example.com", "Ann", "", v0.Add(30*time.Minute))},
 		{admSeeded{"evt_04", 3 * time.Minute, "session.created", nil, "ignored"},
-			whEnvelope(t, "session.created", map[string]any{"id": "sess_1", "object": "session", "user_id": "user_a"}, v0)},
+			testkit.Envelope(t, "session.created", map[string]any{"id": "sess_1", "object": "session", "user_id": "user_a"}, v0)},
 		{admSeeded{"evt_05", 4 * time.Minute, "user.updated", nil, "failed"},
 			[]byte(`{"type":"user.updated","data":{"first_name":"Nobody"}}`)},
 		{admSeeded{"evt_06", 5 * time.Minute, "user.created", ptrTo("user_b"), "applied"},
-			whUserEvent(t, "user.created", "user_b", "b@example.com", "Bo", "", v0)},
+			testkit.UserEvent("user.created", "user_b", "b@example.com", "Bo", "", v0)},
 		{admSeeded{"evt_07", 5 * time.Minute, "user.updated", ptrTo("user_b"), "unchanged"},
-			whUserEvent(t, "user.updated", "user_b", "b@example.com", "Bo", "", v0.Add(time.Hour))},
+			testkit.UserEvent("user.updated", "user_b", "b@example.com", "Bo", "", v0.Add(time.Hour))},
 		{admSeeded{"evt_08", 5 * time.Minute, "user.deleted", ptrTo("user_c"), "applied"},
-			whDeletedEvent(t, "user_c", v0)},
+			testkit.DeletedEvent("user_c", v0)},
 	}
 	out := make([]admSeeded, len(seeds))
 	for i, s := range seeds {
@@ -664,7 +664,7 @@ var admRoutes = []struct {
 
 func TestAdminDisabledWithoutToken(t *testing.T) {
 	t.Parallel()
-	h := whStart(t, sqliteDB(t), whConfig{secrets: []string{whNewSecret(t)}})
+	h := whStart(t, sqliteDB(t), whConfig{secrets: []string{testkit.NewWebhookSecret(t)}})
 	admSeed(t, h)
 	for _, r := range admRoutes {
 		// An empty bearer must not match the empty token.
@@ -916,7 +916,7 @@ func TestAdminReplayOne(t *testing.T) {
 	t.Parallel()
 	eachWebhookServer(t, whDefault(t), func(t *testing.T, h *whHarness) {
 		ctx := context.Background()
-		body := whUserEvent(t, "user.created", "user_replay", "replay@example.com", "Re", "Play", time.Now().Add(-time.Hour))
+		body := testkit.UserEvent("user.created", "user_replay", "replay@example.com", "Re", "Play", time.Now().Add(-time.Hour))
 		h.wantProcessed(t, "msg_replay", body, "user.created", webhooks.OutcomeApplied)
 		replay := func(t *testing.T, id string) response {
 			t.Helper()
@@ -963,8 +963,8 @@ func TestAdminReplayOne(t *testing.T) {
 func TestAdminReplayKeepsNewerSync(t *testing.T) {
 	t.Parallel()
 	key := testkit.NewKey(t, "ins_wh")
-	eachWebhookServer(t, whConfig{secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_"), sessionKey: key}, func(t *testing.T, h *whHarness) {
-		body := whUserEvent(t, "user.created", "user_synced", "hook@example.com", "Hook", "", time.Now().Add(-time.Hour))
+	eachWebhookServer(t, whConfig{secrets: []string{testkit.NewWebhookSecret(t)}, adminToken: whRandom(t, "adm_"), sessionKey: key}, func(t *testing.T, h *whHarness) {
+		body := testkit.UserEvent("user.created", "user_synced", "hook@example.com", "Hook", "", time.Now().Add(-time.Hour))
 		h.wantProcessed(t, "msg_synced", body, "user.created", webhooks.OutcomeApplied)
 
 		// The app syncs newer data (its token's iat is the version).
