@@ -150,15 +150,11 @@ func (f *fcServer) device(t *testing.T, sub string) (int64, string) {
 // randomDeviceToken is a well-formed ingest token that no device has.
 func randomDeviceToken(t *testing.T) string {
 	t.Helper()
-	const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-	b := make([]byte, 26)
-	if _, err := rand.Read(b); err != nil {
+	token, _, _, err := tracking.NewIngestToken()
+	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range b {
-		b[i] = crockford[b[i]&31]
-	}
-	return "trk_" + string(b)
+	return token
 }
 
 // randomSessionToken is a well-formed session token of a random user,
@@ -636,13 +632,8 @@ func TestAbuse(t *testing.T) {
 		return enc.EncodeToString(header) + "." + enc.EncodeToString(payload) + "." + randomB64(256)
 	}
 	deviceTokenOf := func() string {
-		const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-		b := make([]byte, 26)
-		rand.Read(b)
-		for i := range b {
-			b[i] = crockford[b[i]&31]
-		}
-		return "trk_" + string(b)
+		token, _, _, _ := tracking.NewIngestToken() // crypto/rand does not fail
+		return token
 	}
 	webhookBody := string(testkit.UserEvent("user.updated", "user_legit", "user_legit@example.com", "Legit", "", time.Now()))
 	forgedHeaders := testkit.SignedHeaders(t, testkit.NewWebhookSecret(t), "msg_forged", time.Now(), []byte(webhookBody))
