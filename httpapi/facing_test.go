@@ -37,23 +37,20 @@ import (
 // fcConfig is how an fcServer is built: its settings.
 type fcConfig struct {
 	burst        int // RATE_LIMIT_BURST; 0: no limits
-	maxBuckets   int // RATE_LIMIT_MAX_BUCKETS; 0: the default
 	proxies      []netip.Prefix
 	requireEmail bool
-	secret       string // webhook signing secret; "": a fresh one
 	origins      []string
 	rps          float64 // RATE_LIMIT_RPS; 0: 0.001 a second
 	jwks         bool    // sessions verified against a JWKS fetched from a fake Clerk
 }
 
 // fcServer is a testServer, the whole API over a real database as serve
-// assembles it, with its limiter and metrics at hand.
+// assembles it, with its limiter at hand.
 type fcServer struct {
 	*testServer
 	key     *testkit.Key
-	secret  string
+	secret  string // the webhook signing secret
 	limiter *httpapi.RateLimiter
-	metrics *httpapi.Metrics
 	track   *tracking.Service
 	handler http.Handler
 	clerk   *testkit.FakeClerk // with cfg.jwks
@@ -62,11 +59,9 @@ type fcServer struct {
 func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 	t.Helper()
 	key := testkit.NewKey(t, "ins_facing")
-	if cfg.secret == "" {
-		cfg.secret = testkit.NewWebhookSecret(t)
-	}
+	secret := testkit.NewWebhookSecret(t)
 	env := map[string]string{
-		"CLERK_WEBHOOK_SIGNING_SECRET": cfg.secret,
+		"CLERK_WEBHOOK_SIGNING_SECRET": secret,
 		"CORS_ALLOWED_ORIGINS":         strings.Join(cfg.origins, ","),
 		"CLERK_REQUIRE_EMAIL_CLAIM":    strconv.FormatBool(cfg.requireEmail),
 	}
@@ -84,9 +79,6 @@ func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 		env["RATE_LIMIT_RPS"] = strconv.FormatFloat(cfg.rps, 'f', -1, 64)
 		env["RATE_LIMIT_BURST"] = strconv.Itoa(cfg.burst)
 	}
-	if cfg.maxBuckets > 0 {
-		env["RATE_LIMIT_MAX_BUCKETS"] = strconv.Itoa(cfg.maxBuckets)
-	}
 	var proxies []string
 	for _, p := range cfg.proxies {
 		proxies = append(proxies, p.String())
@@ -94,8 +86,8 @@ func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 	env["TRUSTED_PROXIES"] = strings.Join(proxies, ",")
 	srv := startServer(t, db, env)
 	a := srv.App
-	return &fcServer{testServer: srv, key: key, secret: cfg.secret, limiter: a.Deps.RateLimiter, metrics: a.Metrics,
-		track: a.Tracking, handler: a.Handler, clerk: clerk}
+	return &fcServer{testServer: srv, key: key, secret: secret, limiter: a.Deps.RateLimiter, track: a.Tracking,
+		handler: a.Handler, clerk: clerk}
 }
 
 // fcRequest is one request; header holds name, value pairs.
