@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/tracking"
 )
@@ -34,9 +36,7 @@ func TestDeviceRoutes(t *testing.T) {
 		if got, want := res.header.Get("Location"), fmt.Sprintf("/api/devices/%d", d.ID); got != want {
 			t.Errorf("Location = %q, want %q", got, want)
 		}
-		if ct := res.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
-			t.Errorf("Content-Type = %q", ct)
-		}
+		wantJSONResponse(t, res)
 		if !tracking.ValidTokenFormat(created.IngestToken) || d.TokenHint != created.IngestToken[:8] {
 			t.Errorf("ingest_token %q, token_hint %q", created.IngestToken, d.TokenHint)
 		}
@@ -47,18 +47,10 @@ func TestDeviceRoutes(t *testing.T) {
 		// Exactly the documented keys.
 		var raw map[string]json.RawMessage
 		res.json(t, &raw)
-		var keys map[string]json.RawMessage
-		if err := json.Unmarshal(raw["device"], &keys); err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range []string{"id", "name", "hardware_id", "token_hint", "status", "last_seen_at", "last_location", "created_at", "updated_at", "push_registered"} {
-			if _, ok := keys[k]; !ok {
-				t.Errorf("device has no %q", k)
-			}
-			delete(keys, k)
-		}
-		if len(keys) != 0 {
-			t.Errorf("device has extra keys %v", keys)
+		wantKeys := []string{"created_at", "hardware_id", "id", "last_location", "last_seen_at", "name", "push_registered",
+			"status", "token_hint", "updated_at"}
+		if diff := cmp.Diff(wantKeys, jsonKeys(t, raw["device"])); diff != "" {
+			t.Errorf("device keys mismatch (-want +got):\n%s", diff)
 		}
 		if strings.Contains(string(res.body), `"token_hash"`) {
 			t.Error("the token hash reached the wire")

@@ -37,23 +37,20 @@ import (
 // fcConfig is how an fcServer is built: its settings.
 type fcConfig struct {
 	burst        int // RATE_LIMIT_BURST; 0: no limits
-	maxBuckets   int // RATE_LIMIT_MAX_BUCKETS; 0: the default
 	proxies      []netip.Prefix
 	requireEmail bool
-	secret       string // webhook signing secret; "": a fresh one
 	origins      []string
 	rps          float64 // RATE_LIMIT_RPS; 0: 0.001 a second
 	jwks         bool    // sessions verified against a JWKS fetched from a fake Clerk
 }
 
 // fcServer is a testServer, the whole API over a real database as serve
-// assembles it, with its limiter and metrics at hand.
+// assembles it, with its limiter at hand.
 type fcServer struct {
 	*testServer
 	key     *testkit.Key
-	secret  string
+	secret  string // the webhook signing secret
 	limiter *httpapi.RateLimiter
-	metrics *httpapi.Metrics
 	track   *tracking.Service
 	handler http.Handler
 	clerk   *testkit.FakeClerk // with cfg.jwks
@@ -62,11 +59,9 @@ type fcServer struct {
 func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 	t.Helper()
 	key := testkit.NewKey(t, "ins_facing")
-	if cfg.secret == "" {
-		cfg.secret = whNewSecret(t)
-	}
+	secret := testkit.NewWebhookSecret(t)
 	env := map[string]string{
-		"CLERK_WEBHOOK_SIGNING_SECRET": cfg.secret,
+		"CLERK_WEBHOOK_SIGNING_SECRET": secret,
 		"CORS_ALLOWED_ORIGINS":         strings.Join(cfg.origins, ","),
 		"CLERK_REQUIRE_EMAIL_CLAIM":    strconv.FormatBool(cfg.requireEmail),
 	}
@@ -84,9 +79,6 @@ func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 		env["RATE_LIMIT_RPS"] = strconv.FormatFloat(cfg.rps, 'f', -1, 64)
 		env["RATE_LIMIT_BURST"] = strconv.Itoa(cfg.burst)
 	}
-	if cfg.maxBuckets > 0 {
-		env["RATE_LIMIT_MAX_BUCKETS"] = strconv.Itoa(cfg.maxBuckets)
-	}
 	var proxies []string
 	for _, p := range cfg.proxies {
 		proxies = append(proxies, p.String())
@@ -94,15 +86,8 @@ func fcStart(t *testing.T, db *bun.DB, cfg fcConfig) *fcServer {
 	env["TRUSTED_PROXIES"] = strings.Join(proxies, ",")
 	srv := startServer(t, db, env)
 	a := srv.App
-	return &fcServer{testServer: srv, key: key, secret: cfg.secret, limiter: a.Deps.RateLimiter, metrics: a.Metrics,
-		track: a.Tracking, handler: a.Handler, clerk: clerk}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
+	return &fcServer{testServer: srv, key: key, secret: secret, limiter: a.Deps.RateLimiter, track: a.Tracking,
+		handler: a.Handler, clerk: clerk}
 }
 
 // fcRequest is one request; header holds name, value pairs.
@@ -157,15 +142,11 @@ func (f *fcServer) device(t *testing.T, sub string) (int64, string) {
 // randomDeviceToken is a well-formed ingest token that no device has.
 func randomDeviceToken(t *testing.T) string {
 	t.Helper()
-	const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-	b := make([]byte, 26)
-	if _, err := rand.Read(b); err != nil {
+	token, _, _, err := tracking.NewIngestToken()
+	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range b {
-		b[i] = crockford[b[i]&31]
-	}
-	return "trk_" + string(b)
+	return token
 }
 
 // randomSessionToken is a well-formed session token of a random user,
@@ -274,7 +255,7 @@ func TestFailedAuthenticationsShareTheIPBucket(t *testing.T) {
 	t.Parallel()
 	stranger := testkit.NewKey(t, "ins_facing")
 	point := `{"locations":[{"recorded_at":"` + rfc3339(time.Now().Add(-time.Minute)) + `","lat":1,"lon":2}]}`
-	webhookBody := string(whUserEvent(t, "user.updated", "user_wh", "wh@example.com", "W", "H", time.Now()))
+	webhookBody := string(testkit.UserEvent("user.updated", "user_wh", "wh@example.com", "W", "H", time.Now()))
 	kinds := map[string]func() fcRequest{
 		"session token": func() fcRequest {
 			return fcRequest{method: http.MethodPost, path: "/api/auth/sync", body: syncBody("user_x", "x@example.com", ""),
@@ -302,7 +283,7 @@ func TestFailedAuthenticationsShareTheIPBucket(t *testing.T) {
 				body: `{"device_id":"` + randomDeviceToken(t) + `","location":{"coords":{"latitude":1,"longitude":2}}}`}
 		},
 		"webhook signature": func() fcRequest {
-			h := whHeaders(t, whNewSecret(t), whRandom(t, "msg_"), time.Now(), []byte(webhookBody))
+			h := testkit.SignedHeaders(t, testkit.NewWebhookSecret(t), whRandom(t, "msg_"), time.Now(), []byte(webhookBody))
 			return fcRequest{method: http.MethodPost, path: "/api/webhooks/clerk", body: webhookBody, header: []string{
 				"svix-id", h.Get("svix-id"), "svix-timestamp", h.Get("svix-timestamp"), "svix-signature", h.Get("svix-signature")}}
 		},
@@ -643,16 +624,11 @@ func TestAbuse(t *testing.T) {
 		return enc.EncodeToString(header) + "." + enc.EncodeToString(payload) + "." + randomB64(256)
 	}
 	deviceTokenOf := func() string {
-		const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-		b := make([]byte, 26)
-		rand.Read(b)
-		for i := range b {
-			b[i] = crockford[b[i]&31]
-		}
-		return "trk_" + string(b)
+		token, _, _, _ := tracking.NewIngestToken() // crypto/rand does not fail
+		return token
 	}
-	webhookBody := string(whUserEvent(t, "user.updated", "user_legit", "user_legit@example.com", "Legit", "", time.Now()))
-	forgedHeaders := whHeaders(t, whNewSecret(t), "msg_forged", time.Now(), []byte(webhookBody))
+	webhookBody := string(testkit.UserEvent("user.updated", "user_legit", "user_legit@example.com", "Legit", "", time.Now()))
+	forgedHeaders := testkit.SignedHeaders(t, testkit.NewWebhookSecret(t), "msg_forged", time.Now(), []byte(webhookBody))
 	point := `{"locations":[{"recorded_at":"` + rfc3339(time.Now().Add(-time.Minute)) + `","lat":1,"lon":2}]}`
 
 	var methodSeq atomic.Int64
@@ -754,7 +730,7 @@ func TestAbuse(t *testing.T) {
 	if res.status != http.StatusOK {
 		t.Errorf("sync during the flood: %d %s, want 200", res.status, res.body)
 	}
-	h := whHeaders(t, f.secret, "msg_during_flood", time.Now(), []byte(webhookBody))
+	h := testkit.SignedHeaders(t, f.secret, "msg_during_flood", time.Now(), []byte(webhookBody))
 	res = f.do(t, fcRequest{method: http.MethodPost, path: "/api/webhooks/clerk", body: webhookBody, header: []string{
 		"svix-id", h.Get("svix-id"), "svix-timestamp", h.Get("svix-timestamp"), "svix-signature", h.Get("svix-signature"),
 		"X-Forwarded-For", "203.0.113.1"}}) // even from an attacking address: signed deliveries are not limited

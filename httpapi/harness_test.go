@@ -320,12 +320,10 @@ func wantUser(t *testing.T, res response) apiUser {
 	return u
 }
 
-// trackingServer is a testServer whose requests go out as written and
-// whose responses come back as sent: no transparent gzip.
+// trackingServer is a testServer whose sessions are signed by key.
 type trackingServer struct {
 	*testServer
-	key    *testkit.Key
-	client *http.Client
+	key *testkit.Key
 }
 
 // startTrackingServer serves the whole API on db, with sessions signed by
@@ -336,11 +334,7 @@ func startTrackingServer(t *testing.T, db *bun.DB, key *testkit.Key, env ...stri
 	for i := 0; i+1 < len(env); i += 2 {
 		settings[env[i]] = env[i+1]
 	}
-	return &trackingServer{
-		testServer: startServer(t, db, settings),
-		key:        key,
-		client:     &http.Client{Transport: &http.Transport{DisableCompression: true}},
-	}
+	return &trackingServer{testServer: startServer(t, db, settings), key: key}
 }
 
 // eachTrackingServer runs fn in parallel on each database against a
@@ -389,7 +383,7 @@ func (s *trackingServer) do(t *testing.T, method, path, token, body string, head
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	return sendWith(t, s.client, req)
+	return s.send(t, req)
 }
 
 // json decodes the body into v, failing the test when it cannot.
@@ -513,7 +507,7 @@ func whStart(t *testing.T, db *bun.DB, cfg whConfig) *whHarness {
 // whDefault is the usual configuration: one signing secret and an admin token.
 func whDefault(t *testing.T) whConfig {
 	t.Helper()
-	return whConfig{secrets: []string{whNewSecret(t)}, adminToken: whRandom(t, "adm_")}
+	return whConfig{secrets: []string{testkit.NewWebhookSecret(t)}, adminToken: whRandom(t, "adm_")}
 }
 
 // eachWebhookServer runs fn in parallel on each database against a
@@ -535,19 +529,10 @@ func whRandom(t *testing.T, prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
-// whNewSecret is a fresh Svix endpoint secret.
-func whNewSecret(t *testing.T) string { return testkit.NewWebhookSecret(t) }
-
 // whSign is the v1 signature Svix sends for body, made by the svix library.
 func whSign(t *testing.T, secret, msgID string, ts time.Time, body []byte) string {
 	t.Helper()
-	return whHeaders(t, secret, msgID, ts, body).Get("svix-signature")
-}
-
-// whHeaders are the svix-* headers of body signed with secret at ts.
-func whHeaders(t *testing.T, secret, msgID string, ts time.Time, body []byte) http.Header {
-	t.Helper()
-	return testkit.SignedHeaders(t, secret, msgID, ts, body)
+	return testkit.SignedHeaders(t, secret, msgID, ts, body).Get("svix-signature")
 }
 
 // do sends body with header as it is.
@@ -570,42 +555,14 @@ func (h *whHarness) post(t *testing.T, header http.Header, body []byte) response
 // deliver sends body as Svix does: signed now with the first secret.
 func (h *whHarness) deliver(t *testing.T, msgID string, body []byte) response {
 	t.Helper()
-	return h.post(t, whHeaders(t, h.cfg.secrets[0], msgID, time.Now(), body), body)
+	return h.post(t, testkit.SignedHeaders(t, h.cfg.secrets[0], msgID, time.Now(), body), body)
 }
 
 // wantProcessed delivers body and checks the 200 answer of a processed event.
 func (h *whHarness) wantProcessed(t *testing.T, msgID string, body []byte, eventType string, outcome webhooks.Outcome) {
 	t.Helper()
-	whWantJSON(t, h.deliver(t, msgID, body), http.StatusOK,
+	wantBody(t, h.deliver(t, msgID, body), http.StatusOK,
 		map[string]any{"svix_id": msgID, "type": eventType, "outcome": string(outcome)})
-}
-
-// whWantJSON checks a response's status, content type and exact JSON body.
-func whWantJSON(t *testing.T, res response, status int, want map[string]any) {
-	t.Helper()
-	whWantStatus(t, res, status)
-	wantJSONObject(t, res, want)
-}
-
-// whWantError checks an error response: the status and a body of exactly
-// {"error": msg} with msg containing part.
-func whWantError(t *testing.T, res response, status int, part string) {
-	t.Helper()
-	whWantStatus(t, res, status)
-	if msg := errorBody(t, res); !strings.Contains(msg, part) {
-		t.Errorf("error = %q, want it to contain %q", msg, part)
-	}
-}
-
-// whWantStatus checks a response's status and JSON content type.
-func whWantStatus(t *testing.T, res response, status int) {
-	t.Helper()
-	if res.status != status {
-		t.Errorf("status = %d, want %d; body %s", res.status, status, res.body)
-	}
-	if got, want := res.header.Get("Content-Type"), "application/json; charset=utf-8"; got != want {
-		t.Errorf("Content-Type = %q, want %q", got, want)
-	}
 }
 
 // storedEvent returns the event log's record of msgID.
@@ -667,22 +624,6 @@ func whFixture(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// whUserEvent is a user.created or user.updated body as Clerk sends it;
-// an empty email gives a user without email addresses.
-func whUserEvent(t *testing.T, eventType, id, email, firstName, lastName string, updatedAt time.Time) []byte {
-	return testkit.UserEvent(eventType, id, email, firstName, lastName, updatedAt)
-}
-
-// whDeletedEvent is a user.deleted body with envelope timestamp at.
-func whDeletedEvent(t *testing.T, id string, at time.Time) []byte {
-	return testkit.DeletedEvent(id, at)
-}
-
-func whEnvelope(t *testing.T, eventType string, data map[string]any, at time.Time) []byte {
-	t.Helper()
-	return testkit.Envelope(t, eventType, data, at)
 }
 
 // sync posts to /api/auth/sync as the app does.

@@ -35,7 +35,7 @@ type liveLocation struct {
 // failing the test unless it answers 200.
 func (s *trackingServer) openStream(t *testing.T, query, session string) *testkit.SSE {
 	t.Helper()
-	st, res := testkit.OpenSSE(t, s.client, s.URL+"/api/locations/stream?"+query, session)
+	st, res := testkit.OpenSSE(t, s.Client(), s.URL+"/api/locations/stream?"+query, session)
 	if st == nil {
 		t.Fatalf("stream: %d %s", res.Status, res.Body)
 	}
@@ -217,7 +217,7 @@ func TestLiveStreamRefusals(t *testing.T) {
 		bobs, _ := srv.createDevice(t, bob, "Bob's")
 		open := func(query, token string) testkit.Response {
 			t.Helper()
-			st, res := testkit.OpenSSE(t, srv.client, srv.URL+"/api/locations/stream?"+query, token)
+			st, res := testkit.OpenSSE(t, srv.Client(), srv.URL+"/api/locations/stream?"+query, token)
 			if st != nil {
 				t.Cleanup(st.Close)
 			}

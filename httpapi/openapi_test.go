@@ -429,10 +429,10 @@ func (op oaOp) call(t *testing.T, creds oaCreds, want int) oaCall {
 	case "admin":
 		c.token = creds.admin
 	case "webhook":
-		body := whUserEvent(t, "user.updated", "user_oa_webhook", "webhook@example.com", "Web", "Hook", time.Now().Add(-time.Minute))
+		body := testkit.UserEvent("user.updated", "user_oa_webhook", "webhook@example.com", "Web", "Hook", time.Now().Add(-time.Minute))
 		c.body = string(body)
 		if creds.secret != "" {
-			c.header = whHeaders(t, creds.secret, whRandom(t, "msg_oa_"), time.Now(), body)
+			c.header = testkit.SignedHeaders(t, creds.secret, whRandom(t, "msg_oa_"), time.Now(), body)
 		}
 	}
 	return c
@@ -446,7 +446,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	t.Parallel()
 	c := oaNewChecker(t)
 	key := testkit.NewKey(t, "ins_openapi")
-	secret := whNewSecret(t)
+	secret := testkit.NewWebhookSecret(t)
 	adminToken := whRandom(t, "adm_")
 	srv := oaServer(t, sqliteDB(t), oaConfig{key: key, secret: secret, adminToken: adminToken})
 
@@ -649,14 +649,14 @@ func TestOpenAPIResponses(t *testing.T) {
 		t.Helper()
 		call := oaCall{method: http.MethodPost, path: "/api/webhooks/clerk", body: string(body), invalid: invalid, want: want}
 		if signed {
-			call.header = whHeaders(t, secret, msgID, time.Now(), body)
+			call.header = testkit.SignedHeaders(t, secret, msgID, time.Now(), body)
 		}
 		do(call)
 	}
-	created1 := whUserEvent(t, "user.created", "user_oa_wh", "wh@example.com", "Web", "Hook", time.Now().Add(-time.Hour))
+	created1 := testkit.UserEvent("user.created", "user_oa_wh", "wh@example.com", "Web", "Hook", time.Now().Add(-time.Hour))
 	webhook("msg_oa_created", created1, true, false, http.StatusOK)
 	webhook("msg_oa_created", created1, true, false, http.StatusOK) // a redelivery
-	webhook("msg_oa_session", whEnvelope(t, "session.created", map[string]any{"id": "sess_1"}, time.Now()), true, false, http.StatusOK)
+	webhook("msg_oa_session", testkit.Envelope(t, "session.created", map[string]any{"id": "sess_1"}, time.Now()), true, false, http.StatusOK)
 	webhook("msg_oa_unsigned", created1, false, false, http.StatusBadRequest)
 	webhook("msg_oa_failed", []byte(`[1,2,3]`), true, true, http.StatusUnprocessableEntity)
 	webhook("msg_oa_big", []byte(`{"type":"user.created","data":{"pad":"`+strings.Repeat("a", 260<<10)+`"}}`), true, false, http.StatusRequestEntityTooLarge)
@@ -665,7 +665,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	const gone = "user_oa_gone"
 	goneSession := key.Sign(t, testkit.SessionClaims(gone))
 	do(syncCall(goneSession, `{"clerk_user_id":"user_oa_gone","email":"gone@example.com"}`, http.StatusOK))
-	webhook("msg_oa_deleted", whDeletedEvent(t, gone, time.Now()), true, false, http.StatusOK)
+	webhook("msg_oa_deleted", testkit.DeletedEvent(gone, time.Now()), true, false, http.StatusOK)
 
 	// Admin.
 	admin := func(method, path, body string, invalid bool, want int) response {
@@ -738,7 +738,7 @@ func TestOpenAPIResponses(t *testing.T) {
 			}
 		}
 		// A webhook whose signature fails is a failed authentication.
-		forged := oaFind(t, http.MethodPost, "/api/webhooks/clerk").call(t, oaCreds{secret: whNewSecret(t)}, http.StatusTooManyRequests)
+		forged := oaFind(t, http.MethodPost, "/api/webhooks/clerk").call(t, oaCreds{secret: testkit.NewWebhookSecret(t)}, http.StatusTooManyRequests)
 		c.do(t, limited, forged)
 	})
 

@@ -55,12 +55,11 @@ func TestHealth(t *testing.T) {
 			t.Fatalf("close: %v", err)
 		}
 		// SQLite may answer from its last check for up to a second.
-		deadline := time.Now().Add(5 * time.Second)
-		res := srv.get(t, "/readyz")
-		for res.status == http.StatusOK && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
+		var res response
+		testkit.Eventually(t, 5*time.Second, "/readyz with the database closed", func() bool {
 			res = srv.get(t, "/readyz")
-		}
+			return res.status != http.StatusOK
+		})
 		wantError(t, res, http.StatusServiceUnavailable, "database is unavailable")
 		// Liveness does not depend on the database.
 		wantBody(t, srv.get(t, "/healthz"), http.StatusOK, map[string]any{"status": "ok"})
@@ -201,8 +200,8 @@ type logLine struct {
 // writes it as the handler returns.
 func (s *testServer) accessLog(t *testing.T, requestID string) logLine {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var line logLine
+	testkit.Eventually(t, 5*time.Second, "access log line of request "+requestID, func() bool {
 		sc := bufio.NewScanner(strings.NewReader(s.logs.String()))
 		for sc.Scan() {
 			var l logLine
@@ -210,14 +209,13 @@ func (s *testServer) accessLog(t *testing.T, requestID string) logLine {
 				t.Fatalf("log line %q is not JSON: %v", sc.Text(), err)
 			}
 			if l.Msg == "request" && l.RequestID == requestID {
-				return l
+				line = l
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no access log line for request %s in:\n%s", requestID, s.logs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
+	return line
 }
 
 func TestAccessLog(t *testing.T) {

@@ -60,14 +60,19 @@ func (streamingSpan) Summary(context.Context, int64, tracking.Span) (tracking.Su
 	return tracking.Summary{}, errors.New("not used")
 }
 
+// asDeviceRoute is h behind the request middleware, called as the route
+// of device 7 by the signed-in user_x.
+func asDeviceRoute(logger *slog.Logger, h http.Handler) http.Handler {
+	return observe(logger, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = mux.SetURLVars(r, map[string]string{"deviceId": "7"})
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, clerk.Session{UserID: "user_x"})))
+	}))
+}
+
 func serveExport(t *testing.T, sr spanReader) *httptest.Server {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := handleExport(logger, oneUser{}, sr)
-	srv := httptest.NewServer(observe(logger, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = mux.SetURLVars(r, map[string]string{"deviceId": "7"})
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, clerk.Session{UserID: "user_x"})))
-	})))
+	srv := httptest.NewServer(asDeviceRoute(logger, handleExport(logger, oneUser{}, sr)))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -154,10 +159,7 @@ func (s slowSpan) Export(ctx context.Context, _ int64, _ tracking.Span, start fu
 func TestExportOutlivesTheWriteTimeout(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := handleExport(logger, oneUser{}, slowSpan{batches: 5, pause: 150 * time.Millisecond})
-	srv := httptest.NewUnstartedServer(observe(logger, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = mux.SetURLVars(r, map[string]string{"deviceId": "7"})
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, clerk.Session{UserID: "user_x"})))
-	})))
+	srv := httptest.NewUnstartedServer(asDeviceRoute(logger, h))
 	srv.Config.WriteTimeout = 300 * time.Millisecond // the export takes 750 ms
 	srv.Start()
 	defer srv.Close()
@@ -211,10 +213,7 @@ func TestRouteFailure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 			h := handleRoute(logger, oneUser{}, failingRoute{pointsBeforeFailure: tc.points})
-			srv := httptest.NewServer(observe(logger, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				r = mux.SetURLVars(r, map[string]string{"deviceId": "7"})
-				h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, clerk.Session{UserID: "user_x"})))
-			})))
+			srv := httptest.NewServer(asDeviceRoute(logger, h))
 			defer srv.Close()
 
 			resp, err := http.Get(srv.URL)

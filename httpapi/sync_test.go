@@ -269,8 +269,6 @@ func bodyWith(field, value string) string {
 
 func TestSyncRejectsBodies(t *testing.T) {
 	t.Parallel()
-	key := testkit.NewKey(t, "ins_test")
-
 	type badBody struct {
 		name string
 		body string
@@ -348,7 +346,7 @@ func TestSyncRejectsBodies(t *testing.T) {
 		}
 	}
 
-	eachServer(t, jwtKeyEnv(t, key), func(t *testing.T, srv *testServer) {
+	eachKeyedServer(t, func(t *testing.T, srv *testServer, key *testkit.Key) {
 		t.Run("400", func(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/tracking"
 	"github.com/usersync/usersync/users"
 )
@@ -474,44 +475,33 @@ func TestOwnTracks(t *testing.T) {
 // TestOwnTracksRateLimited: the limiter's refusal is a 503 with the
 // limiter's Retry-After on the OwnTracks route, a 429 on the others.
 func TestOwnTracksRateLimited(t *testing.T) {
-	db := sqliteDB(t)
+	srv := oaServer(t, sqliteDB(t), oaConfig{burst: 1}) // one request, refilled in 1000 s
 	ctx := context.Background()
 	email := "ann@example.com"
-	u, err := users.NewService(db).Upsert(ctx, users.Write{ClerkUserID: "user_ann", Email: &email, Version: time.Now()})
+	u, err := srv.App.Users.Upsert(ctx, users.Write{ClerkUserID: "user_ann", Email: &email, Version: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	track := tracking.NewService(db, tracking.Config{})
-	_, token, err := track.CreateDevice(ctx, u.User.ID, tracking.NewDevice{Name: "Bella"})
+	_, token, err := srv.App.Tracking.CreateDevice(ctx, u.User.ID, tracking.NewDevice{Name: "Bella"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := oaServer(t, db, oaConfig{burst: 1}) // one request, refilled in 1000 s
-	post := func(path, auth, body string) *http.Response {
-		req, err := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", auth)
-		res, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res
+	post := func(path, auth, body string) testkit.Response {
+		t.Helper()
+		return srv.Do(t, http.MethodPost, path, "", body, "Authorization", auth)
 	}
 	body := fmt.Sprintf(`{"_type":"location","lat":52.52,"lon":13.4,"tst":%d}`, time.Now().Add(-time.Minute).Unix())
-	if res := post("/api/ingest/owntracks", basicAuth("ann", token), body); res.StatusCode != http.StatusOK {
-		t.Fatalf("first request: %d", res.StatusCode)
+	if res := post("/api/ingest/owntracks", basicAuth("ann", token), body); res.Status != http.StatusOK {
+		t.Fatalf("first request: %d", res.Status)
 	}
 	// The Basic password is the bucket's key, as a Bearer token is: the same bucket.
 	for _, auth := range []string{basicAuth("bob", token), "Bearer " + token} {
 		res := post("/api/ingest/owntracks", auth, body)
-		if retry, _ := strconv.Atoi(res.Header.Get("Retry-After")); res.StatusCode != http.StatusServiceUnavailable || retry < 900 {
-			t.Errorf("over the limit: %d, Retry-After %q; want 503 with the limiter's wait", res.StatusCode, res.Header.Get("Retry-After"))
+		if retry, _ := strconv.Atoi(res.Header.Get("Retry-After")); res.Status != http.StatusServiceUnavailable || retry < 900 {
+			t.Errorf("over the limit: %d, Retry-After %q; want 503 with the limiter's wait", res.Status, res.Header.Get("Retry-After"))
 		}
 	}
-	if res := post("/api/ingest/locations", "Bearer "+token, `{"locations":[]}`); res.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("another ingest route over the limit: %d, want 429", res.StatusCode)
+	if res := post("/api/ingest/locations", "Bearer "+token, `{"locations":[]}`); res.Status != http.StatusTooManyRequests {
+		t.Errorf("another ingest route over the limit: %d, want 429", res.Status)
 	}
 }
