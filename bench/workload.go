@@ -348,15 +348,8 @@ func batchBody(dst []byte, from time.Time) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"recorded_at":"`...)
-		dst = from.Add(time.Duration(i)*batchStep).UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
-		dst = append(dst, `","lat":`...)
-		dst = strconv.AppendFloat(dst, 52.52+float64(i)*0.00001, 'f', 6, 64)
-		dst = append(dst, `,"lon":`...)
-		dst = strconv.AppendFloat(dst, 13.40+float64(i)*0.00001, 'f', 6, 64)
-		dst = append(dst, `,"accuracy_m":4.8,"altitude_m":41.2,"speed_mps":1.39,"course_deg":`...)
-		dst = strconv.AppendInt(dst, int64(i%360), 10)
-		dst = append(dst, `,"battery_pct":87}`...)
+		dst = AppendLocation(dst, from.Add(time.Duration(i)*batchStep).UnixMilli(),
+			52.52+float64(i)*0.00001, 13.40+float64(i)*0.00001, i%360)
 	}
 	return append(dst, `]}`...)
 }
