@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,7 +100,7 @@ func (r *runner) startServer(ctx context.Context, label string) error {
 	r.stopServer()
 	var err error
 	r.srv, err = bench.StartProcess(ctx, filepath.Join(r.o.outDir, "usersync"), r.o.outDir,
-		filepath.Join(r.o.outDir, "usersync-"+label+".log"), clone(r.env), false)
+		filepath.Join(r.o.outDir, "usersync-"+label+".log"), maps.Clone(r.env), false)
 	return err
 }
 
@@ -111,14 +112,6 @@ func (r *runner) stopServer() {
 		}
 		r.srv = nil
 	}
-}
-
-func clone(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func (r *runner) reset(ctx context.Context) error {
