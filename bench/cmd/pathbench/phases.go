@@ -80,7 +80,7 @@ func (r *runner) sample(ctx context.Context, from, to time.Time, pids func() []i
 		}
 		w.after = bench.ReadCPU(pids()...)
 		w.secs = time.Since(t0).Seconds()
-		w.ours = bench.PostgresProcs(ctx, r.pg.DB.DB, r.pg.URL)
+		w.ours = bench.PostgresProcs(ctx, r.pg.DB.DB)
 		ch <- w
 	}()
 	return ch
