@@ -184,9 +184,8 @@ func (w *Workload) Seed(ctx context.Context, db *bun.DB) error {
 // Reset brings the tables back to the seeded state, so that every phase
 // starts from the same one: versions 0 (every write of a phase passes the
 // upsert's WHERE, since its versions only grow), no locations, no events,
-// the devices' seeded fix; then VACUUM (ANALYZE), and a CHECKPOINT if asked
-// (every phase then pays the same full-page writes).
-func (w *Workload) Reset(ctx context.Context, db *bun.DB, checkpoint bool) error {
+// the devices' seeded fix; then VACUUM (ANALYZE).
+func (w *Workload) Reset(ctx context.Context, db *bun.DB) error {
 	fix := w.FixAt.UnixMilli()
 	for _, q := range []struct {
 		sql  string
@@ -201,11 +200,6 @@ func (w *Workload) Reset(ctx context.Context, db *bun.DB, checkpoint bool) error
 	} {
 		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
 			return fmt.Errorf("reset: %s: %w", strings.Fields(q.sql)[0], err)
-		}
-	}
-	if checkpoint {
-		if _, err := db.ExecContext(ctx, "CHECKPOINT"); err != nil {
-			return fmt.Errorf("reset: CHECKPOINT: %w", err)
 		}
 	}
 	return nil
