@@ -239,24 +239,8 @@ func (r cpuReading) since(before cpuReading, ops int) cpuUse {
 // pgProcs tells which PostgreSQL processes are this benchmark's: the
 // backends of its database and the server's background processes.
 func (e *env) pgProcs() map[int]bool {
-	ours := map[int]bool{}
 	if e.dialect != "postgres" {
-		return ours
+		return map[int]bool{}
 	}
-	rows, err := e.db.QueryContext(context.Background(),
-		`SELECT pid, datname = current_database() OR backend_type <> 'client backend' FROM pg_stat_activity`)
-	if err != nil {
-		return ours
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			pid int
-			ok  *bool
-		)
-		if rows.Scan(&pid, &ok) == nil && ok != nil && *ok {
-			ours[pid] = true
-		}
-	}
-	return ours
+	return bench.PostgresProcs(context.Background(), e.db.DB)
 }

@@ -39,13 +39,11 @@ type Result struct {
 	Conns      int
 	Requests   int64 // completed in the measured window
 	Errors     int64
-	Statuses   map[int]int64 // by status; 0 is a transport error
 	Elapsed    time.Duration // the measured window
 	RPS        float64
 	P50, P90   time.Duration
 	P99, Max   time.Duration
 	FirstError string
-	Issued     []int64 // requests each worker sent, warm-up included
 	// Succeeded counts the requests answered as wanted, warm-up included:
 	// what the phase did to the database.
 	Succeeded int64
@@ -82,7 +80,7 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 		issued atomic.Int64
 		done   atomic.Int64
 		mu     sync.Mutex
-		res    = Result{Conns: l.Conns, Statuses: map[int]int64{}, Issued: make([]int64, l.Conns)}
+		res    = Result{Conns: l.Conns}
 		lats   []time.Duration
 		lastAt time.Time
 		wg     sync.WaitGroup
@@ -92,7 +90,6 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 		go func(w int) {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 4096)
-			statuses := map[int]int64{}
 			var (
 				errs     int64
 				ok       int64
@@ -105,16 +102,14 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 				if !t0.Before(deadline) || issued.Add(1) > l.MaxRequests || ctx.Err() != nil {
 					break
 				}
-				var status int
 				var err error
 				if buf, err = l.Request(buf[:0], w, seq); errors.Is(err, ErrDone) {
 					issued.Add(-1)
 					done.Add(1)
 					break
 				}
-				res.Issued[w]++ // this worker's own slot
 				if err == nil {
-					status, err = l.do(conns[w], buf, hardStop)
+					err = l.do(conns[w], buf, hardStop)
 				}
 				t1 := time.Now()
 				if err == nil {
@@ -125,7 +120,6 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 				}
 				local = append(local, t1.Sub(t0))
 				last = t1
-				statuses[status]++
 				if err != nil {
 					errs++
 					if firstErr == "" {
@@ -136,9 +130,6 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			lats = append(lats, local...)
-			for s, n := range statuses {
-				res.Statuses[s] += n
-			}
 			res.Errors += errs
 			res.Succeeded += ok
 			if res.FirstError == "" {
@@ -169,23 +160,21 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-func (l Load) do(c *Conn, req []byte, deadline time.Time) (int, error) {
+func (l Load) do(c *Conn, req []byte, deadline time.Time) error {
 	status, body, err := c.Do(req, deadline)
 	if err != nil {
 		if rerr := c.redial(); rerr != nil {
-			return 0, fmt.Errorf("%v; redial: %v", err, rerr)
+			return fmt.Errorf("%v; redial: %v", err, rerr)
 		}
-		return 0, err
+		return err
 	}
 	if status != l.Want {
-		return status, fmt.Errorf("status %d: %.200s", status, body)
+		return fmt.Errorf("status %d: %.200s", status, body)
 	}
 	if l.Check != nil {
-		if err := l.Check(body); err != nil {
-			return status, err
-		}
+		return l.Check(body)
 	}
-	return status, nil
+	return nil
 }
 
 // Percentile is the p-th percentile (nearest rank) of sorted.

@@ -159,13 +159,9 @@ func (h Histogram) Within(bound float64) float64 {
 // counters (user_upserts_total, webhook_deliveries_total).
 type Outcomes map[string]int64
 
-// ScrapeOutcomes reads the counter name from base's /metrics and sums it
-// by its outcome label ("-" for series without one).
-func ScrapeOutcomes(base, name string) (Outcomes, error) {
-	m, err := ScrapeMetrics(base)
-	if err != nil {
-		return nil, err
-	}
+// Outcomes sums the counter name by its outcome label ("-" for series
+// without one).
+func (m Metrics) Outcomes(name string) Outcomes {
 	out := Outcomes{}
 	if f := m[name]; f != nil {
 		for _, s := range f.GetMetric() {
@@ -178,7 +174,7 @@ func ScrapeOutcomes(base, name string) (Outcomes, error) {
 			out[outcome] += int64(s.GetCounter().GetValue())
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Since is o minus before, without the outcomes that did not move.
@@ -197,17 +193,13 @@ func (o Outcomes) Since(before Outcomes) Outcomes {
 type Writes struct{ Upserts, Deliveries Outcomes }
 
 // ScrapeWrites reads user_upserts_total and webhook_deliveries_total from
-// base's /metrics.
+// one scrape of base's /metrics.
 func ScrapeWrites(base string) (Writes, error) {
-	upserts, err := ScrapeOutcomes(base, "user_upserts_total")
+	m, err := ScrapeMetrics(base)
 	if err != nil {
 		return Writes{}, err
 	}
-	deliveries, err := ScrapeOutcomes(base, "webhook_deliveries_total")
-	if err != nil {
-		return Writes{}, err
-	}
-	return Writes{Upserts: upserts, Deliveries: deliveries}, nil
+	return Writes{Upserts: m.Outcomes("user_upserts_total"), Deliveries: m.Outcomes("webhook_deliveries_total")}, nil
 }
 
 // Since is w minus before, without the outcomes that did not move.

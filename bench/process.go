@@ -161,24 +161,24 @@ func ModuleRoot() (string, error) {
 }
 
 // PostgresProcs classifies PostgreSQL's processes for ReadCPU: the
-// backends of the database of dbURL and the server's own background
-// processes are "ours"; every other client backend (someone else's) is not.
-func PostgresProcs(ctx context.Context, db *sql.DB, dbURL string) map[int]bool {
+// backends of db's database and the server's own background processes are
+// "ours"; every other client backend (someone else's) is not.
+func PostgresProcs(ctx context.Context, db *sql.DB) map[int]bool {
 	ours := map[int]bool{}
-	rows, err := db.QueryContext(ctx, `SELECT pid, coalesce(datname, ''), coalesce(backend_type, '') FROM pg_stat_activity`)
+	rows, err := db.QueryContext(ctx, `SELECT pid,
+		coalesce(datname, '') = current_database() OR coalesce(backend_type, '') <> 'client backend'
+		FROM pg_stat_activity`)
 	if err != nil {
 		return ours
 	}
 	defer rows.Close()
-	dbName := strings.SplitN(dbURL, "?", 2)[0]
-	dbName = dbName[strings.LastIndexByte(dbName, '/')+1:]
 	for rows.Next() {
 		var (
-			pid        int
-			datname, t string
+			pid int
+			ok  bool
 		)
-		if rows.Scan(&pid, &datname, &t) == nil {
-			ours[pid] = datname == dbName || t != "client backend"
+		if rows.Scan(&pid, &ok) == nil {
+			ours[pid] = ok
 		}
 	}
 	return ours

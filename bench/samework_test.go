@@ -88,7 +88,7 @@ func TestLoadRequests(t *testing.T) {
 	const requests = sameWorkUsers + 1
 	for i, p := range bench.Paths {
 		t.Run(p.Name, func(t *testing.T) {
-			if err := e.w.Reset(ctx, e.db, false); err != nil {
+			if err := e.w.Reset(ctx, e.db); err != nil {
 				t.Fatal(err)
 			}
 			l := e.w.Load(p, e.addr, 1, i+1)
@@ -344,7 +344,7 @@ func TestPgbenchScripts(t *testing.T) {
 		}
 		for _, mode := range []string{"prepared", "simple"} {
 			t.Run(name+"/"+mode, func(t *testing.T) {
-				if err := e.w.Reset(ctx, e.db, false); err != nil {
+				if err := e.w.Reset(ctx, e.db); err != nil {
 					t.Fatal(err)
 				}
 				args := []string{"-n", "-M", mode, "-t", fmt.Sprint(txns), "-c", "1", "-f", file}

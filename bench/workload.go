@@ -184,9 +184,8 @@ func (w *Workload) Seed(ctx context.Context, db *bun.DB) error {
 // Reset brings the tables back to the seeded state, so that every phase
 // starts from the same one: versions 0 (every write of a phase passes the
 // upsert's WHERE, since its versions only grow), no locations, no events,
-// the devices' seeded fix; then VACUUM (ANALYZE), and a CHECKPOINT if asked
-// (every phase then pays the same full-page writes).
-func (w *Workload) Reset(ctx context.Context, db *bun.DB, checkpoint bool) error {
+// the devices' seeded fix; then VACUUM (ANALYZE).
+func (w *Workload) Reset(ctx context.Context, db *bun.DB) error {
 	fix := w.FixAt.UnixMilli()
 	for _, q := range []struct {
 		sql  string
@@ -201,11 +200,6 @@ func (w *Workload) Reset(ctx context.Context, db *bun.DB, checkpoint bool) error
 	} {
 		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
 			return fmt.Errorf("reset: %s: %w", strings.Fields(q.sql)[0], err)
-		}
-	}
-	if checkpoint {
-		if _, err := db.ExecContext(ctx, "CHECKPOINT"); err != nil {
-			return fmt.Errorf("reset: CHECKPOINT: %w", err)
 		}
 	}
 	return nil
@@ -348,15 +342,8 @@ func batchBody(dst []byte, from time.Time) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"recorded_at":"`...)
-		dst = from.Add(time.Duration(i)*batchStep).UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
-		dst = append(dst, `","lat":`...)
-		dst = strconv.AppendFloat(dst, 52.52+float64(i)*0.00001, 'f', 6, 64)
-		dst = append(dst, `,"lon":`...)
-		dst = strconv.AppendFloat(dst, 13.40+float64(i)*0.00001, 'f', 6, 64)
-		dst = append(dst, `,"accuracy_m":4.8,"altitude_m":41.2,"speed_mps":1.39,"course_deg":`...)
-		dst = strconv.AppendInt(dst, int64(i%360), 10)
-		dst = append(dst, `,"battery_pct":87}`...)
+		dst = AppendLocation(dst, from.Add(time.Duration(i)*batchStep).UnixMilli(),
+			52.52+float64(i)*0.00001, 13.40+float64(i)*0.00001, i%360)
 	}
 	return append(dst, `]}`...)
 }

@@ -523,16 +523,6 @@ func TestReconcileRefusesAnotherInstance(t *testing.T) {
 // evtT0 is when the seeded event log begins.
 var evtT0 = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 
-// evtUserEvent is a user.created or user.updated body as Clerk sends it.
-func evtUserEvent(t *testing.T, eventType, id, email, name string, updatedAt time.Time) []byte {
-	return testkit.UserEvent(eventType, id, email, name, "", updatedAt)
-}
-
-func evtEnvelope(t *testing.T, eventType string, data map[string]any, at time.Time) []byte {
-	t.Helper()
-	return testkit.Envelope(t, eventType, data, at)
-}
-
 // evtSeed migrates the database at databaseURL and delivers six events
 // through the webhook service, received a minute apart from evtT0. It
 // returns the service for checks.
@@ -546,12 +536,12 @@ func evtSeed(t *testing.T, databaseURL string) (*webhooks.Service, *bun.DB) {
 		body    []byte
 		outcome webhooks.Outcome
 	}{
-		{"ev_1", evtUserEvent(t, "user.created", "user_a", "a1@example.com", "Ann", v0), webhooks.OutcomeApplied},
-		{"ev_2", evtUserEvent(t, "user.updated", "user_a", "a2@example.com", "Ann", v0.Add(time.Hour)), webhooks.OutcomeApplied},
-		{"ev_3", evtUserEvent(t, "user.updated", "user_a", "a3@example.com", "Ann", v0.Add(time.Minute)), webhooks.OutcomeStale},
-		{"ev_4", evtEnvelope(t, "session.created", map[string]any{"id": "sess_1", "object": "session"}, v0), webhooks.OutcomeIgnored},
+		{"ev_1", testkit.UserEvent("user.created", "user_a", "a1@example.com", "Ann", "", v0), webhooks.OutcomeApplied},
+		{"ev_2", testkit.UserEvent("user.updated", "user_a", "a2@example.com", "Ann", "", v0.Add(time.Hour)), webhooks.OutcomeApplied},
+		{"ev_3", testkit.UserEvent("user.updated", "user_a", "a3@example.com", "Ann", "", v0.Add(time.Minute)), webhooks.OutcomeStale},
+		{"ev_4", testkit.Envelope(t, "session.created", map[string]any{"id": "sess_1", "object": "session"}, v0), webhooks.OutcomeIgnored},
 		{"ev_5", []byte(`{"type":"user.updated","data":{"first_name":"Nobody"}}`), webhooks.OutcomeFailed},
-		{"ev_6", evtUserEvent(t, "user.created", "user_b", "b@example.com", "Bo", v0), webhooks.OutcomeApplied},
+		{"ev_6", testkit.UserEvent("user.created", "user_b", "b@example.com", "Bo", "", v0), webhooks.OutcomeApplied},
 	} {
 		res, err := svc.Deliver(context.Background(), s.id, s.body, evtT0.Add(time.Duration(i)*time.Minute))
 		if err != nil && !errors.Is(err, webhooks.ErrNotClerkEvent) {
@@ -730,7 +720,7 @@ func TestEventsListPages(t *testing.T) {
 		svc := webhooks.NewService(db, users.NewService(db))
 		const n = webhooks.MaxLimit + 5
 		for i := range n {
-			body := evtEnvelope(t, "session.created", map[string]any{"id": fmt.Sprintf("sess_%d", i)}, evtT0)
+			body := testkit.Envelope(t, "session.created", map[string]any{"id": fmt.Sprintf("sess_%d", i)}, evtT0)
 			if _, err := svc.Deliver(context.Background(), fmt.Sprintf("ev_%04d", i), body, evtT0.Add(time.Duration(i)*time.Second)); err != nil {
 				t.Fatal(err)
 			}

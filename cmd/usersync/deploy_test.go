@@ -90,6 +90,18 @@ func TestComposeWiring(t *testing.T) {
 		}
 	}
 
+	// configs/compose.env is what compose passes through: every setting it
+	// names, commented out or not, must reach usersync.
+	example, err := os.ReadFile("../../configs/compose.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^#? ?([A-Z_]+)=`).FindAllSubmatch(example, -1) {
+		if name := string(m[1]); svc.Environment[name] != "${"+name+":-}" {
+			t.Errorf("configs/compose.env names %s, which docker-compose.yml does not pass through as ${%s:-}", name, name)
+		}
+	}
+
 	// The environment as compose would hand it over must start usersync's config.
 	env := map[string]string{}
 	for k, v := range svc.Environment {

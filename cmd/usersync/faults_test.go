@@ -377,13 +377,7 @@ func (l *syncLoad) stop() {
 // waitFor polls cond until it holds, failing the test after phaseBound.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(phaseBound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", phaseBound, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, phaseBound, what, cond)
 }
 
 // get fetches url within requestBound and decodes its JSON body.

@@ -200,9 +200,8 @@ func signedWebhook(t *testing.T, base, svixID string, body []byte) *http.Request
 // appClient does what the app and its trackers do against a usersync
 // process: sync, register a device, report points.
 type appClient struct {
-	t       *testing.T
-	base    string
-	session string
+	t    *testing.T
+	base string
 }
 
 func (c appClient) do(method, path, token, body string, want int) []byte {

@@ -44,8 +44,8 @@ func TestLiveStreamAcrossReplicas(t *testing.T) {
 	})
 
 	session := key.Token(t, "user_live")
-	a := appClient{t: t, base: streaming.base, session: session}
-	b := appClient{t: t, base: ingesting.base, session: session}
+	a := appClient{t: t, base: streaming.base}
+	b := appClient{t: t, base: ingesting.base}
 	a.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_live","email":"live@example.com"}`, http.StatusOK)
 	var created struct {
 		Device      struct{ ID int64 } `json:"device"`
@@ -95,7 +95,7 @@ func TestSIGTERMEndsLiveStreams(t *testing.T) {
 		"ADDR": "127.0.0.1:0", "DATABASE_URL": dbtest.SQLiteURL(t), "CLERK_JWT_KEY": key.PublicPEM(t), "RATE_LIMIT_RPS": "0",
 	})
 	session := key.Token(t, "user_live")
-	c := appClient{t: t, base: p.base, session: session}
+	c := appClient{t: t, base: p.base}
 	c.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_live","email":"live@example.com"}`, http.StatusOK)
 	var streams []*testkit.SSE
 	for range 3 {
@@ -137,7 +137,7 @@ func TestReconcileEndsLiveStreams(t *testing.T) {
 	f := testkit.StartFakeClerk(t)
 	f.SetUsers(bfUsers(3)) // Clerk knows three users; user_gone is not one of them
 	session := key.Token(t, "user_gone")
-	c := appClient{t: t, base: server.base, session: session}
+	c := appClient{t: t, base: server.base}
 	c.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_gone","email":"gone@example.com"}`, http.StatusOK)
 	st, res := testkit.OpenSSE(t, http.DefaultClient, server.base+"/api/locations/stream", session)
 	if st == nil {

@@ -18,15 +18,7 @@ import (
 	"github.com/usersync/usersync/migrations/dbtest"
 	"github.com/usersync/usersync/testkit"
 	"github.com/usersync/usersync/users"
-	"github.com/usersync/usersync/webhooks"
 )
-
-func userEventBody(eventType, id, email, name string, version time.Time) []byte {
-	if eventType == webhooks.TypeUserDeleted {
-		return testkit.DeletedEvent(id, version)
-	}
-	return testkit.UserEvent(eventType, id, email, name, "", version)
-}
 
 // syncNewest tells the users of TestReplicas whose newest write is a sync.
 func syncNewest(u int) bool { return u%5 != 0 && u%2 == 1 }
@@ -96,7 +88,7 @@ func TestReplicas(t *testing.T) {
 				req.Header.Set("Authorization", "Bearer "+token)
 				return req
 			}})
-			ev := userEventBody("user.updated", id, fmt.Sprintf("hook-v%d@example.com", v), fmt.Sprintf("Hook %d", v),
+			ev := testkit.UserEvent("user.updated", id, fmt.Sprintf("hook-v%d@example.com", v), fmt.Sprintf("Hook %d", v), "",
 				iat.Add(500*time.Millisecond))
 			svixID := fmt.Sprintf("msg_%s_%d", id, v)
 			calls = append(calls, call{user: u, req: func(b string) *http.Request { return signedWebhook(t, b, svixID, ev) }})
@@ -115,7 +107,7 @@ func TestReplicas(t *testing.T) {
 			}})
 		}
 		if u%5 == 0 {
-			ev := userEventBody("user.deleted", id, "", "", base.Add(5*time.Second))
+			ev := testkit.DeletedEvent(id, base.Add(5*time.Second))
 			calls = append(calls, call{user: u, req: func(b string) *http.Request { return signedWebhook(t, b, "msg_del_"+id, ev) }})
 		}
 	}

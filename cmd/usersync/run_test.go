@@ -119,7 +119,7 @@ func TestServeEndToEnd(t *testing.T) {
 func followDevice(t *testing.T, base string, key *testkit.Key) string {
 	t.Helper()
 	session := key.TokenAt(t, "user_map", time.Now().Add(-time.Second))
-	c := appClient{t: t, base: base, session: session}
+	c := appClient{t: t, base: base}
 	c.do(http.MethodPost, "/api/devices", session, `{"name":"Bella"}`, http.StatusConflict) // before the first sync
 	c.do(http.MethodPost, "/api/auth/sync", session, `{"clerk_user_id":"user_map","email":"map@example.com"}`, http.StatusOK)
 	var created struct {

@@ -242,7 +242,7 @@ func (r *runner) loadPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pgBefore := bench.PostgresProcs(ctx, r.pg.DB.DB, r.pg.URL)
+	pgBefore := bench.PostgresProcs(ctx, r.pg.DB.DB)
 	xactsBefore := r.xacts(ctx)
 
 	var (
@@ -268,7 +268,7 @@ func (r *runner) loadPhase(ctx context.Context) error {
 	cpuAfter := bench.ReadCPU(r.srv.Pid(), os.Getpid())
 	f.window = time.Since(t0).Seconds()
 	f.loadavg[1] = bench.LoadAvg()
-	ours := bench.PostgresProcs(ctx, r.pg.DB.DB, r.pg.URL)
+	ours := bench.PostgresProcs(ctx, r.pg.DB.DB)
 	for pid, v := range pgBefore {
 		ours[pid] = ours[pid] || v
 	}

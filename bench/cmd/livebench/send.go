@@ -45,7 +45,6 @@ type deviceLog struct {
 
 // sendResult is the whole load.
 type sendResult struct {
-	plan       sendPlan
 	devices    []*deviceLog
 	start, end time.Time // the first request's schedule; the last answer
 }
@@ -90,7 +89,7 @@ func send(ctx context.Context, addr string, users []*user, p sendPlan) (*sendRes
 		p.onStart()
 	}
 	// Time enough to start every device's goroutine before its first request.
-	res := &sendResult{plan: p, devices: make([]*deviceLog, n), start: time.Now().Add(50 * time.Millisecond)}
+	res := &sendResult{devices: make([]*deviceLog, n), start: time.Now().Add(50 * time.Millisecond)}
 	stop := res.start.Add(p.duration)
 	var (
 		wg     sync.WaitGroup

@@ -32,7 +32,7 @@ type result struct {
 	lats map[string][]time.Duration // by side name, sorted
 }
 
-func queries(o options, from, now time.Time) []query {
+func queries(from, now time.Time) []query {
 	end := now.Add(-time.Hour)
 	window := func(seed uint64, d time.Duration) func(int, int64) string {
 		return func(i int, id int64) string {
@@ -71,7 +71,7 @@ func measure(ctx context.Context, o options, sides []*side, from, now time.Time)
 		conns[s.name] = c
 	}
 	var out []result
-	for _, q := range queries(o, from, now) {
+	for _, q := range queries(from, now) {
 		r := result{name: q.name, lats: map[string][]time.Duration{}}
 		for i := -warmup; i < o.requests; i++ {
 			if err := ctx.Err(); err != nil {

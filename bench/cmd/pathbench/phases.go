@@ -80,7 +80,7 @@ func (r *runner) sample(ctx context.Context, from, to time.Time, pids func() []i
 		}
 		w.after = bench.ReadCPU(pids()...)
 		w.secs = time.Since(t0).Seconds()
-		w.ours = bench.PostgresProcs(ctx, r.pg.DB.DB, r.pg.URL)
+		w.ours = bench.PostgresProcs(ctx, r.pg.DB.DB)
 		ch <- w
 	}()
 	return ch
@@ -252,19 +252,19 @@ func readPgbenchLogs(prefix string, warmup, duration time.Duration) (phase, int6
 // servicePhase runs path p's HTTP load against srv from the reset state
 // and checks what it did: every sync an update, every webhook applied,
 // every ingest request's points stored.
-func (r *runner) servicePhase(ctx context.Context, srv *bench.Process, p bench.Path, conns, tag int) (phase, bench.Result, error) {
+func (r *runner) servicePhase(ctx context.Context, srv *bench.Process, p bench.Path, conns, tag int) (phase, error) {
 	addr := strings.TrimPrefix(srv.Base, "http://")
 	if p.Primed {
 		if err := r.w.Prime(ctx, addr, conns); err != nil {
-			return phase{}, bench.Result{}, err
+			return phase{}, err
 		}
 	}
 	if err := r.reset(ctx); err != nil {
-		return phase{}, bench.Result{}, err
+		return phase{}, err
 	}
 	before, err := bench.ScrapeWrites(srv.Base)
 	if err != nil {
-		return phase{}, bench.Result{}, err
+		return phase{}, err
 	}
 	peakReset := bench.ResetPeakRSS(srv.Pid()) == nil
 	l := r.w.Load(p, addr, conns, tag)
@@ -274,7 +274,7 @@ func (r *runner) servicePhase(ctx context.Context, srv *bench.Process, p bench.P
 	win := r.sample(ctx, from, from.Add(l.Duration), func() []int { return []int{srv.Pid(), self} })
 	res, err := l.Run(ctx)
 	if err != nil {
-		return phase{}, bench.Result{}, err
+		return phase{}, err
 	}
 	out := phase{
 		name: p.Name, conns: conns, requests: res.Requests, rps: res.RPS, p50: res.P50, p99: res.P99,
@@ -287,7 +287,7 @@ func (r *runner) servicePhase(ctx context.Context, srv *bench.Process, p bench.P
 
 	after, err := bench.ScrapeWrites(srv.Base)
 	if err != nil {
-		return phase{}, bench.Result{}, err
+		return phase{}, err
 	}
 	wrote := after.Since(before)
 	up, del := wrote.Upserts, wrote.Deliveries
@@ -296,7 +296,7 @@ func (r *runner) servicePhase(ctx context.Context, srv *bench.Process, p bench.P
 	case p.Points > 0:
 		stored, err := r.countLocations(ctx)
 		if err != nil {
-			return phase{}, bench.Result{}, err
+			return phase{}, err
 		}
 		out.work += fmt.Sprintf("%d points for %d requests", stored, ok)
 		out.workOK = stored == ok*int64(p.Points)
@@ -313,7 +313,7 @@ func (r *runner) servicePhase(ctx context.Context, srv *bench.Process, p bench.P
 	if res.Done > 0 {
 		out.ranOut = fmt.Sprintf("%d of %d workers ran out of new work before the end (fresh tokens: raise -tokens-per-user)", res.Done, conns)
 	}
-	return out, res, nil
+	return out, nil
 }
 
 // measure runs, for each connection count, each path's references
@@ -372,7 +372,7 @@ func (r *runner) measure(ctx context.Context) error {
 				if err := r.startServer(ctx, fmt.Sprintf("%s-c%d", p.Name, c)); err != nil {
 					return err
 				}
-				res, _, err := r.servicePhase(ctx, r.srv, p, c, tag)
+				res, err := r.servicePhase(ctx, r.srv, p, c, tag)
 				if err != nil {
 					return fmt.Errorf("%s at %d connections: %w", p.Name, c, err)
 				}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -147,7 +148,7 @@ func (r *runner) profile(ctx context.Context) error {
 			conns = slices.Max(r.o.batchConns)
 		}
 		// A new process for each path, as in the measured phases.
-		srv, err := bench.StartProcess(ctx, bin, r.o.outDir, filepath.Join(r.o.outDir, "usersync-pprof-"+p.Name+".log"), clone(r.env), true)
+		srv, err := bench.StartProcess(ctx, bin, r.o.outDir, filepath.Join(r.o.outDir, "usersync-pprof-"+p.Name+".log"), maps.Clone(r.env), true)
 		if err != nil {
 			return err
 		}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/usersync/usersync/bench"
@@ -99,7 +99,7 @@ func (r *runner) startServer(ctx context.Context, label string) error {
 	r.stopServer()
 	var err error
 	r.srv, err = bench.StartProcess(ctx, filepath.Join(r.o.outDir, "usersync"), r.o.outDir,
-		filepath.Join(r.o.outDir, "usersync-"+label+".log"), clone(r.env), false)
+		filepath.Join(r.o.outDir, "usersync-"+label+".log"), maps.Clone(r.env), false)
 	return err
 }
 
@@ -113,22 +113,19 @@ func (r *runner) stopServer() {
 	}
 }
 
-func clone(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
+// reset brings the tables back to the seeded state and, with -checkpoint,
+// makes a CHECKPOINT, so that every phase pays the same full-page writes.
+// A CHECKPOINT that fails (it needs a superuser, or from PostgreSQL 15 the
+// pg_checkpoint role) turns -checkpoint off for the rest of the run.
 func (r *runner) reset(ctx context.Context) error {
-	err := r.w.Reset(ctx, r.pg.DB, r.o.checkpoint)
-	if err != nil && r.o.checkpoint && strings.Contains(err.Error(), "CHECKPOINT") {
-		r.logf("%v: phases start from uneven WAL states from now on", err)
-		r.o.checkpoint = false
-		return nil
+	if err := r.w.Reset(ctx, r.pg.DB); err != nil || !r.o.checkpoint {
+		return err
 	}
-	return err
+	if _, err := r.pg.DB.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		r.logf("reset: CHECKPOINT: %v: phases start from uneven WAL states from now on", err)
+		r.o.checkpoint = false
+	}
+	return nil
 }
 
 func (r *runner) close() {
