@@ -69,27 +69,27 @@ func TestRoutePaging(t *testing.T) {
 }
 
 func TestPlanRoute(t *testing.T) {
-	f := newFixture(t, nil, tracking.Config{MaxRouteSpan: 48 * time.Hour})
+	svc := serviceWithoutDB(tracking.Config{MaxRouteSpan: 48 * time.Hour})
 	at := func(d time.Duration) *time.Time { v := now0.Add(d); return &v }
 	other := tracking.EncodeRouteCursor(tracking.RouteCursor{DeviceID: 8, From: *at(-time.Hour), To: now0, After: *at(-time.Minute)})
 	mine := tracking.EncodeRouteCursor(tracking.RouteCursor{DeviceID: 7, From: *at(-time.Hour), To: now0, After: *at(-time.Minute)})
 
 	t.Run("defaults", func(t *testing.T) {
-		p, err := f.svc.PlanRoute(7, tracking.RouteQuery{})
+		p, err := svc.PlanRoute(7, tracking.RouteQuery{})
 		if err != nil || !p.To.Equal(now0) || !p.From.Equal(now0.Add(-24*time.Hour)) || p.Limit != 1000 || p.SimplifyM != 0 {
 			t.Errorf("PlanRoute() = %+v, %v", p, err)
 		}
-		p, err = f.svc.PlanRoute(7, tracking.RouteQuery{To: at(-time.Hour)})
+		p, err = svc.PlanRoute(7, tracking.RouteQuery{To: at(-time.Hour)})
 		if err != nil || !p.From.Equal(now0.Add(-25*time.Hour)) {
 			t.Errorf("from defaults to to − 24h: %+v, %v", p, err)
 		}
 	})
 	t.Run("the cursor's range is the default", func(t *testing.T) {
-		p, err := f.svc.PlanRoute(7, tracking.RouteQuery{Cursor: mine})
+		p, err := svc.PlanRoute(7, tracking.RouteQuery{Cursor: mine})
 		if err != nil || !p.From.Equal(now0.Add(-time.Hour)) || !p.To.Equal(now0) {
 			t.Errorf("PlanRoute(cursor) = %+v, %v", p, err)
 		}
-		if _, err := f.svc.PlanRoute(7, tracking.RouteQuery{Cursor: mine, From: at(-time.Hour), To: at(0)}); err != nil {
+		if _, err := svc.PlanRoute(7, tracking.RouteQuery{Cursor: mine, From: at(-time.Hour), To: at(0)}); err != nil {
 			t.Errorf("cursor with its own range repeated: %v", err)
 		}
 	})
@@ -113,7 +113,7 @@ func TestPlanRoute(t *testing.T) {
 		{"cursor of another to", tracking.RouteQuery{Cursor: mine, To: at(time.Second)}, "cursor"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.svc.PlanRoute(7, tc.q)
+			_, err := svc.PlanRoute(7, tc.q)
 			var fe *errs.FieldError
 			if !errors.As(err, &fe) || fe.Field != tc.wantField || !errors.Is(err, errs.Invalid) {
 				t.Errorf("PlanRoute() = %v, want a FieldError for %s", err, tc.wantField)
@@ -121,7 +121,7 @@ func TestPlanRoute(t *testing.T) {
 		})
 	}
 	t.Run("span of exactly the maximum", func(t *testing.T) {
-		if _, err := f.svc.PlanRoute(7, tracking.RouteQuery{From: at(-48 * time.Hour), To: at(0), Limit: ptr(10000), SimplifyM: ptr(1000.0)}); err != nil {
+		if _, err := svc.PlanRoute(7, tracking.RouteQuery{From: at(-48 * time.Hour), To: at(0), Limit: ptr(10000), SimplifyM: ptr(1000.0)}); err != nil {
 			t.Errorf("PlanRoute() = %v", err)
 		}
 	})
@@ -567,7 +567,7 @@ func TestDeleteLocations(t *testing.T) {
 }
 
 func TestDeleteRangeCheck(t *testing.T) {
-	f := newFixture(t, nil, tracking.Config{})
+	svc := serviceWithoutDB(tracking.Config{})
 	t0 := now0
 	t1 := now0.Add(time.Nanosecond)
 	for _, tc := range []struct {
@@ -580,7 +580,7 @@ func TestDeleteRangeCheck(t *testing.T) {
 		{"from = to", tracking.DeleteRange{From: &t0, To: &t0}, "from"},
 		{"from after to", tracking.DeleteRange{From: &t1, To: &t0}, "from"},
 	} {
-		_, err := f.svc.DeleteLocations(context.Background(), 1, 1, tc.r)
+		_, err := svc.DeleteLocations(context.Background(), 1, 1, tc.r)
 		var fe *errs.FieldError
 		if !errors.As(err, &fe) || fe.Field != tc.field || !errors.Is(err, errs.Invalid) {
 			t.Errorf("%s: %v, want a FieldError on %s", tc.name, err, tc.field)

@@ -52,6 +52,13 @@ func newFixture(t *testing.T, db *bun.DB, cfg tracking.Config) *fixture {
 	return &fixture{db: db, clock: c, svc: tracking.NewService(db, cfg), users: users.NewService(db)}
 }
 
+// serviceWithoutDB is a service for what needs no database (plans and
+// argument checks), its clock at now0.
+func serviceWithoutDB(cfg tracking.Config) *tracking.Service {
+	cfg.Now = newClock(now0).Now
+	return tracking.NewService(nil, cfg)
+}
+
 // eachFixture runs fn in parallel on each database, with a fixture of cfg.
 func eachFixture(t *testing.T, cfg tracking.Config, fn func(t *testing.T, f *fixture)) {
 	t.Helper()
