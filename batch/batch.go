@@ -92,6 +92,9 @@ func (c *Committer[In, Out]) Load() (waiting, busy int) {
 	return len(c.queue), c.busy
 }
 
+// Workers is how many groups c commits at once at the most.
+func (c *Committer[In, Out]) Workers() int { return c.workers }
+
 // work commits groups until none is waiting.
 func (c *Committer[In, Out]) work() {
 	for {

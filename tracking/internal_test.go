@@ -4,9 +4,4 @@ package tracking
 // (dbtest.Group).
 func (s *Service) GroupLoad() (waiting, busy int) { return s.group.Load() }
 
-func (s *Service) GroupWorkers() int {
-	if s.rowLocks() {
-		return ingestWorkers
-	}
-	return 1
-}
+func (s *Service) GroupWorkers() int { return s.group.Workers() }

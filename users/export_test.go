@@ -1,14 +1,7 @@
 package users
 
-import "github.com/uptrace/bun/dialect"
-
 // GroupLoad and GroupWorkers let the tests form groups of upserts
 // (dbtest.Group).
 func (s *Service) GroupLoad() (waiting, busy int) { return s.group.Load() }
 
-func (s *Service) GroupWorkers() int {
-	if s.db.Dialect().Name() == dialect.PG {
-		return groupWorkers
-	}
-	return 1
-}
+func (s *Service) GroupWorkers() int { return s.group.Workers() }
