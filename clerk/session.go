@@ -357,12 +357,13 @@ func (v *SessionVerifier) fetch(done chan struct{}) {
 const maxVerifiedTokens = 1 << 14
 
 // verifiedTokens remembers the session of each token that verified, by the
-// token's SHA-256, until the token expires (Session.ExpiresAt). An app reuses one session token
-// for up to a minute (Clerk's getToken caches it) and the map screens poll
-// with it, so the RSA verification and go-jose's claim decoding, the
-// costliest part of a request, run once per token instead of once per
-// request. A hit rechecks exp with Leeway: of the checks, only exp can fail
-// later for a token that passed (nbf and iat pass more easily with time).
+// token's SHA-256, until the token expires (Session.ExpiresAt). An app
+// reuses one session token for up to a minute (Clerk's getToken caches it)
+// and the map screens poll with it, so the RSA verification and go-jose's
+// claim decoding, the costliest part of a request, run once per token
+// instead of once per request. A hit rechecks exp with Leeway: of the
+// checks, only exp can fail later for a token that passed (nbf and iat pass
+// more easily with time).
 type verifiedTokens struct {
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]Session
